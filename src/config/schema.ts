@@ -1,0 +1,188 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { normaliseDomainName } from '../policy/domain-name.js';
+import { parseMxPattern, type MxPattern } from '../policy/mx-pattern.js';
+import { MAX_AGE_LIMIT, POLICY_MODES, type PolicyMode, type StsPolicy } from '../policy/policy.js';
+
+/**
+ * The config file's shape. Its key names are the interface users and docs rely on; every
+ * message here is shown after "file:line:column field.path:", so it says what is allowed.
+ */
+
+/** A mapping whose unknown keys are errors: a typo such as `nmx:` must not pass silently. */
+function mapping<Shape extends z.ZodRawShape>(shape: Shape) {
+  const allowed = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (issue) => (issue.code === 'unrecognized_keys' ? `allowed: ${allowed}` : `expected a mapping with ${allowed}`),
+  });
+}
+
+const shown = (value: unknown): string =>
+  typeof value === 'string' ? JSON.stringify(value) : String(JSON.stringify(value) ?? value);
+
+const mode = z.enum(POLICY_MODES, {
+  error: (issue) => `${shown(issue.input)} is not a mode; allowed: ${POLICY_MODES.join(', ')}`,
+});
+
+const maxAge = z
+  .number({ error: (issue) => `${shown(issue.input)} is not a number of seconds (0 to ${MAX_AGE_LIMIT})` })
+  .int({ error: (issue) => `${shown(issue.input)} is not a whole number of seconds` })
+  .min(0, { error: (issue) => `${shown(issue.input)} is below 0` })
+  // RFC 8461 §3.2: max_age is at most 31557600.
+  .max(MAX_AGE_LIMIT, { error: (issue) => `${shown(issue.input)} is above ${MAX_AGE_LIMIT} (one year)` });
+
+const text = (what: string) => z.string({ error: (issue) => `${shown(issue.input)} is not text; expected ${what}` });
+
+const mxPattern = text('a host name such as mail.example.com or *.mail.example.com').transform((value, ctx): MxPattern => {
+  const parsed = parseMxPattern(value);
+  if (parsed.ok) return parsed.pattern;
+  ctx.addIssue({ code: 'custom', message: `${shown(value)} ${parsed.reason}` });
+  return z.NEVER;
+});
+
+// RFC 8460 §3: rua is a mailto: or https: URI.
+const reportUri = text('mailto:address or https:// URL').refine(
+  (value) => /^mailto:[^@\s,;!]+@[^@\s,;!]+\.[^@\s,;!]+$/i.test(value) || /^https:\/\/[^\s,;!]+$/i.test(value),
+  { error: (issue) => `${shown(issue.input)} is not a report address; allowed: mailto:user@example.com or https://...` },
+);
+
+const tlsRpt = mapping({
+  rua: z.array(reportUri, { error: 'expected a list of report addresses' }).min(1, { error: 'needs at least one address' }),
+});
+
+const list = <T extends z.ZodType>(item: T, what: string) =>
+  z.array(item, { error: (issue) => `${shown(issue.input)} is not a list; expected ${what}` });
+
+const domainSettings = mapping({
+  mode: mode.optional(),
+  mx: list(mxPattern, 'a list of mx host patterns').optional(),
+  max_age: maxAge.optional(),
+  tlsrpt: tlsRpt.optional(),
+});
+
+const defaults = mapping({ mode: mode.default('testing'), max_age: maxAge.default(604_800), tlsrpt: tlsRpt.optional() });
+
+const notAPort = { error: (issue: { input?: unknown }) => `${shown(issue.input)} is not a port number (0 to 65535)` };
+const port = z.number(notAPort).int(notAPort).min(0, notAPort).max(65535, notAPort);
+
+const ipAddress = text('an IP address such as "::" or "0.0.0.0"').refine((value) => isIP(value) !== 0, {
+  error: (issue) => `${shown(issue.input)} is not an IP address; use "::" for all IPv6 and IPv4 addresses`,
+});
+
+const listen = mapping({ address: ipAddress.default('::'), https: port.default(443), http: port.default(80) });
+
+const certificateFiles = mapping({
+  cert: text('the path of a PEM certificate chain'),
+  key: text('the path of a PEM private key'),
+});
+
+const TLS_SOURCES = ['self-signed', 'files'] as const;
+const tls = z.discriminatedUnion(
+  'source',
+  [
+    mapping({ source: z.literal('self-signed') }),
+    mapping({
+      source: z.literal('files'),
+      certificates: list(certificateFiles, 'a list of {cert, key} pairs').min(1, {
+        error: 'needs at least one {cert, key} pair',
+      }),
+    }),
+  ],
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union' && issue.input && typeof issue.input === 'object'
+        ? `source ${shown((issue.input as { source?: unknown }).source)} is not supported; allowed: ${TLS_SOURCES.join(', ')}`
+        : `expected a mapping with source (${TLS_SOURCES.join(', ')})`,
+  },
+);
+
+const cidr = text('an IP address or CIDR range').refine(
+  (value) => {
+    const [address, prefix, ...rest] = value.split('/');
+    const family = isIP(address ?? '');
+    if (family === 0 || rest.length > 0) return false;
+    if (prefix === undefined) return true;
+    return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+  },
+  { error: (issue) => `${shown(issue.input)} is not an IP address or CIDR range such as 10.0.0.0/8 or fd00::/8` },
+);
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const log = mapping({
+  level: z
+    .enum(LOG_LEVELS, { error: (issue) => `${shown(issue.input)} is not a log level; allowed: ${LOG_LEVELS.join(', ')}` })
+    .default('info'),
+});
+
+export interface DomainPolicy {
+  /** The policy domain (A-labels); its policy host is `mta-sts.<name>`. */
+  readonly name: string;
+  readonly policy: StsPolicy;
+  readonly tlsRptRua: readonly string[];
+}
+
+export const configSchema = mapping({
+  defaults: defaults.default({ mode: 'testing', max_age: 604_800 }),
+  domains: z.record(z.string(), domainSettings.nullable(), {
+    error: 'expected a mapping of domain names, e.g. "example.com: { mx: [mail.example.com] }"',
+  }),
+  listen: listen.default({ address: '::', https: 443, http: 80 }),
+  tls: tls.default({ source: 'self-signed' }),
+  state_dir: text('a directory path').min(1, { error: 'must not be empty' }).default('/var/lib/mta-sts'),
+  trust_proxy: list(cidr, 'a list of addresses or CIDR ranges').default([]),
+  log: log.default({ level: 'info' }),
+})
+  // Runs even when other fields failed, so that every problem in the file is reported at once.
+  .superRefine(checkDomainNames, { when: () => true })
+  .transform((raw) => ({
+    domains: Object.entries(raw.domains).map(([key, settings]): DomainPolicy => ({
+      name: (normaliseDomainName(key) as { name: string }).name,
+      policy: {
+        mode: settings?.mode ?? raw.defaults.mode,
+        mx: settings?.mx ?? [],
+        maxAge: settings?.max_age ?? raw.defaults.max_age,
+      },
+      tlsRptRua: settings?.tlsrpt?.rua ?? raw.defaults.tlsrpt?.rua ?? [],
+    })),
+    listen: raw.listen,
+    tls: raw.tls,
+    stateDir: raw.state_dir,
+    trustProxy: raw.trust_proxy,
+    logLevel: raw.log.level,
+  }));
+
+type DomainsInput = { defaults?: { mode?: unknown }; domains?: Record<string, { mode?: unknown; mx?: unknown } | null> };
+
+/** Domain names must be valid, unique once normalised, and each policy but `none` needs an mx. */
+function checkDomainNames(raw: DomainsInput, ctx: z.RefinementCtx): void {
+  if (typeof raw?.domains !== 'object' || raw.domains === null) return;
+  const seen = new Map<string, string>();
+  const isMode = (value: unknown): value is PolicyMode => POLICY_MODES.includes(value as PolicyMode);
+  const defaultMode = isMode(raw.defaults?.mode) ? raw.defaults.mode : undefined;
+  for (const [key, settings] of Object.entries(raw.domains)) {
+    const keyIssue = (message: string) =>
+      ctx.addIssue({ code: 'custom', path: ['domains', key], params: { at: 'key' }, message, continue: true });
+    const name = normaliseDomainName(key);
+    if (!name.ok) {
+      keyIssue(`domain name ${shown(key)} ${name.reason}`);
+      continue;
+    }
+    const earlier = seen.get(name.name);
+    if (earlier !== undefined) {
+      keyIssue(`duplicate domain: ${shown(key)} is the same domain as ${shown(earlier)}`);
+      continue;
+    }
+    seen.set(name.name, key);
+    const mode = settings?.mode === undefined ? defaultMode : isMode(settings.mode) ? settings.mode : undefined;
+    const mx = settings?.mx;
+    // RFC 8461 §3.2: every policy but mode "none" names at least one mx pattern.
+    if (mode !== undefined && mode !== 'none' && (mx === undefined || (Array.isArray(mx) && mx.length === 0))) {
+      const message = `mode ${mode} needs at least one mx pattern (mx: [mail.${name.name}]); only mode none may leave it out`;
+      if (mx === undefined) keyIssue(message);
+      else ctx.addIssue({ code: 'custom', path: ['domains', key, 'mx'], message, continue: true });
+    }
+  }
+}
+
+export type Config = z.output<typeof configSchema>;
+export type TlsSettings = Config['tls'];

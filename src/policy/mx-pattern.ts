@@ -1,0 +1,32 @@
+import { normaliseDomainName } from './domain-name.js';
+
+/** One `mx:` value of an RFC 8461 policy: a host name, or `*.` plus a host name. */
+export interface MxPattern {
+  /** The pattern as it is rendered in the policy, A-labels, lower case. */
+  readonly text: string;
+  readonly wildcard: boolean;
+  /** For a wildcard, the part after `*.`; otherwise the whole name. */
+  readonly base: string;
+}
+
+export type MxPatternCheck = { ok: true; pattern: MxPattern } | { ok: false; reason: string };
+
+// RFC 8461 §3.2: mx = ("*." Domain) / Domain — the wildcard may only be the entire left-most label.
+export function parseMxPattern(input: string): MxPatternCheck {
+  const text = input.trim();
+  const wildcard = text.startsWith('*.');
+  if (text.slice(wildcard ? 2 : 0).includes('*')) {
+    return { ok: false, reason: 'may use "*" only as the whole left-most label, as in "*.mail.example.com"' };
+  }
+  const name = normaliseDomainName(wildcard ? text.slice(2) : text);
+  if (!name.ok) return { ok: false, reason: name.reason };
+  return { ok: true, pattern: { text: wildcard ? `*.${name.name}` : name.name, wildcard, base: name.name } };
+}
+
+/** Whether an MX host name (already normalised) is allowed by the pattern. */
+export function mxMatches(pattern: MxPattern, mxHost: string): boolean {
+  if (!pattern.wildcard) return mxHost === pattern.base;
+  // RFC 8461 §4.1: a wildcard matches exactly one label, the left-most one.
+  const dot = mxHost.indexOf('.');
+  return dot > 0 && mxHost.slice(dot + 1) === pattern.base;
+}

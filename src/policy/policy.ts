@@ -1,0 +1,36 @@
+import { createHash } from 'node:crypto';
+import type { MxPattern } from './mx-pattern.js';
+
+// RFC 8461 §3.2: sts-policy-mode-value = "enforce" / "testing" / "none".
+export const POLICY_MODES = ['enforce', 'testing', 'none'] as const;
+export type PolicyMode = (typeof POLICY_MODES)[number];
+
+// RFC 8461 §3.2: max_age is at most 31557600 seconds (about one year).
+export const MAX_AGE_LIMIT = 31_557_600;
+
+export interface StsPolicy {
+  readonly mode: PolicyMode;
+  readonly mx: readonly MxPattern[];
+  readonly maxAge: number;
+}
+
+/**
+ * The policy file body. RFC 8461 §3.2: `version` comes first, each field is "key: value"
+ * terminated by CRLF; mx patterns keep the order the admin wrote them in.
+ */
+export function renderPolicy(policy: StsPolicy): string {
+  const lines = ['version: STSv1', `mode: ${policy.mode}`];
+  for (const pattern of policy.mx) lines.push(`mx: ${pattern.text}`);
+  lines.push(`max_age: ${policy.maxAge}`);
+  return lines.map((line) => `${line}\r\n`).join('');
+}
+
+const POLICY_ID_LENGTH = 24;
+
+/**
+ * A policy id derived from the rendered body, so it changes exactly when the policy does.
+ * RFC 8461 §3.1: sts-id = 1*32(ALPHA / DIGIT); hex of a digest fits that alphabet.
+ */
+export function policyIdOf(body: string): string {
+  return createHash('sha256').update(body).digest('hex').slice(0, POLICY_ID_LENGTH);
+}
