@@ -15,14 +15,22 @@ const SHORT_ENFORCE_MAX_AGE = 86_400;
  * `file:line:column field.path: what is wrong and what is allowed`.
  */
 export async function loadConfigFile(path: string): Promise<ConfigLoadResult> {
-  let text: string;
+  const read = await readConfigText(path);
+  return read.ok ? loadConfigText(read.text, path) : { ok: false, errors: [read.problem] };
+}
+
+export async function readConfigText(path: string): Promise<{ ok: true; text: string } | { ok: false; problem: string }> {
   try {
-    text = await readFile(path, 'utf8');
+    return { ok: true, text: await readFile(path, 'utf8') };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
-    return { ok: false, errors: [`${path}: cannot read the config file: ${why}`] };
+    return { ok: false, problem: `${path}: cannot read the config file: ${why}` };
   }
+}
+
+/** Validates config text read from `path`; relative paths in it are resolved against the file's folder. */
+export function loadConfigText(text: string, path: string): ConfigLoadResult {
   const result = parseConfigText(text, path);
   if (result.ok) resolvePaths(result.config, dirname(resolve(path)));
   return result;

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { asCidr, parseCidr } from '../fetches/ip-ranges.js';
 import { z } from 'zod';
 import { normaliseDomainName } from '../policy/domain-name.js';
 import { parseMxPattern, type MxPattern } from '../policy/mx-pattern.js';
@@ -98,13 +99,17 @@ const tls = z.discriminatedUnion(
 
 const cidr = text('an IP address or CIDR range').refine(
   (value) => {
-    const [address, prefix, ...rest] = value.split('/');
-    const family = isIP(address ?? '');
-    if (family === 0 || rest.length > 0) return false;
-    if (prefix === undefined) return true;
-    return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+    try {
+      parseCidr(asCidr(value));
+      return true;
+    } catch {
+      return false;
+    }
   },
-  { error: (issue) => `${shown(issue.input)} is not an IP address or CIDR range such as 10.0.0.0/8 or fd00::/8` },
+  {
+    error: (issue) =>
+      `${shown(issue.input)} is not an IP address or CIDR range such as 10.0.0.0/8 or fd00::/8 (no host bits after the prefix)`,
+  },
 );
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

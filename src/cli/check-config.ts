@@ -1,0 +1,21 @@
+import { loadConfigFile } from '../config/load.js';
+import { CertificateFiles } from '../tls/certificate-files.js';
+
+/** Validates the config (and certificate files it names); exit code 0 when usable, 2 otherwise. */
+export async function checkConfig(path: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  const loaded = await loadConfigFile(path);
+  if (!loaded.ok) {
+    for (const error of loaded.errors) err.write(`${error}\n`);
+    err.write(`${path}: ${loaded.errors.length} problem${loaded.errors.length === 1 ? '' : 's'}; nothing was changed\n`);
+    return 2;
+  }
+  for (const warning of loaded.warnings) err.write(`warning: ${warning}\n`);
+  const { config } = loaded;
+  if (config.tls.source === 'files') {
+    const { errors } = await new CertificateFiles(config.tls.certificates).reload();
+    for (const error of errors) err.write(`${error}\n`);
+    if (errors.length > 0) return 2;
+  }
+  out.write(`${path}: ok, ${config.domains.length} domain${config.domains.length === 1 ? '' : 's'}\n`);
+  return 0;
+}

@@ -1,0 +1,56 @@
+import { isIPv4, isIPv6 } from 'node:net';
+import type { ServedPolicy } from '../policy/policy-set.js';
+import { renderStsTxt, renderTlsRptTxt } from '../policy/txt-record.js';
+
+/** How `mta-sts.<domain>` reaches this server: addresses, a CNAME target, or unknown yet. */
+export interface PolicyHostTarget {
+  ipv4?: string;
+  ipv6?: string;
+  cname?: string;
+}
+
+export interface DnsRecord {
+  name: string;
+  type: 'TXT' | 'A' | 'AAAA' | 'CNAME';
+  /** Zone-file form of the value: TXT values quoted, host names fully qualified. */
+  value: string;
+  /** Set when the value is a placeholder the admin must fill in. */
+  placeholder?: boolean;
+}
+
+export function stsTxtRecord(domain: string, policyId: string): DnsRecord {
+  // RFC 8461 §3.1: the record lives at `_mta-sts.<policy domain>`.
+  return { name: `_mta-sts.${domain}.`, type: 'TXT', value: `"${renderStsTxt(policyId)}"` };
+}
+
+/** Every record a domain needs, in the order an admin would add them. */
+export function recordsToPublish(served: ServedPolicy, target: PolicyHostTarget): DnsRecord[] {
+  const host = `${served.host}.`;
+  const records: DnsRecord[] = [];
+  if (target.cname)
+    records.push({ name: host, type: 'CNAME', value: target.cname.endsWith('.') ? target.cname : `${target.cname}.` });
+  if (target.ipv4) records.push({ name: host, type: 'A', value: target.ipv4 });
+  if (target.ipv6) records.push({ name: host, type: 'AAAA', value: target.ipv6 });
+  if (records.length === 0)
+    records.push({ name: host, type: 'A', value: '<public IPv4 address of this server>', placeholder: true });
+  records.push(stsTxtRecord(served.domain, served.id));
+  // RFC 8460 §3: the TLS reporting record lives at `_smtp._tls.<domain>`.
+  if (served.tlsRptRua.length > 0) {
+    records.push({ name: `_smtp._tls.${served.domain}.`, type: 'TXT', value: `"${renderTlsRptTxt(served.tlsRptRua)}"` });
+  }
+  return records;
+}
+
+export function formatZoneLine(record: DnsRecord): string {
+  return `${record.name.padEnd(40)} 3600 IN ${record.type.padEnd(5)} ${record.value}`;
+}
+
+export function validateTarget(target: PolicyHostTarget): string[] {
+  const problems: string[] = [];
+  if (target.ipv4 !== undefined && !isIPv4(target.ipv4)) problems.push(`--ipv4 ${target.ipv4} is not an IPv4 address`);
+  if (target.ipv6 !== undefined && !isIPv6(target.ipv6)) problems.push(`--ipv6 ${target.ipv6} is not an IPv6 address`);
+  if (target.cname !== undefined && (target.ipv4 !== undefined || target.ipv6 !== undefined)) {
+    problems.push('--cname cannot be combined with --ipv4 or --ipv6: a CNAME must be the only record at its name');
+  }
+  return problems;
+}

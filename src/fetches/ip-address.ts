@@ -1,0 +1,59 @@
+import { isIP } from 'node:net';
+
+/**
+ * The address as 4 bytes (IPv4, including IPv4-mapped IPv6 such as ::ffff:192.0.2.1) or 16 bytes
+ * (other IPv6), or undefined when it is not an IP address. A zone (fe80::1%eth0) is ignored:
+ * it names the local interface, not a different address.
+ */
+export function ipBytes(address: string): Uint8Array | undefined {
+  const family = isIP(address);
+  if (family === 4) return ipv4Bytes(address);
+  if (family !== 6) return undefined;
+  const bytes = ipv6Bytes(address);
+  return isIpv4Mapped(bytes) ? bytes.subarray(12) : bytes;
+}
+
+/**
+ * A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d; logs and range checks want the
+ * IPv4 address the client actually used. IPv6 is lowercased so one address has one spelling.
+ */
+export function normaliseIp(address: string): string {
+  const family = isIP(address);
+  if (family !== 6) return address;
+  const bytes = ipv6Bytes(address);
+  return isIpv4Mapped(bytes) ? bytes.subarray(12).join('.') : address.toLowerCase();
+}
+
+function ipv4Bytes(address: string): Uint8Array {
+  return Uint8Array.from(address.split('.'), Number);
+}
+
+/** Only called on text that isIP accepted as IPv6, so the shape is already known to be valid. */
+function ipv6Bytes(address: string): Uint8Array {
+  const [withoutZone = ''] = address.split('%');
+  const [head = '', tail] = withoutZone.split('::');
+  const headGroups = groupsOf(head);
+  const tailGroups = tail === undefined ? [] : groupsOf(tail);
+  const groups = [...headGroups, ...new Array<number>(8 - headGroups.length - tailGroups.length).fill(0), ...tailGroups];
+  const bytes = new Uint8Array(16);
+  groups.forEach((group, index) => {
+    bytes[index * 2] = group >> 8;
+    bytes[index * 2 + 1] = group & 0xff;
+  });
+  return bytes;
+}
+
+/** Hex groups, with a trailing dotted IPv4 part (::ffff:1.2.3.4) counted as the two groups it stands for. */
+function groupsOf(part: string): number[] {
+  if (part === '') return [];
+  return part.split(':').flatMap((group) => {
+    if (!group.includes('.')) return [parseInt(group, 16)];
+    const [a = 0, b = 0, c = 0, d = 0] = ipv4Bytes(group);
+    return [(a << 8) | b, (c << 8) | d];
+  });
+}
+
+function isIpv4Mapped(bytes: Uint8Array): boolean {
+  for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;
+  return bytes[10] === 0xff && bytes[11] === 0xff;
+}

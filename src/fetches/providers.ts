@@ -1,0 +1,203 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { IpRangeTable, parseCidr } from './ip-ranges.js';
+
+export interface ProviderVerdict {
+  /** provider id (key in the data file) the fetch is attributed to, or 'unknown' */
+  provider: string;
+  /** what the attribution rests on */
+  evidence: 'ua+ip' | 'ip' | 'ua' | 'none';
+  /** set when the user agent claims a provider that the source address contradicts (spoofed or misattributed) */
+  claimed?: string;
+}
+
+const UNKNOWN = 'unknown';
+
+/** The provider list shipped with the package; found from this module's own location, for src/ and dist/src/ alike. */
+export const SHIPPED_PROVIDERS_FILE: string = join(
+  packageRoot(dirname(fileURLToPath(import.meta.url))),
+  'config',
+  'providers.yaml',
+);
+
+function packageRoot(start: string): string {
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`no package.json above ${start}; cannot locate config/providers.yaml`);
+  }
+}
+
+interface Provider {
+  readonly id: string;
+  readonly name: string;
+  readonly userAgents: readonly RegExp[];
+  readonly hasRanges: boolean;
+}
+
+/** Attributes policy fetches to mail providers by source address and user agent. */
+export class ProviderClassifier {
+  private constructor(
+    private readonly providers: ReadonlyMap<string, Provider>,
+    private readonly ranges: IpRangeTable<Provider>,
+  ) {}
+
+  /** Reads and validates a provider list; the Error lists every problem found, one per line. */
+  static async fromFile(path: string): Promise<ProviderClassifier> {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      throw new Error(`${path}: cannot read the provider list: ${(error as Error).message}`);
+    }
+    let data: unknown;
+    try {
+      data = parse(text);
+    } catch (error) {
+      throw new Error(`${path}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+    }
+    return ProviderClassifier.fromData(data, path);
+  }
+
+  /** Validates already-parsed data; `sourceName` starts every error line, so it should say where the data came from. */
+  static fromData(data: unknown, sourceName: string): ProviderClassifier {
+    const parsed = providersFileSchema.safeParse(data);
+    if (!parsed.success) {
+      throw new Error(parsed.error.issues.map((issue) => `${sourceName} ${formatPath(issue.path)}: ${issue.message}`).join('\n'));
+    }
+    return new ProviderClassifier(parsed.data.providers, parsed.data.ranges);
+  }
+
+  /** Runs on every policy request: one trie walk plus the user-agent patterns, all compiled at load. */
+  classify(ip: string, userAgent: string): ProviderVerdict {
+    const owner = this.ranges.lookup(ip);
+    if (owner !== undefined) {
+      if (matches(owner, userAgent)) return { provider: owner.id, evidence: 'ua+ip' };
+      const claim = this.claimedBy(userAgent);
+      return claim === undefined
+        ? { provider: owner.id, evidence: 'ip' }
+        : { provider: owner.id, evidence: 'ip', claimed: claim.id };
+    }
+    const claim = this.claimedBy(userAgent);
+    if (claim === undefined) return { provider: UNKNOWN, evidence: 'none' };
+    // A provider that publishes its ranges fetches from them; the same user agent from elsewhere is not believed.
+    return claim.hasRanges ? { provider: UNKNOWN, evidence: 'none', claimed: claim.id } : { provider: claim.id, evidence: 'ua' };
+  }
+
+  /** The display name; ids no longer in the data file (say, in old log lines) are shown as they are. */
+  providerName(id: string): string {
+    if (id === UNKNOWN) return 'Unknown';
+    return this.providers.get(id)?.name ?? id;
+  }
+
+  /** The first provider, in file order, whose patterns match; an absent user agent claims nothing. */
+  private claimedBy(userAgent: string): Provider | undefined {
+    if (userAgent === '') return undefined;
+    for (const provider of this.providers.values()) if (matches(provider, userAgent)) return provider;
+    return undefined;
+  }
+}
+
+function matches(provider: Provider, userAgent: string): boolean {
+  return provider.userAgents.some((pattern) => pattern.test(userAgent));
+}
+
+const shown = (value: unknown): string => JSON.stringify(value) ?? String(value);
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const segment of path) out += typeof segment === 'number' ? `[${segment}]` : `${out === '' ? '' : '.'}${String(segment)}`;
+  return out === '' ? '(top level)' : out;
+}
+
+const providerId = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]*$/, {
+    error: (issue) => `provider id ${shown(issue.input)} must be lowercase letters, digits and hyphens, starting with a letter`,
+  })
+  .refine((id) => id !== UNKNOWN, { error: `provider id "${UNKNOWN}" is reserved for fetches that match no provider` });
+
+const userAgentPattern = z
+  .string({ error: (issue) => `${shown(issue.input)} is not text; expected a regular expression such as ^Google-SMTP-STS` })
+  .transform((pattern, ctx): RegExp => {
+    let regex: RegExp;
+    try {
+      regex = new RegExp(pattern);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: `${shown(pattern)} is not a regular expression: ${(error as Error).message}` });
+      return z.NEVER;
+    }
+    if (regex.test('')) {
+      ctx.addIssue({ code: 'custom', message: `${shown(pattern)} matches the empty string, so it would claim every fetch` });
+      return z.NEVER;
+    }
+    return regex;
+  });
+
+const cidrRange = z
+  .string({ error: (issue) => `${shown(issue.input)} is not text; expected a CIDR range such as 192.0.2.0/24` })
+  .superRefine((range, ctx) => {
+    try {
+      parseCidr(range);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    }
+  });
+
+const list = <T extends z.ZodType>(item: T, what: string) =>
+  z.array(item, { error: (issue) => `${shown(issue.input)} is not a list; expected ${what} (write [] for none)` });
+
+const provider = z
+  .strictObject(
+    {
+      name: z.string({ error: 'expected a display name' }).min(1, { error: 'the display name must not be empty' }),
+      user_agents: list(userAgentPattern, 'a list of regular expressions'),
+      ranges: list(cidrRange, 'a list of CIDR ranges'),
+    },
+    {
+      error: (issue) =>
+        issue.code === 'unrecognized_keys'
+          ? 'allowed: name, user_agents, ranges'
+          : 'expected a mapping with name, user_agents, ranges',
+    },
+  )
+  .refine((entry) => entry.user_agents.length > 0 || entry.ranges.length > 0, {
+    error: 'needs user_agents or ranges; with neither it can never match a fetch',
+  });
+
+const providersFileSchema = z
+  .strictObject(
+    {
+      providers: z.record(providerId, provider, {
+        // Without this, a bad id would be reported only as "invalid key", hiding what is wrong with it.
+        error: (issue) =>
+          issue.code === 'invalid_key'
+            ? issue.issues.map((inner) => inner.message).join('; ')
+            : 'expected a mapping of provider ids to providers',
+      }),
+    },
+    { error: (issue) => (issue.code === 'unrecognized_keys' ? 'allowed: providers' : 'expected a mapping with providers') },
+  )
+  .transform(({ providers: entries }, ctx) => {
+    const providers = new Map<string, Provider>();
+    const ranges = new IpRangeTable<Provider>();
+    for (const [id, entry] of Object.entries(entries)) {
+      const provider: Provider = { id, name: entry.name, userAgents: entry.user_agents, hasRanges: entry.ranges.length > 0 };
+      providers.set(id, provider);
+      entry.ranges.forEach((range, index) => {
+        // Overlapping ranges are fine (the most specific wins), but the same range twice leaves one owner silently dropped.
+        const earlier = ranges.add(range, provider);
+        if (earlier !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['providers', id, 'ranges', index],
+            message: `${shown(range)} is already listed under providers.${earlier.id}`,
+          });
+        }
+      });
+    }
+    return { providers, ranges };
+  });

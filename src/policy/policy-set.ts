@@ -1,0 +1,65 @@
+import type { DomainPolicy } from '../config/schema.js';
+import { policyIdOf, renderPolicy, type StsPolicy } from './policy.js';
+
+/** RFC 8461 §3.3: the policy is fetched from the host `mta-sts.<policy domain>`. */
+export const POLICY_HOST_PREFIX = 'mta-sts.';
+
+export interface ServedPolicy {
+  readonly domain: string;
+  readonly host: string;
+  readonly policy: StsPolicy;
+  readonly id: string;
+  /** The exact response body, rendered once per config load rather than per request. */
+  readonly body: Buffer;
+  readonly tlsRptRua: readonly string[];
+}
+
+/** The policies of one config load, looked up by the Host a request names. Immutable: a reload builds a new set. */
+export class PolicySet {
+  private readonly byHost: Map<string, ServedPolicy>;
+
+  constructor(domains: readonly DomainPolicy[]) {
+    this.byHost = new Map(
+      domains.map((domain) => {
+        const text = renderPolicy(domain.policy);
+        const host = POLICY_HOST_PREFIX + domain.name;
+        return [
+          host,
+          {
+            domain: domain.name,
+            host,
+            policy: domain.policy,
+            id: policyIdOf(text),
+            body: Buffer.from(text, 'ascii'),
+            tlsRptRua: domain.tlsRptRua,
+          },
+        ];
+      }),
+    );
+  }
+
+  /** `host` as it came in the request: any case, maybe with a port or a trailing dot. */
+  forHost(host: string): ServedPolicy | undefined {
+    return this.byHost.get(host) ?? this.byHost.get(normaliseHostHeader(host));
+  }
+
+  get hosts(): string[] {
+    return [...this.byHost.keys()];
+  }
+
+  get policies(): IterableIterator<ServedPolicy> {
+    return this.byHost.values();
+  }
+
+  get size(): number {
+    return this.byHost.size;
+  }
+}
+
+export function normaliseHostHeader(host: string): string {
+  let name = host.toLowerCase();
+  if (name.startsWith('[')) return name; // an IPv6 literal is never a policy host
+  const colon = name.lastIndexOf(':');
+  if (colon >= 0) name = name.slice(0, colon);
+  return name.endsWith('.') ? name.slice(0, -1) : name;
+}

@@ -1,0 +1,71 @@
+import helmet from '@fastify/helmet';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { FetchRecorder } from '../fetches/fetch-log.js';
+import type { PolicySet } from '../policy/policy-set.js';
+import type { AcmeChallengeTokens } from './acme-challenges.js';
+import { healthRoutes, type Readiness } from './health-routes.js';
+import { createNodeServer, type TlsServerOptions } from './node-server.js';
+import { policyRoutes } from './policy-routes.js';
+import { redirectRoutes } from './redirect-routes.js';
+import { rejectAmbiguousHost } from './request-guards.js';
+
+interface CommonOptions {
+  logger: Logger;
+  policies: () => PolicySet;
+  readiness: () => Readiness;
+  /** Whether a peer address may set X-Forwarded-For / Forwarded; read per request so reloads apply. */
+  trustProxy: (address: string) => boolean;
+}
+
+export type AppOptions = CommonOptions &
+  (
+    | { listener: 'https'; tls?: TlsServerOptions; recordFetch: FetchRecorder }
+    | { listener: 'http'; challenges: AcmeChallengeTokens; httpsPort: number }
+  );
+
+/**
+ * The application behind one listener. `https` serves policies; `http` answers ACME challenges
+ * and redirects. Without `tls` the https app runs over plain HTTP, which is what `inject()` tests use.
+ */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const tls = options.listener === 'https' ? options.tls : undefined;
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    // One line per policy fetch comes from the fetch log; per-request access lines would double it.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: (address: string) => options.trustProxy(address),
+    serverFactory: (handler) => createNodeServer(handler, tls),
+    return503OnClosing: true,
+  });
+
+  await app.register(helmet, {
+    global: true,
+    // A plain-text endpoint loads nothing: forbid everything a browser could do with it.
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    frameguard: { action: 'deny' },
+    crossOriginEmbedderPolicy: false,
+    crossOriginOpenerPolicy: false,
+    crossOriginResourcePolicy: { policy: 'same-site' },
+    originAgentCluster: false,
+    xDnsPrefetchControl: false,
+    xDownloadOptions: false,
+    xPermittedCrossDomainPolicies: false,
+    hsts: options.listener === 'https' ? { maxAge: 31_536_000, includeSubDomains: false } : false,
+  });
+  app.addHook('onRequest', rejectAmbiguousHost);
+  await app.register(healthRoutes, { readiness: options.readiness });
+
+  if (options.listener === 'https') {
+    await app.register(policyRoutes, { policies: options.policies, recordFetch: options.recordFetch });
+    // A short text that names no domain: probing other hosts or paths learns nothing.
+    app.setNotFoundHandler((_request, reply) => reply.code(404).type('text/plain; charset=utf-8').send('404 not found\n'));
+  } else {
+    await app.register(redirectRoutes, {
+      policies: options.policies,
+      challenges: options.challenges,
+      httpsPort: options.httpsPort,
+    });
+  }
+  return app;
+}

@@ -1,0 +1,24 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+/**
+ * Node keeps the first of several Host headers and drops the rest, which would let a client
+ * be served a policy for a host it did not unambiguously ask for. RFC 7230 §5.4: a request
+ * with more than one Host header field is answered 400.
+ */
+export function rejectAmbiguousHost(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+  const raw = request.raw.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+  }
+  if (hosts > 1) {
+    reply
+      .code(400)
+      .type('text/plain; charset=utf-8')
+      .header('connection', 'close')
+      .send('400 bad request: more than one Host header\n');
+    return;
+  }
+  done();
+}

@@ -1,0 +1,239 @@
+import type { AddressInfo } from 'node:net';
+import type { Server as HttpsServer } from 'node:https';
+import type { FastifyInstance } from 'fastify';
+import type { DestinationStream, Logger } from 'pino';
+import { loadConfigText, readConfigText } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { formatZoneLine, stsTxtRecord } from '../dns/records.js';
+import { createFetchLog } from '../fetches/fetch-log.js';
+import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from '../fetches/providers.js';
+import { diffPolicySets, isEmptyDiff } from '../policy/policy-diff.js';
+import { PolicySet } from '../policy/policy-set.js';
+import { AcmeChallengeTokens } from '../server/acme-challenges.js';
+import { buildApp } from '../server/app.js';
+import type { Readiness } from '../server/health-routes.js';
+import { watchFiles, type Watch } from '../storage/watch.js';
+import { CertificateCache } from '../tls/certificate-cache.js';
+import { createCertificateSource, type CertificateSource } from '../tls/sources.js';
+import { createLogger } from './logger.js';
+import { trustedProxies } from './trust-proxy.js';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+  }
+}
+
+export interface ServiceOptions {
+  configPath: string;
+  /** Where log lines go; stdout by default. Tests pass a stream to read them. */
+  logDestination?: DestinationStream;
+  /** Provider data file; the shipped one by default. */
+  providersFile?: string;
+}
+
+/** Policy domains listed one by one in the start-up log; above this only the count (`mta-sts-server dns` lists them). */
+const LIST_DOMAINS_UP_TO = 50;
+
+/**
+ * The running service: config → policies → two listeners → log. A reload swaps the policy set
+ * and the certificate hosts in place; listeners and open connections stay as they are.
+ */
+export class Service {
+  private policies: PolicySet;
+  private lastConfigText: string | undefined;
+  private lastConfigProblem: string | undefined;
+  private configWatch: Watch | undefined;
+  private readonly challenges = new AcmeChallengeTokens();
+  private reloading: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly options: ServiceOptions,
+    private config: Config,
+    readonly log: Logger,
+    private readonly certificates: CertificateCache,
+    private readonly certificateSource: CertificateSource,
+    private readonly classifier: ProviderClassifier,
+    private trustProxy: (address: string) => boolean,
+  ) {
+    this.policies = new PolicySet(config.domains);
+  }
+
+  /** Loads the config (throws ConfigError with located problems), prepares certificates and starts listening. */
+  static async start(options: ServiceOptions): Promise<Service> {
+    const text = await readConfigText(options.configPath);
+    if (!text.ok) throw new ConfigError([text.problem]);
+    const loaded = loadConfigText(text.text, options.configPath);
+    if (!loaded.ok) throw new ConfigError(loaded.errors);
+    const { config } = loaded;
+    const log = createLogger(config.logLevel, options.logDestination);
+    for (const warning of loaded.warnings) log.warn({ event: 'config_warning', warning }, warning);
+    const classifier = await ProviderClassifier.fromFile(options.providersFile ?? SHIPPED_PROVIDERS_FILE);
+    const certificates = new CertificateCache();
+    const source = createCertificateSource(config.tls, config.stateDir, certificates, log);
+    const service = new Service(options, config, log, certificates, source, classifier, trustedProxies(config.trustProxy));
+    service.lastConfigText = text.text;
+    await source.sync(service.policies.hosts);
+    await service.listen();
+    service.watchConfig();
+    return service;
+  }
+
+  private httpsApp: FastifyInstance | undefined;
+  private httpApp: FastifyInstance | undefined;
+
+  private async listen(): Promise<void> {
+    const common = {
+      logger: this.log,
+      policies: () => this.policies,
+      readiness: () => this.readiness(),
+      trustProxy: (address: string) => this.trustProxy(address),
+    };
+    const fallback = this.certificates.all().at(-1);
+    this.httpsApp = await buildApp({
+      ...common,
+      listener: 'https',
+      tls: { SNICallback: this.certificates.sniCallback, ...(fallback && { cert: fallback.pem.chain, key: fallback.pem.key }) },
+      recordFetch: createFetchLog(this.log, this.classifier),
+    });
+    // Clients that send no SNI get the listener's default certificate; keep it current too.
+    const httpsServer = this.httpsApp.server as HttpsServer;
+    this.certificates.onReplace((latest) => httpsServer.setSecureContext({ cert: latest.pem.chain, key: latest.pem.key }));
+    this.httpApp = await buildApp({
+      ...common,
+      listener: 'http',
+      challenges: this.challenges,
+      httpsPort: this.config.listen.https,
+    });
+    const { address, https, http } = this.config.listen;
+    await listenOn(this.httpsApp, 'https', address, https, this.log);
+    await listenOn(this.httpApp, 'http', address, http, this.log);
+    const domains = [...this.policies.policies];
+    this.log.info(
+      {
+        event: 'service_started',
+        https: this.httpsAddress,
+        http: this.httpAddress,
+        domains: domains.length,
+        ...(domains.length <= LIST_DOMAINS_UP_TO && {
+          publish: domains.map((served) => formatZoneLine(stsTxtRecord(served.domain, served.id))),
+        }),
+      },
+      `serving ${domains.length} MTA-STS polic${domains.length === 1 ? 'y' : 'ies'}`,
+    );
+  }
+
+  get httpsAddress(): AddressInfo {
+    return this.httpsApp!.server.address() as AddressInfo;
+  }
+
+  get httpAddress(): AddressInfo {
+    return this.httpApp!.server.address() as AddressInfo;
+  }
+
+  /** The policy set being served right now. */
+  get currentPolicies(): PolicySet {
+    return this.policies;
+  }
+
+  get acmeChallenges(): AcmeChallengeTokens {
+    return this.challenges;
+  }
+
+  readiness(): Readiness {
+    const hostsWithoutCertificate = this.policies.hosts.filter((host) => !this.certificates.certificateFor(host)).length;
+    return { ready: hostsWithoutCertificate === 0, hostsWithoutCertificate };
+  }
+
+  private watchConfig(): void {
+    this.configWatch = watchFiles([this.options.configPath], () => void this.reload());
+  }
+
+  /** Re-reads the config file (on change, SIGHUP, or a test). Reloads run one at a time. */
+  reload(): Promise<void> {
+    this.reloading = this.reloading.then(() => this.reloadNow());
+    return this.reloading;
+  }
+
+  private async reloadNow(): Promise<void> {
+    const path = this.options.configPath;
+    const read = await readConfigText(path);
+    if (!read.ok) return this.reportConfigProblem('config_unreadable', [read.problem]);
+    if (read.text === this.lastConfigText) return;
+    const loaded = loadConfigText(read.text, path);
+    if (!loaded.ok) return this.reportConfigProblem('config_invalid', loaded.errors);
+    this.apply(loaded.config, loaded.warnings, read.text);
+  }
+
+  private reportConfigProblem(event: string, errors: string[]): void {
+    // Polling sees the same broken file every few seconds; say it once until it changes.
+    const problem = errors.join('\n');
+    if (problem === this.lastConfigProblem) return;
+    this.lastConfigProblem = problem;
+    this.log.error({ event, errors }, 'config not applied; still serving the last good config');
+  }
+
+  private apply(next: Config, warnings: string[], text: string): void {
+    const nextPolicies = new PolicySet(next.domains);
+    const diff = diffPolicySets(this.policies, nextPolicies);
+    const restartOnly = restartOnlyChanges(this.config, next);
+    this.policies = nextPolicies;
+    this.trustProxy = trustedProxies(next.trustProxy);
+    this.log.level = next.logLevel;
+    this.config = { ...next, listen: this.config.listen, tls: this.config.tls, stateDir: this.config.stateDir };
+    this.lastConfigText = text;
+    this.lastConfigProblem = undefined;
+    for (const warning of warnings) this.log.warn({ event: 'config_warning', warning }, warning);
+    if (restartOnly.length > 0) {
+      this.log.warn(
+        { event: 'config_restart_required', settings: restartOnly },
+        `changes to ${restartOnly.join(', ')} take effect after a restart`,
+      );
+    }
+    this.log.info(
+      {
+        event: 'config_reloaded',
+        domains: nextPolicies.size,
+        domains_added: diff.domains_added,
+        domains_removed: diff.domains_removed,
+        changed: diff.changed,
+        publish: diff.publish.map(({ domain, policy_id }) => formatZoneLine(stsTxtRecord(domain, policy_id))),
+      },
+      isEmptyDiff(diff)
+        ? 'config reloaded; no policy changed'
+        : `config reloaded: ${diff.domains_added.length} added, ${diff.domains_removed.length} removed, ${diff.changed.length} changed; publish the new _mta-sts TXT records`,
+    );
+    this.certificateSource.sync(nextPolicies.hosts).catch((error: Error) => {
+      this.log.error({ event: 'certificate_error', error: error.message }, 'could not prepare certificates for the new hosts');
+    });
+  }
+
+  /** Stops accepting connections, lets in-flight requests finish, then closes. */
+  async stop(): Promise<void> {
+    this.configWatch?.close();
+    this.certificateSource.close();
+    await Promise.all([this.httpsApp?.close(), this.httpApp?.close()]);
+    this.log.info({ event: 'service_stopped' }, 'stopped');
+    this.log.flush();
+  }
+}
+
+function restartOnlyChanges(current: Config, next: Config): string[] {
+  const changed: string[] = [];
+  if (JSON.stringify(current.listen) !== JSON.stringify(next.listen)) changed.push('listen');
+  if (JSON.stringify(current.tls) !== JSON.stringify(next.tls)) changed.push('tls');
+  if (current.stateDir !== next.stateDir) changed.push('state_dir');
+  return changed;
+}
+
+async function listenOn(app: FastifyInstance, listener: string, host: string, port: number, log: Logger): Promise<void> {
+  const listenTextResolver = (address: string) => `${listener} listener at ${address.replace(/^https?:\/\//, '')}`;
+  try {
+    await app.listen({ host, port, ipv6Only: false, listenTextResolver });
+  } catch (error) {
+    // "::" needs IPv6 in the kernel; some containers run without it. Serve IPv4 rather than nothing.
+    if (host !== '::' || (error as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT') throw error;
+    log.warn({ event: 'ipv6_unavailable' }, 'IPv6 is not available here; listening on IPv4 only');
+    await app.listen({ host: '0.0.0.0', port, listenTextResolver });
+  }
+}

@@ -1,0 +1,64 @@
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { createSecureContext, type SecureContext } from 'node:tls';
+
+/** A certificate chain and its key, checked and ready to hand to the TLS stack. */
+export interface LiveCertificate {
+  /** DNS names from the subjectAltName extension (RFC 8461 §3.3 checks only DNS-IDs). */
+  readonly dnsNames: readonly string[];
+  readonly notAfter: Date;
+  readonly serialNumber: string;
+  readonly issuer: string;
+  /** Built on the first handshake that needs it: thousands of hosts must not slow the start. */
+  readonly context: SecureContext;
+  /** For the listener's default context (clients that send no SNI). Never logged. */
+  readonly pem: { readonly chain: string; readonly key: string };
+  /** Where the certificate came from, for messages: a path or "self-signed". */
+  readonly origin: string;
+}
+
+/**
+ * Checks that the PEM chain parses, that the key belongs to the first certificate and that
+ * it carries DNS names, then builds its secure context. Throws a message an admin can act on.
+ */
+export function loadCertificate(chainPem: string, keyPem: string, origin: string): LiveCertificate {
+  const blocks = chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+  if (!blocks) throw new Error(`${origin}: no PEM certificate found`);
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(blocks[0]!);
+  } catch (error) {
+    throw new Error(`${origin}: the first certificate does not parse: ${(error as Error).message}`);
+  }
+  let key;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (error) {
+    throw new Error(`${origin}: the private key does not parse: ${(error as Error).message}`);
+  }
+  if (!leaf.checkPrivateKey(key)) throw new Error(`${origin}: the private key does not belong to the certificate`);
+  const dnsNames = (leaf.subjectAltName ?? '')
+    .split(/,\s*/)
+    .filter((entry) => entry.startsWith('DNS:'))
+    .map((entry) => entry.slice(4).toLowerCase());
+  if (dnsNames.length === 0) throw new Error(`${origin}: the certificate has no DNS names in subjectAltName`);
+  let context: SecureContext | undefined;
+  return {
+    dnsNames,
+    notAfter: new Date(leaf.validTo),
+    serialNumber: leaf.serialNumber,
+    issuer: leaf.issuer.replace(/\n/g, ', '),
+    get context() {
+      context ??= createSecureContext({ cert: chainPem, key: keyPem });
+      return context;
+    },
+    pem: { chain: chainPem, key: keyPem },
+    origin,
+  };
+}
+
+/** Whether a certificate DNS name covers a host; a wildcard covers exactly one left-most label. */
+export function dnsNameCovers(dnsName: string, host: string): boolean {
+  if (!dnsName.startsWith('*.')) return dnsName === host;
+  const dot = host.indexOf('.');
+  return dot > 0 && host.slice(dot + 1) === dnsName.slice(2);
+}

@@ -1,0 +1,109 @@
+import type { Logger } from 'pino';
+import type { TlsSettings } from '../config/schema.js';
+import { watchFiles, type Watch } from '../storage/watch.js';
+import type { CertificateCache } from './certificate-cache.js';
+import { CertificateFiles } from './certificate-files.js';
+import { SelfSignedIssuer } from './self-signed.js';
+
+/** Where certificates come from. The service tells a source which hosts it serves; the source keeps the cache filled. */
+export interface CertificateSource {
+  /** Called at start and after every config reload with the policy hosts to cover. */
+  sync(hosts: readonly string[]): Promise<void>;
+  close(): void;
+}
+
+export function createCertificateSource(
+  settings: TlsSettings,
+  stateDir: string,
+  cache: CertificateCache,
+  log: Logger,
+): CertificateSource {
+  switch (settings.source) {
+    case 'self-signed':
+      return new SelfSignedSource(new SelfSignedIssuer(stateDir), cache, log);
+    case 'files':
+      return new FileSource(new CertificateFiles(settings.certificates), cache, log);
+  }
+}
+
+class SelfSignedSource implements CertificateSource {
+  constructor(
+    private readonly issuer: SelfSignedIssuer,
+    private readonly cache: CertificateCache,
+    private readonly log: Logger,
+  ) {}
+
+  async sync(hosts: readonly string[]): Promise<void> {
+    const before = new Set(this.cache.all().map((certificate) => certificate.serialNumber));
+    const certificates = await this.issuer.certificatesFor(hosts);
+    this.cache.replaceAll(certificates);
+    const issued = certificates.filter((certificate) => !before.has(certificate.serialNumber));
+    for (const certificate of issued) {
+      this.log.info(
+        {
+          event: 'certificate_loaded',
+          source: 'self-signed',
+          hosts: certificate.dnsNames.length,
+          not_after: certificate.notAfter.toISOString(),
+          ca_file: this.issuer.caCertificatePath,
+        },
+        'self-signed certificate ready; trust its CA file for local tests only',
+      );
+    }
+  }
+
+  close(): void {}
+}
+
+class FileSource implements CertificateSource {
+  private watch: Watch | undefined;
+  private reporting = new Set<string>();
+
+  constructor(
+    private readonly files: CertificateFiles,
+    private readonly cache: CertificateCache,
+    private readonly log: Logger,
+  ) {}
+
+  async sync(hosts: readonly string[]): Promise<void> {
+    await this.reload();
+    this.watch ??= watchFiles(this.files.paths, () => void this.reload());
+    for (const host of hosts) {
+      if (!this.cache.certificateFor(host)) {
+        this.log.warn({ event: 'certificate_missing', host }, `no configured certificate file covers ${host}`);
+      }
+    }
+  }
+
+  private async reload(): Promise<void> {
+    const { certificates, changed, errors } = await this.files.reload();
+    if (changed.length > 0) this.cache.replaceAll(certificates);
+    for (const certificate of changed) {
+      this.log.info(
+        {
+          event: 'certificate_loaded',
+          source: 'files',
+          file: certificate.origin,
+          names: certificate.dnsNames,
+          not_after: certificate.notAfter.toISOString(),
+          serial: certificate.serialNumber,
+        },
+        'certificate loaded from files',
+      );
+    }
+    // A broken file is reported once, not at every poll, until it changes or is fixed.
+    const current = new Set(errors);
+    for (const error of current) {
+      if (!this.reporting.has(error))
+        this.log.error(
+          { event: 'certificate_error', source: 'files', error },
+          'certificate file rejected; the previous certificate stays in use',
+        );
+    }
+    this.reporting = current;
+  }
+
+  close(): void {
+    this.watch?.close();
+  }
+}

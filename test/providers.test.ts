@@ -1,0 +1,308 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ipBytes, normaliseIp } from '../src/fetches/ip-address.js';
+import { IpRangeTable } from '../src/fetches/ip-ranges.js';
+import { ProviderClassifier, SHIPPED_PROVIDERS_FILE, type ProviderVerdict } from '../src/fetches/providers.js';
+
+const GOOGLE_UA = 'Google-SMTP-STS';
+
+test('the shipped provider file is the one in config/ at the package root', () => {
+  assert.match(SHIPPED_PROVIDERS_FILE, /[/\\]config[/\\]providers\.yaml$/);
+  assert.doesNotMatch(SHIPPED_PROVIDERS_FILE, /[/\\]dist[/\\]/);
+});
+
+test('classifies fetches against the shipped provider file', async () => {
+  const classifier = await ProviderClassifier.fromFile(SHIPPED_PROVIDERS_FILE);
+  const cases: { what: string; ip: string; ua: string; want: ProviderVerdict }[] = [
+    { what: 'Google from Google IPv4', ip: '209.85.220.41', ua: GOOGLE_UA, want: { provider: 'google', evidence: 'ua+ip' } },
+    {
+      what: 'Google from Google IPv6',
+      ip: '2a00:1450:4864:20::536',
+      ua: GOOGLE_UA,
+      want: { provider: 'google', evidence: 'ua+ip' },
+    },
+    {
+      what: 'Google from IPv4-mapped',
+      ip: '::ffff:209.85.220.41',
+      ua: GOOGLE_UA,
+      want: { provider: 'google', evidence: 'ua+ip' },
+    },
+    { what: 'Google from _netblocks3', ip: '35.191.10.1', ua: GOOGLE_UA, want: { provider: 'google', evidence: 'ua+ip' } },
+    { what: 'Google address, other UA', ip: '74.125.1.2', ua: 'curl/8.5.0', want: { provider: 'google', evidence: 'ip' } },
+    { what: 'Microsoft from 104.47/17', ip: '104.47.18.100', ua: '', want: { provider: 'microsoft', evidence: 'ip' } },
+    { what: 'Microsoft from 40.92/15', ip: '40.92.66.12', ua: '', want: { provider: 'microsoft', evidence: 'ip' } },
+    { what: 'Microsoft from 40.93 (top of /15)', ip: '40.93.255.1', ua: '', want: { provider: 'microsoft', evidence: 'ip' } },
+    { what: 'Microsoft IPv6', ip: '2a01:111:f403:2c0e::709', ua: '', want: { provider: 'microsoft', evidence: 'ip' } },
+    { what: 'Yahoo AHC from Yahoo', ip: '98.137.65.148', ua: 'AHC/2.1', want: { provider: 'yahoo', evidence: 'ua+ip' } },
+    { what: 'Yahoo IPv6, no UA', ip: '2001:4998:44:3507::8000', ua: '', want: { provider: 'yahoo', evidence: 'ip' } },
+    {
+      what: 'spoofed Google UA',
+      ip: '203.0.113.7',
+      ua: GOOGLE_UA,
+      want: { provider: 'unknown', evidence: 'none', claimed: 'google' },
+    },
+    {
+      what: 'AHC from a non-Yahoo address',
+      ip: '198.51.100.9',
+      ua: 'AHC/2.1',
+      want: { provider: 'unknown', evidence: 'none', claimed: 'yahoo' },
+    },
+    { what: 'no UA, unknown address', ip: '198.51.100.20', ua: '', want: { provider: 'unknown', evidence: 'none' } },
+    { what: 'unknown UA, unknown IPv6', ip: '2001:db8::1', ua: 'Mozilla/5.0', want: { provider: 'unknown', evidence: 'none' } },
+    {
+      what: 'Microsoft address claiming Google',
+      ip: '40.107.22.5',
+      ua: GOOGLE_UA,
+      want: { provider: 'microsoft', evidence: 'ip', claimed: 'google' },
+    },
+    { what: 'Yahoo UA is exact', ip: '98.137.65.148', ua: 'AHC/2.10', want: { provider: 'yahoo', evidence: 'ip' } },
+    {
+      what: 'UA patterns are case-sensitive',
+      ip: '203.0.113.7',
+      ua: 'google-smtp-sts',
+      want: { provider: 'unknown', evidence: 'none' },
+    },
+  ];
+  for (const { what, ip, ua, want } of cases) {
+    assert.deepEqual(classifier.classify(ip, ua), want, what);
+  }
+});
+
+test('display names', async () => {
+  const classifier = await ProviderClassifier.fromFile(SHIPPED_PROVIDERS_FILE);
+  assert.deepEqual(
+    ['google', 'microsoft', 'yahoo', 'unknown', 'retired-provider'].map((id) => classifier.providerName(id)),
+    ['Google', 'Microsoft', 'Yahoo', 'Unknown', 'retired-provider'],
+  );
+});
+
+test('a provider without ranges is recognised by user agent alone', () => {
+  const classifier = ProviderClassifier.fromData(
+    {
+      providers: {
+        example: { name: 'Example Mail', user_agents: ['^ExampleSTS/'], ranges: [] },
+        ranged: { name: 'Ranged', user_agents: [], ranges: ['192.0.2.0/24'] },
+      },
+    },
+    'test data',
+  );
+  assert.deepEqual(classifier.classify('203.0.113.7', 'ExampleSTS/1.0'), { provider: 'example', evidence: 'ua' });
+  assert.deepEqual(classifier.classify('192.0.2.1', 'ExampleSTS/1.0'), {
+    provider: 'ranged',
+    evidence: 'ip',
+    claimed: 'example',
+  });
+});
+
+test('data-file problems are all reported, each naming the file and the field', () => {
+  const data = {
+    providers: {
+      google: { name: 'Google', user_agents: ['^Google-SMTP-STS', '(unclosed', '.*'], ranges: ['8.8.8.0/24', '1.2.3.400/8', 7] },
+      Bad_Id: { name: 'Bad', user_agents: ['^x'], ranges: [] },
+      empty: { name: '', user_agents: [], ranges: [], extra: true },
+    },
+  };
+  assert.throws(
+    () => ProviderClassifier.fromData(data, 'config/providers.yaml'),
+    (error: Error) => {
+      // V8 words regular-expression errors its own way; only the part we write is compared.
+      const lines = error.message.split('\n').map((line) => line.replace(/(is not a regular expression): .*/, '$1'));
+      assert.deepEqual(lines.sort(), [
+        'config/providers.yaml providers.Bad_Id: provider id "Bad_Id" must be lowercase letters, digits and hyphens, starting with a letter',
+        'config/providers.yaml providers.empty.name: the display name must not be empty',
+        'config/providers.yaml providers.empty: allowed: name, user_agents, ranges',
+        'config/providers.yaml providers.empty: needs user_agents or ranges; with neither it can never match a fetch',
+        'config/providers.yaml providers.google.ranges[1]: "1.2.3.400/8" is not a CIDR range: "1.2.3.400" is not an IP address',
+        'config/providers.yaml providers.google.ranges[2]: 7 is not text; expected a CIDR range such as 192.0.2.0/24',
+        'config/providers.yaml providers.google.user_agents[1]: "(unclosed" is not a regular expression',
+        'config/providers.yaml providers.google.user_agents[2]: ".*" matches the empty string, so it would claim every fetch',
+      ]);
+      return true;
+    },
+  );
+});
+
+test('data-file structure errors', () => {
+  const problems = (data: unknown) => {
+    try {
+      ProviderClassifier.fromData(data, 'p.yaml');
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return 'no error';
+  };
+  assert.equal(problems(null), 'p.yaml (top level): expected a mapping with providers');
+  assert.equal(problems({ providers: [] }), 'p.yaml providers: expected a mapping of provider ids to providers');
+  assert.equal(
+    problems({ providers: { unknown: { name: 'U', user_agents: ['^U'], ranges: [] } } }),
+    'p.yaml providers.unknown: provider id "unknown" is reserved for fetches that match no provider',
+  );
+  assert.equal(
+    problems({ providers: { idle: { name: 'Idle', user_agents: [], ranges: [] } } }),
+    'p.yaml providers.idle: needs user_agents or ranges; with neither it can never match a fetch',
+  );
+  assert.equal(
+    problems({ providers: { one: { name: 'One', user_agents: 'x', ranges: [] } } }),
+    'p.yaml providers.one.user_agents: "x" is not a list; expected a list of regular expressions (write [] for none)',
+  );
+  assert.equal(
+    problems({
+      providers: {
+        one: { name: 'One', user_agents: [], ranges: ['2001:db8::/32'] },
+        two: { name: 'Two', user_agents: [], ranges: ['10.0.0.0/8', '2001:db8:0::/32'] },
+      },
+    }),
+    'p.yaml providers.two.ranges[1]: "2001:db8:0::/32" is already listed under providers.one',
+  );
+});
+
+test('fromFile names the file for unreadable and malformed files', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'providers-test-'));
+  try {
+    const missing = join(dir, 'missing.yaml');
+    await assert.rejects(ProviderClassifier.fromFile(missing), (error: Error) => {
+      assert.ok(error.message.startsWith(`${missing}: cannot read the provider list: ENOENT`), error.message);
+      return true;
+    });
+    const broken = join(dir, 'broken.yaml');
+    await writeFile(broken, 'providers:\n  google: [unclosed\n');
+    await assert.rejects(ProviderClassifier.fromFile(broken), (error: Error) => {
+      assert.ok(error.message.startsWith(`${broken}: not valid YAML: `), error.message);
+      return true;
+    });
+    const invalid = join(dir, 'invalid.yaml');
+    await writeFile(invalid, "providers:\n  x:\n    name: X\n    user_agents: []\n    ranges: ['10.0.0.1/8']\n");
+    await assert.rejects(ProviderClassifier.fromFile(invalid), {
+      message: `${invalid} providers.x.ranges[0]: "10.0.0.1/8" is not a CIDR range: the address has bits set beyond the /8 prefix`,
+    });
+  } finally {
+    await rm(dir, { recursive: true });
+  }
+});
+
+test('IpRangeTable: the longest matching prefix wins', () => {
+  const table = new IpRangeTable<string>();
+  table.add('10.0.0.0/8', 'wide');
+  table.add('10.1.0.0/16', 'narrow');
+  table.add('10.1.2.0/24', 'narrowest');
+  assert.deepEqual(
+    ['10.9.9.9', '10.1.9.9', '10.1.2.3', '11.0.0.0', '9.255.255.255'].map((ip) => table.lookup(ip)),
+    ['wide', 'narrow', 'narrowest', undefined, undefined],
+  );
+});
+
+test('IpRangeTable: insertion order does not matter', () => {
+  const table = new IpRangeTable<string>();
+  table.add('2001:db8:1::/48', 'narrow');
+  table.add('2001:db8::/32', 'wide');
+  assert.equal(table.lookup('2001:db8:1::5'), 'narrow');
+  assert.equal(table.lookup('2001:db8:2::5'), 'wide');
+});
+
+test('IpRangeTable: /0 matches everything in its family only', () => {
+  const table = new IpRangeTable<string>();
+  table.add('0.0.0.0/0', 'any v4');
+  assert.equal(table.lookup('255.255.255.255'), 'any v4');
+  assert.equal(table.lookup('0.0.0.0'), 'any v4');
+  assert.equal(table.lookup('::1'), undefined);
+  table.add('::/0', 'any v6');
+  assert.equal(table.lookup('ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'), 'any v6');
+  assert.equal(table.lookup('1.2.3.4'), 'any v4');
+});
+
+test('IpRangeTable: /32 and /128 match exactly one address', () => {
+  const table = new IpRangeTable<string>();
+  table.add('192.0.2.7/32', 'host4');
+  table.add('2001:db8::7/128', 'host6');
+  assert.deepEqual(
+    ['192.0.2.7', '192.0.2.6', '192.0.2.8', '2001:db8::7', '2001:db8::6', '2001:db8::8'].map((ip) => table.lookup(ip)),
+    ['host4', undefined, undefined, 'host6', undefined, undefined],
+  );
+});
+
+test('IpRangeTable: IPv4 and IPv6 are separate, except IPv4-mapped addresses', () => {
+  const table = new IpRangeTable<string>();
+  // ::/96 covers the same leading bits as 0.0.0.0/0 would if families were mixed in one trie.
+  table.add('::/96', 'v6');
+  table.add('1.2.3.0/24', 'v4');
+  assert.equal(table.lookup('::1.2.3.4'), 'v6');
+  assert.equal(table.lookup('::ffff:1.2.3.4'), 'v4');
+  assert.equal(table.lookup('::FFFF:1.2.3.4'), 'v4');
+  assert.equal(table.lookup('::ffff:102:304'), 'v4');
+  assert.equal(table.lookup('5.6.7.8'), undefined);
+});
+
+test('IpRangeTable: add returns the value it replaced for the same range', () => {
+  const table = new IpRangeTable<string>();
+  assert.equal(table.add('192.0.2.0/24', 'first'), undefined);
+  assert.equal(table.add('192.0.2.0/25', 'other'), undefined);
+  assert.equal(table.add('192.0.2.0/24', 'second'), 'first');
+  assert.equal(table.lookup('192.0.2.200'), 'second');
+});
+
+test('IpRangeTable: lookup of text that is not an address finds nothing', () => {
+  const table = new IpRangeTable<string>();
+  table.add('0.0.0.0/0', 'all');
+  assert.equal(table.lookup(''), undefined);
+  assert.equal(table.lookup('not an ip'), undefined);
+  assert.equal(table.lookup('1.2.3.4/32'), undefined);
+});
+
+test('IpRangeTable: invalid CIDR ranges throw, naming the range', () => {
+  const table = new IpRangeTable<string>();
+  const cases: [string, string][] = [
+    ['1.2.3.400/8', '"1.2.3.400/8" is not a CIDR range: "1.2.3.400" is not an IP address'],
+    ['10.0.0.0', '"10.0.0.0" is not a CIDR range: expected address/prefix-length, such as 192.0.2.0/24 or 2001:db8::/32'],
+    ['10.0.0.0/8/8', '"10.0.0.0/8/8" is not a CIDR range: expected address/prefix-length, such as 192.0.2.0/24 or 2001:db8::/32'],
+    ['10.0.0.0/33', '"10.0.0.0/33" is not a CIDR range: the prefix length must be a whole number from 0 to 32'],
+    ['2001:db8::/129', '"2001:db8::/129" is not a CIDR range: the prefix length must be a whole number from 0 to 128'],
+    ['10.0.0.0/', '"10.0.0.0/" is not a CIDR range: the prefix length must be a whole number from 0 to 32'],
+    ['10.0.0.0/+8', '"10.0.0.0/+8" is not a CIDR range: the prefix length must be a whole number from 0 to 32'],
+    ['10.0.0.1/8', '"10.0.0.1/8" is not a CIDR range: the address has bits set beyond the /8 prefix'],
+    ['2001:db8::1/64', '"2001:db8::1/64" is not a CIDR range: the address has bits set beyond the /64 prefix'],
+    ['fe80::%eth0/64', '"fe80::%eth0/64" is not a CIDR range: "fe80::%eth0" is not an IP address'],
+    [
+      '::ffff:1.2.3.0/120',
+      '"::ffff:1.2.3.0/120" is not a CIDR range: IPv4-mapped IPv6 ranges are not supported; write the IPv4 range',
+    ],
+  ];
+  for (const [cidr, message] of cases) assert.throws(() => table.add(cidr, 'x'), { message }, cidr);
+});
+
+test('IpRangeTable: longest prefix wins among many ranges', () => {
+  const table = new IpRangeTable<number>();
+  for (let i = 0; i < 65_536; i++) table.add(`10.${i >> 8}.${i & 255}.0/24`, i);
+  assert.equal(table.lookup('10.255.255.1'), 65_535);
+  assert.equal(table.lookup('10.18.52.9'), (18 << 8) | 52);
+  table.add('10.18.52.128/25', -1);
+  assert.equal(table.lookup('10.18.52.200'), -1);
+  assert.equal(table.lookup('10.18.53.200'), (18 << 8) | 53);
+});
+
+test('normaliseIp', () => {
+  const cases: [string, string][] = [
+    ['::ffff:1.2.3.4', '1.2.3.4'],
+    ['::FFFF:1.2.3.4', '1.2.3.4'],
+    ['0:0:0:0:0:ffff:1.2.3.4', '1.2.3.4'],
+    ['::ffff:102:304', '1.2.3.4'],
+    ['1.2.3.4', '1.2.3.4'],
+    ['2001:DB8::1', '2001:db8::1'],
+    ['::1', '::1'],
+    ['::1.2.3.4', '::1.2.3.4'],
+    ['::ffff:0:1.2.3.4', '::ffff:0:1.2.3.4'],
+    ['not an address', 'not an address'],
+  ];
+  for (const [input, expected] of cases) assert.equal(normaliseIp(input), expected, input);
+});
+
+test('ipBytes', () => {
+  assert.deepEqual(ipBytes('192.0.2.1'), Uint8Array.of(192, 0, 2, 1));
+  assert.deepEqual(ipBytes('::ffff:192.0.2.1'), Uint8Array.of(192, 0, 2, 1));
+  assert.deepEqual(ipBytes('2001:db8::ff00:42'), Uint8Array.of(0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0, 0, 0x42));
+  assert.deepEqual(ipBytes('fe80::1%eth0'), Uint8Array.of(0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1));
+  assert.deepEqual(ipBytes('1::'), Uint8Array.of(0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0));
+  assert.equal(ipBytes('1.2.3'), undefined);
+});
