@@ -1,0 +1,63 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { Service } from '../../src/service/service.js';
+
+/** Collects the service's JSON log lines so tests can assert on them. */
+export class LogCapture extends Writable {
+  readonly lines: Record<string, unknown>[] = [];
+  private waiters: { match: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
+
+  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
+    for (const text of chunk.toString('utf8').split('\n')) {
+      if (text.trim() === '') continue;
+      const line = JSON.parse(text) as Record<string, unknown>;
+      this.lines.push(line);
+      this.waiters = this.waiters.filter((waiter) => !(waiter.match(line) && (waiter.resolve(line), true)));
+    }
+    done();
+  }
+
+  events(event: string): Record<string, unknown>[] {
+    return this.lines.filter((line) => line.event === event);
+  }
+
+  /** Resolves with the first line (already seen or future) that matches; rejects after `timeoutMs`. */
+  waitFor(match: (line: Record<string, unknown>) => boolean, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+    const seen = this.lines.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms`)), timeoutMs);
+      this.waiters.push({ match, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+    });
+  }
+}
+
+export interface TestService {
+  service: Service;
+  log: LogCapture;
+  dir: string;
+  configPath: string;
+  httpsPort: number;
+  httpPort: number;
+}
+
+/** A scratch folder with `mta-sts.yaml` written from `yaml`; state goes to `state/` beside it. */
+export async function writeTestConfig(yaml: string): Promise<{ dir: string; configPath: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'mta-sts-test-'));
+  const configPath = join(dir, 'mta-sts.yaml');
+  await writeFile(configPath, yaml);
+  return { dir, configPath };
+}
+
+/** The listen/state part of a test config: loopback, ephemeral ports, state in the scratch folder. */
+export const LOOPBACK_LISTEN = 'listen: { address: 127.0.0.1, https: 0, http: 0 }\nstate_dir: state\n';
+
+/** Starts the real service (real sockets, real certificates) from config text. */
+export async function startTestService(yaml: string): Promise<TestService> {
+  const { dir, configPath } = await writeTestConfig(yaml);
+  const log = new LogCapture();
+  const service = await Service.start({ configPath, logDestination: log });
+  return { service, log, dir, configPath, httpsPort: service.httpsAddress.port, httpPort: service.httpAddress.port };
+}
