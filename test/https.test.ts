@@ -1,0 +1,241 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, before, test } from 'node:test';
+import { connect, type TLSSocket } from 'node:tls';
+import { get } from 'node:https';
+import { issueTestCertificate, type TestCertificate } from './support/certificates.js';
+import { rawHttpRequest, rawHttpsRequest } from './support/raw-client.js';
+import { LOOPBACK_LISTEN, startTestService, writeTestConfig, type TestService } from './support/service.js';
+
+const COM_POLICY =
+  'version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.mail.protection.outlook.com\r\nmax_age: 1209600\r\n';
+const ORG_POLICY = 'version: STSv1\r\nmode: testing\r\nmx: mx1.example.org\r\nmax_age: 604800\r\n';
+
+let running: TestService;
+let comCert: TestCertificate;
+let orgCert: TestCertificate;
+const caFor = (host: string) => (host.endsWith('example.org') ? orgCert : comCert).caPem;
+
+before(async () => {
+  const { dir } = await writeTestConfig('');
+  comCert = await issueTestCertificate(`${dir}/com`, ['mta-sts.example.com']);
+  orgCert = await issueTestCertificate(`${dir}/org`, ['mta-sts.example.org']);
+  running = await startTestService(`
+domains:
+  example.com: { mode: enforce, mx: [mail.example.com, "*.mail.protection.outlook.com"], max_age: 1209600 }
+  example.org: { mx: [mx1.example.org] }
+tls:
+  source: files
+  certificates:
+    - { cert: ${comCert.certPath}, key: ${comCert.keyPath} }
+    - { cert: ${orgCert.certPath}, key: ${orgCert.keyPath} }
+${LOOPBACK_LISTEN}`);
+});
+
+after(() => running.service.stop());
+
+const policyRequest = (host: string, extra = '') =>
+  `GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: ${host}\r\n${extra}Connection: close\r\n\r\n`;
+
+test('exact policy bytes over real HTTPS with each host’s own certificate (SNI)', async () => {
+  for (const [host, body, certificate] of [
+    ['mta-sts.example.com', COM_POLICY, () => comCert],
+    ['mta-sts.example.org', ORG_POLICY, () => orgCert],
+  ] as const) {
+    const response = await rawHttpsRequest(running.httpsPort, policyRequest(host), { servername: host, ca: caFor(host) });
+    assert.equal(response.status, 200, host);
+    assert.equal(response.headers['content-type'], 'text/plain; charset=utf-8');
+    assert.equal(response.headers['content-length'], String(body.length));
+    assert.equal(response.body, body);
+    assert.equal(response.certificate.subjectaltname, `DNS:${host}`);
+    assert.equal(response.certificate.serialNumber, certificate().serialNumber.toUpperCase());
+  }
+});
+
+test('HEAD gets the headers and no body; other methods and paths 404/405', async () => {
+  const host = 'mta-sts.example.com';
+  const tls = { servername: host, ca: caFor(host) };
+  const head = await rawHttpsRequest(
+    running.httpsPort,
+    `HEAD /.well-known/mta-sts.txt HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+    tls,
+  );
+  assert.equal(head.status, 200);
+  assert.equal(head.headers['content-length'], String(COM_POLICY.length));
+  assert.equal(head.body, '');
+  const post = await rawHttpsRequest(
+    running.httpsPort,
+    `POST /.well-known/mta-sts.txt HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+    tls,
+  );
+  assert.equal(post.status, 405);
+  assert.equal(post.headers.allow, 'GET, HEAD');
+  const otherPath = await rawHttpsRequest(
+    running.httpsPort,
+    `GET /index.html HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+    tls,
+  );
+  assert.equal(otherPath.status, 404);
+  assert.equal(otherPath.body, '404 not found\n');
+  const otherHost = await rawHttpsRequest(running.httpsPort, policyRequest('mta-sts.example.net'), {
+    ...tls,
+    servername: 'mta-sts.example.net',
+    rejectUnauthorized: false,
+  });
+  assert.equal(otherHost.status, 404);
+});
+
+test('TLS 1.1 and older are refused; TLS 1.2 and 1.3 are served', async () => {
+  const attempt = (minVersion: 'TLSv1' | 'TLSv1.2', maxVersion: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3') =>
+    new Promise<string>((resolve) => {
+      // SECLEVEL=0 lets this client offer old protocols, so only the server can refuse them.
+      const socket: TLSSocket = connect(
+        {
+          host: '127.0.0.1',
+          port: running.httpsPort,
+          servername: 'mta-sts.example.com',
+          ca: comCert.caPem,
+          minVersion,
+          maxVersion,
+          ciphers: 'DEFAULT:@SECLEVEL=0',
+        },
+        () => {
+          resolve(socket.getProtocol() ?? 'none');
+          socket.end();
+        },
+      );
+      socket.on('error', (error: NodeJS.ErrnoException) => resolve(`error ${error.code}`));
+    });
+  assert.match(await attempt('TLSv1', 'TLSv1.1'), /^error /);
+  assert.equal(await attempt('TLSv1.2', 'TLSv1.2'), 'TLSv1.2');
+  assert.equal(await attempt('TLSv1.2', 'TLSv1.3'), 'TLSv1.3');
+});
+
+test('a client without SNI still completes the handshake', async () => {
+  const response = await rawHttpsRequest(running.httpsPort, policyRequest('mta-sts.example.org'), { rejectUnauthorized: false });
+  assert.equal(response.status, 200);
+  assert.equal(response.body, ORG_POLICY);
+});
+
+test('ambiguous or malformed requests get 400, not a policy', async () => {
+  const tls = { servername: 'mta-sts.example.com', ca: comCert.caPem };
+  const twoHosts = await rawHttpsRequest(
+    running.httpsPort,
+    'GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.com\r\nHost: mta-sts.example.org\r\nConnection: close\r\n\r\n',
+    tls,
+  );
+  assert.equal(twoHosts.status, 400);
+  assert.doesNotMatch(twoHosts.body, /STSv1/);
+  const badBytes = await rawHttpsRequest(
+    running.httpsPort,
+    'GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.com\r\nX-Bad: a\x01b\r\nConnection: close\r\n\r\n',
+    tls,
+  );
+  assert.equal(badBytes.status, 400);
+  const noHost = await rawHttpsRequest(
+    running.httpsPort,
+    'GET /.well-known/mta-sts.txt HTTP/1.1\r\nConnection: close\r\n\r\n',
+    tls,
+  );
+  assert.equal(noHost.status, 400);
+  const overHttp = await rawHttpRequest(
+    running.httpPort,
+    'GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.com\r\nHost: evil.example\r\nConnection: close\r\n\r\n',
+  );
+  assert.equal(overHttp.status, 400);
+});
+
+test('the fetch log line records the TLS version and an absent user agent as ""', async () => {
+  const before = running.log.events('policy_fetch').length;
+  await rawHttpsRequest(running.httpsPort, policyRequest('mta-sts.example.org'), {
+    servername: 'mta-sts.example.org',
+    ca: orgCert.caPem,
+    maxVersion: 'TLSv1.2',
+  });
+  const line = await running.log.waitFor(
+    (entry) => entry.event === 'policy_fetch' && running.log.events('policy_fetch').indexOf(entry) >= before,
+  );
+  assert.equal(line.ua, '');
+  assert.equal(line.tls, 'TLSv1.2');
+  assert.equal(line.ip, '127.0.0.1');
+  assert.equal(line.domain, 'example.org');
+  assert.equal(line.status, 200);
+});
+
+test('slow clients are cut off after 10 s and do not stop normal fetches meanwhile', async () => {
+  const slow: TLSSocket[] = [];
+  const closed: Promise<unknown>[] = [];
+  for (let i = 0; i < 200; i++) {
+    const socket = connect({ host: '127.0.0.1', port: running.httpsPort, servername: 'mta-sts.example.com', ca: comCert.caPem });
+    socket.on('error', () => undefined);
+    socket.resume(); // read the server's 408 and its close, as a real client would
+    socket.on('secureConnect', () =>
+      socket.write('GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.com\r\nX-Slow: '),
+    );
+    closed.push(once(socket, 'close'));
+    slow.push(socket);
+  }
+  await Promise.all(slow.map((socket) => once(socket, 'secureConnect')));
+  const started = Date.now();
+  const body = await new Promise<string>((resolve, reject) => {
+    get(
+      {
+        host: '127.0.0.1',
+        port: running.httpsPort,
+        path: '/.well-known/mta-sts.txt',
+        servername: 'mta-sts.example.com',
+        headers: { host: 'mta-sts.example.com' },
+        ca: comCert.caPem,
+        agent: false,
+      },
+      (response) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        response.on('end', () => resolve(text));
+      },
+    ).on('error', reject);
+  });
+  assert.equal(body, COM_POLICY);
+  await Promise.all(closed);
+  const elapsed = Date.now() - started;
+  assert.ok(slow.every((socket) => socket.destroyed));
+  // Closed by the server's header deadline, not by anything this test did.
+  assert.ok(elapsed >= 8_000, `closed after ${elapsed} ms`);
+});
+
+test('IPv6 and IPv4 are both served when listening on "::"', async () => {
+  const dual = await startTestService(`
+domains:
+  example.com: { mode: none }
+listen: { address: "::", https: 0, http: 0 }
+state_dir: state
+`);
+  try {
+    const caPem = await import('node:fs/promises').then((fs) => fs.readFile(`${dual.dir}/state/self-signed/ca.pem`, 'utf8'));
+    for (const host of ['127.0.0.1', '::1']) {
+      const body = await new Promise<string>((resolve, reject) => {
+        get(
+          {
+            host,
+            port: dual.httpsPort,
+            path: '/.well-known/mta-sts.txt',
+            servername: 'mta-sts.example.com',
+            headers: { host: 'mta-sts.example.com' },
+            ca: caPem,
+            agent: false,
+          },
+          (response) => {
+            let text = '';
+            response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+            response.on('end', () => resolve(text));
+          },
+        ).on('error', reject);
+      });
+      assert.equal(body, 'version: STSv1\r\nmode: none\r\nmax_age: 604800\r\n', host);
+    }
+    const ips = dual.log.events('policy_fetch').map((line) => line.ip);
+    assert.deepEqual(ips, ['127.0.0.1', '::1']);
+  } finally {
+    await dual.service.stop();
+  }
+});

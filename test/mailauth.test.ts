@@ -1,0 +1,228 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+/*
+ * An independent MTA-STS client — mailauth's lib/mta-sts.js, as a sending MTA uses it — fetches
+ * the policies from the real `serve` command, over real TLS on port 443 with SNI. Both run in a
+ * network namespace made for the test, so port 443 is free and nothing leaves loopback. The
+ * client's DNS answers are exactly the records printed by `mta-sts-server dns --json`, so
+ * mailauth's strict RFC 8461 parser checks the TXT records an admin is told to publish, too.
+ *
+ * mailauth 7 declares node >= 22, but lib/mta-sts.js uses nothing newer than Node 20 has, so the
+ * client runs on the node that runs this test; CI runs the suite on Node 20 and on Node 24.
+ */
+
+const PROJECT = fileURLToPath(new URL('../../', import.meta.url));
+const MAIN = join(PROJECT, 'dist', 'src', 'cli', 'main.js');
+const MAILAUTH_MTA_STS = join(PROJECT, 'node_modules', 'mailauth', 'lib', 'mta-sts.js');
+const NETNS = `mta-sts-ma-${process.pid}`;
+const START_TIMEOUT_MS = 30_000;
+
+const CONFIG = `
+domains:
+  example.com:
+    mode: enforce
+    mx: [mail.example.com, "*.mx.example.com"]
+    max_age: 1209600
+  bücher.example:
+    mode: testing
+    mx: [mx.bücher.example]
+    max_age: 86400
+  retired.example.org:
+    mode: none
+    max_age: 86400
+listen: { address: "::", https: 443, http: 80 }
+tls: { source: self-signed }
+state_dir: state
+log: { level: info }
+`;
+
+/**
+ * What mailauth must find, keyed by the name a sending MTA would look up: the IDN domain as
+ * U-labels (mailauth converts it), the policy as A-labels in lower case, RFC 8461 §3.2.
+ */
+const EXPECTED: Record<string, { aLabel: string; mode: string; mx?: string[]; maxAge: number }> = {
+  'example.com': { aLabel: 'example.com', mode: 'enforce', mx: ['mail.example.com', '*.mx.example.com'], maxAge: 1_209_600 },
+  'bücher.example': { aLabel: 'xn--bcher-kva.example', mode: 'testing', mx: ['mx.xn--bcher-kva.example'], maxAge: 86_400 },
+  'retired.example.org': { aLabel: 'retired.example.org', mode: 'none', maxAge: 86_400 },
+};
+
+// Published in DNS, pointing at this server, but not in the config.
+const UNKNOWN_DOMAIN = 'unknown.example.net';
+
+/** Runs mailauth's getPolicy for each domain with a resolver that answers from the given zone. */
+const CLIENT = `
+'use strict';
+const { getPolicy } = require(process.argv[2]);
+const { zone, domains } = JSON.parse(process.argv[3]);
+const resolver = async (name, type) => {
+  const answer = zone[type + ' ' + name];
+  if (answer) return answer;
+  throw Object.assign(new Error('no ' + type + ' record for ' + name), { code: 'ENOTFOUND' });
+};
+(async () => {
+  const results = {};
+  for (const domain of domains) {
+    const { status, policy } = await getPolicy(domain, null, { strict: true, resolver, timeout: 10000 });
+    // The error holds the peer certificate (circular); its code and message are what matter.
+    const error = policy.error && { code: policy.error.code, message: policy.error.message };
+    results[domain] = { status, policy: { ...policy, error } };
+  }
+  process.stdout.write(JSON.stringify(results));
+})();
+`;
+
+interface DnsJson {
+  domains: { domain: string; policy_id: string; records: { name: string; type: string; value: string }[] }[];
+}
+
+interface ClientResult {
+  status: string;
+  policy: {
+    id: string | false;
+    mode: string;
+    version?: string;
+    mx?: string[];
+    maxAge?: number;
+    expires?: string;
+    error?: { code: string; message: string };
+  };
+}
+
+describe('mailauth, an independent MTA-STS client, accepts the served policies', () => {
+  let dir: string | undefined;
+  let netnsCreated = false;
+  let service: ChildProcess | undefined;
+  let serviceExited: Promise<unknown> | undefined;
+  let dns: DnsJson;
+  let results: Record<string, ClientResult>;
+  let log = '';
+
+  before(async () => {
+    assert.equal(process.getuid?.(), 0, 'network namespaces need root (CI runs as root; locally: sudo npm test)');
+    dir = await mkdtemp(join(tmpdir(), 'mta-sts-mailauth-'));
+    const configPath = join(dir, 'mta-sts.yaml');
+    await writeFile(configPath, CONFIG);
+
+    // The records an admin would publish, with this server at 127.0.0.1.
+    dns = JSON.parse(
+      execFileSync(process.execPath, [MAIN, 'dns', '--config', configPath, '--json', '--ipv4', '127.0.0.1'], {
+        encoding: 'utf8',
+      }),
+    ) as DnsJson;
+    const zone: Record<string, string[] | string[][]> = {};
+    for (const { records } of dns.domains) {
+      for (const { name, type, value } of records) {
+        const host = name.replace(/\.$/, '');
+        if (type === 'A') zone[`A ${host}`] = [value];
+        if (type !== 'TXT') continue;
+        // Zone-file TXT values are quoted; resolvers return each record as a list of strings.
+        const quoted = /^"(.*)"$/.exec(value);
+        assert.ok(quoted, `TXT value of ${name} is quoted: ${value}`);
+        zone[`TXT ${host}`] = [[quoted[1]!]];
+      }
+    }
+    zone[`TXT _mta-sts.${UNKNOWN_DOMAIN}`] = [['v=STSv1; id=20240101']];
+    zone[`A mta-sts.${UNKNOWN_DOMAIN}`] = ['127.0.0.1'];
+
+    execFileSync('ip', ['netns', 'add', NETNS]);
+    netnsCreated = true;
+    execFileSync('ip', ['netns', 'exec', NETNS, 'ip', 'link', 'set', 'lo', 'up']);
+
+    // As root inside the namespace: binding 443 needs no sysctl, and the host's 443 is untouched.
+    const child = spawn('ip', ['netns', 'exec', NETNS, process.execPath, MAIN, 'serve', '--config', configPath], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    service = child;
+    serviceExited = new Promise((resolve) => child.on('exit', resolve));
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (log += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (!log.includes('"event":"service_started"')) {
+      if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline)
+        throw new Error(`serve did not start; stderr:\n${stderr}`);
+      await sleep(100);
+    }
+
+    const clientPath = join(dir, 'mailauth-client.cjs');
+    await writeFile(clientPath, CLIENT);
+    const domains = [...Object.keys(EXPECTED), UNKNOWN_DOMAIN];
+    // NODE_EXTRA_CA_CERTS is the only way mailauth's request trusts another CA; node reads it at start.
+    const output = execFileSync(
+      'ip',
+      ['netns', 'exec', NETNS, process.execPath, clientPath, MAILAUTH_MTA_STS, JSON.stringify({ zone, domains })],
+      {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: join(dir, 'state', 'self-signed', 'ca.pem') },
+        timeout: 60_000,
+      },
+    );
+    results = JSON.parse(output) as Record<string, ClientResult>;
+  });
+
+  after(async () => {
+    try {
+      if (service && service.exitCode === null && service.signalCode === null) {
+        service.kill('SIGKILL');
+        await serviceExited;
+      }
+    } finally {
+      if (netnsCreated) execFileSync('ip', ['netns', 'del', NETNS]);
+      if (dir) await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('publishes, with the dns command, the _mta-sts TXT records that serve announces at start', () => {
+    const started = log
+      .split('\n')
+      .filter((line) => line.includes('"event":"service_started"'))
+      .map((line) => JSON.parse(line) as { publish: string[] });
+    assert.equal(started.length, 1);
+    const announced = started[0]!.publish.map((line) => {
+      const match = /^(\S+)\s+\d+\s+IN\s+TXT\s+(".*")$/.exec(line);
+      assert.ok(match, `zone line: ${line}`);
+      return { name: match[1]!, value: match[2]! };
+    });
+    const printed = dns.domains.flatMap(({ records }) =>
+      records
+        .filter(({ name, type }) => type === 'TXT' && name.startsWith('_mta-sts.'))
+        .map(({ name, value }) => ({ name, value })),
+    );
+    assert.equal(printed.length, Object.keys(EXPECTED).length);
+    assert.deepEqual(announced, printed);
+  });
+
+  for (const [domain, expected] of Object.entries(EXPECTED)) {
+    it(`finds the ${expected.mode} policy of ${domain}, with the id of its published TXT record`, () => {
+      const published = dns.domains.find((entry) => entry.domain === expected.aLabel);
+      assert.ok(published, `dns --json lists ${expected.aLabel}`);
+      const result = results[domain]!;
+      assert.equal(result.status, 'found', `mailauth: ${JSON.stringify(result.policy.error)}`);
+      // expires is mailauth's clock plus maxAge, and maxAge is compared here.
+      const { expires: _expires, ...policy } = result.policy;
+      assert.deepEqual(policy, {
+        id: published.policy_id,
+        mode: expected.mode,
+        version: 'STSv1',
+        ...(expected.mx && { mx: expected.mx }),
+        maxAge: expected.maxAge,
+      });
+    });
+  }
+
+  it('does not find a policy for a domain this server does not serve', () => {
+    const result = results[UNKNOWN_DOMAIN]!;
+    assert.equal(result.status, 'errored');
+    assert.equal(result.policy.mode, 'none');
+    // The server has no certificate for a host it does not serve; its default certificate names
+    // other hosts, and the client refuses it before any HTTP request is made.
+    assert.equal(result.policy.error?.code, 'ERR_TLS_CERT_ALTNAME_INVALID');
+  });
+});
