@@ -35,9 +35,9 @@ export async function serve(configPath: string, err: NodeJS.WritableStream): Pro
           { event: 'shutdown_forced' },
           `requests still open after ${SHUTDOWN_DEADLINE_MS / 1000} s; closing them`,
         );
-        service.log.flush();
-        resolve(0);
-      }, SHUTDOWN_DEADLINE_MS);
+        // Open sockets would keep the process alive: flush the log, then end it.
+        service.log.flush(() => process.exit(0));
+      }, SHUTDOWN_DEADLINE_MS - 500);
       deadline.unref();
       service.stop().then(
         () => resolve(0),

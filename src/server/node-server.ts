@@ -1,5 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
+import type { Socket } from 'node:net';
 
 /** A client must send complete request headers within this time, or the connection is closed. */
 export const HEADERS_TIMEOUT_MS = 10_000;
@@ -21,17 +22,42 @@ export type TlsServerOptions = Pick<HttpsOptions, 'SNICallback' | 'cert' | 'key'
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
 
+const openSockets = new WeakMap<Server, Set<Socket>>();
+
 export function createNodeServer(handler: Handler, tls: TlsServerOptions | undefined): Server {
-  if (!tls) return createHttpServer(connectionLimits, handler);
-  return createHttpsServer(
-    {
-      ...connectionLimits,
-      ...tls,
-      // RFC 8461 §3.3 requires TLS; RFC 8996 retired 1.0 and 1.1.
-      minVersion: 'TLSv1.2',
-      // A TCP connection that never finishes its handshake is dropped as fast as one that never sends headers.
-      handshakeTimeout: HEADERS_TIMEOUT_MS,
-    },
-    handler,
-  );
+  const server = tls
+    ? createHttpsServer(
+        {
+          ...connectionLimits,
+          ...tls,
+          // RFC 8461 §3.3 requires TLS; RFC 8996 retired 1.0 and 1.1.
+          minVersion: 'TLSv1.2',
+          // A TCP connection that never finishes its handshake is dropped as fast as one that never sends headers.
+          handshakeTimeout: HEADERS_TIMEOUT_MS,
+        },
+        handler,
+      )
+    : createHttpServer(connectionLimits, handler);
+  // The header deadline starts with the first byte of a request; a client that connects and
+  // then says nothing is closed by this inactivity timeout instead.
+  server.setTimeout(HEADERS_TIMEOUT_MS);
+  const sockets = new Set<Socket>();
+  server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  openSockets.set(server, sockets);
+  return server;
+}
+
+/**
+ * For a graceful stop: closes every connection that has no request in progress (idle
+ * keep-alive, silent, or still sending headers), and leaves those being answered alone.
+ */
+export function closeConnectionsWithoutRequest(server: Server): void {
+  for (const socket of openSockets.get(server) ?? []) {
+    // Node sets `_httpMessage` while a response is pending on the socket; its own
+    // closeIdleConnections() relies on the same field but skips sockets without a request yet.
+    if (!(socket as Socket & { _httpMessage?: unknown })._httpMessage) socket.destroy();
+  }
 }

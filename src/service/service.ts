@@ -11,6 +11,7 @@ import { diffPolicySets, isEmptyDiff } from '../policy/policy-diff.js';
 import { PolicySet } from '../policy/policy-set.js';
 import { AcmeChallengeTokens } from '../server/acme-challenges.js';
 import { buildApp } from '../server/app.js';
+import { closeConnectionsWithoutRequest } from '../server/node-server.js';
 import type { Readiness } from '../server/health-routes.js';
 import { watchFiles, type Watch } from '../storage/watch.js';
 import { CertificateCache } from '../tls/certificate-cache.js';
@@ -212,7 +213,16 @@ export class Service {
   async stop(): Promise<void> {
     this.configWatch?.close();
     this.certificateSource.close();
-    await Promise.all([this.httpsApp?.close(), this.httpApp?.close()]);
+    // Connections without a request in progress would hold the stop until their idle timeout;
+    // close each one as soon as it has none, so in-flight requests finish and nothing else waits.
+    const closeIdle = setInterval(() => {
+      for (const app of [this.httpsApp, this.httpApp]) if (app) closeConnectionsWithoutRequest(app.server);
+    }, 100);
+    try {
+      await Promise.all([this.httpsApp?.close(), this.httpApp?.close()]);
+    } finally {
+      clearInterval(closeIdle);
+    }
     this.log.info({ event: 'service_stopped' }, 'stopped');
     this.log.flush();
   }

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { connect as connectTcp } from 'node:net';
+import { connect } from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { LOOPBACK_LISTEN, writeTestConfig } from './support/service.js';
+
+const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const EXAMPLE = fileURLToPath(new URL('../../config/example.yaml', import.meta.url));
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const result = spawnSync(process.execPath, [MAIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, MTA_STS_CONFIG: undefined, ...env },
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+test('check-config: exit 0 for a usable file, 2 with every located problem otherwise', async () => {
+  assert.deepEqual(cli(['check-config', '--config', EXAMPLE]), { code: 0, stdout: `${EXAMPLE}: ok, 3 domains\n`, stderr: '' });
+  const { configPath } = await writeTestConfig('domains:\n  example.com:\n    mode: enforced\n    nmx: [a.example.com]\n');
+  assert.deepEqual(cli(['check-config'], { MTA_STS_CONFIG: configPath }), {
+    code: 2,
+    stdout: '',
+    stderr:
+      `${configPath}:2:3 domains.example.com: mode enforce needs at least one mx pattern (mx: [mail.example.com]); only mode none may leave it out\n`.replace(
+        /.*\n/,
+        '',
+      ) +
+      `${configPath}:3:11 domains.example.com.mode: "enforced" is not a mode; allowed: enforce, testing, none\n` +
+      `${configPath}:4:5 domains.example.com.nmx: unknown key; allowed: mode, mx, max_age, tlsrpt\n` +
+      `${configPath}: 2 problems; nothing was changed\n`,
+  });
+  const missing = cli(['check-config', '--config', '/nonexistent/mta-sts.yaml']);
+  assert.deepEqual(missing, {
+    code: 2,
+    stdout: '',
+    stderr:
+      '/nonexistent/mta-sts.yaml: cannot read the config file: no such file\n/nonexistent/mta-sts.yaml: 1 problem; nothing was changed\n',
+  });
+  const files = await writeTestConfig(
+    'domains: { example.com: { mode: none } }\ntls: { source: files, certificates: [{ cert: live/cert.pem, key: live/key.pem }] }\n',
+  );
+  const noCertificate = cli(['check-config', '--config', files.configPath]);
+  assert.equal(noCertificate.code, 2);
+  assert.equal(noCertificate.stderr, `${files.dir}/live/cert.pem: cannot read: no such file\n`);
+});
+
+test('dns: the records to publish, as zone lines or JSON', () => {
+  const text = cli(['dns', '--config', EXAMPLE, '--domain', 'example.com', '--ipv4', '192.0.2.1']);
+  assert.equal(text.code, 0, text.stderr);
+  const lines = text.stdout.split('\n');
+  assert.match(lines[0]!, /^; example\.com: mode enforce, policy id [0-9a-f]{24}$/);
+  const id = lines[0]!.split(' ').at(-1);
+  assert.deepEqual(lines.slice(1), [
+    'mta-sts.example.com.                     3600 IN A     192.0.2.1',
+    `_mta-sts.example.com.                    3600 IN TXT   "v=STSv1; id=${id}"`,
+    '',
+    '',
+  ]);
+  const json = cli(['dns', '--config', EXAMPLE, '--json']);
+  const parsed = JSON.parse(json.stdout) as { domains: { domain: string; records: { type: string; placeholder?: boolean }[] }[] };
+  assert.deepEqual(
+    parsed.domains.map((domain) => domain.domain),
+    ['example.com', 'example.org', 'example.net'],
+  );
+  assert.equal(parsed.domains[0]!.records[0]!.placeholder, true);
+  assert.deepEqual(cli(['dns', '--config', EXAMPLE, '--ipv4', '2001:db8::1']), {
+    code: 2,
+    stdout: '',
+    stderr: '--ipv4 2001:db8::1 is not an IPv4 address\n',
+  });
+  assert.deepEqual(cli(['dns', '--config', EXAMPLE, '--domain', 'other.example']), {
+    code: 2,
+    stdout: '',
+    stderr: `other.example is not a domain in ${EXAMPLE}\n`,
+  });
+});
+
+test('unknown commands and options: usage and exit 2', () => {
+  const unknown = cli(['frobnicate']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /^unknown command: frobnicate\n\nusage: mta-sts-server <command>/);
+  assert.equal(cli(['serve', '--bogus']).code, 2);
+  assert.match(cli(['--version']).stdout, /^mta-sts-server \d+\.\d+\.\d+\n$/);
+});
+
+test('serve: an invalid config refuses to start with exit 2 and located errors', async () => {
+  const { configPath } = await writeTestConfig('domains:\n  example.com: { mode: enforce }\n');
+  const result = cli(['serve', '--config', configPath]);
+  assert.equal(result.code, 2);
+  assert.equal(
+    result.stderr,
+    `${configPath}:2:3 domains.example.com: mode enforce needs at least one mx pattern (mx: [mail.example.com]); only mode none may leave it out\n`,
+  );
+});
+
+interface Served {
+  child: ChildProcessWithoutNullStreams;
+  lines: Record<string, unknown>[];
+  waitFor: (event: string) => Promise<Record<string, unknown>>;
+}
+
+function startServe(configPath: string): Served {
+  const child = spawn(process.execPath, [MAIN, 'serve', '--config', configPath]);
+  const lines: Record<string, unknown>[] = [];
+  const waiters: [string, (line: Record<string, unknown>) => void][] = [];
+  let buffered = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const complete = buffered.split('\n');
+    buffered = complete.pop()!;
+    for (const text of complete) {
+      const line = JSON.parse(text) as Record<string, unknown>;
+      lines.push(line);
+      for (const [event, resolve] of waiters) if (line.event === event) resolve(line);
+    }
+  });
+  const waitFor = (event: string) =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      const seen = lines.find((line) => line.event === event);
+      if (seen) resolve(seen);
+      else waiters.push([event, resolve]);
+    });
+  return { child, lines, waitFor };
+}
+
+test('serve: SIGTERM finishes an in-flight request, refuses new ones, and exits 0', async () => {
+  const { configPath } = await writeTestConfig(`domains:\n  example.com: { mode: none }\n${LOOPBACK_LISTEN}`);
+  const served = startServe(configPath);
+  const started = await served.waitFor('service_started');
+  const port = (started.https as { port: number }).port;
+
+  // An idle keep-alive connection must not hold the shutdown up; a half-sent request is in flight.
+  const idle = connect({ host: '127.0.0.1', port, servername: 'mta-sts.example.com', rejectUnauthorized: false });
+  await once(idle, 'secureConnect');
+  idle.on('error', () => undefined);
+  const inFlight = connect({ host: '127.0.0.1', port, servername: 'mta-sts.example.com', rejectUnauthorized: false });
+  await once(inFlight, 'secureConnect');
+  let response = '';
+  inFlight.on('data', (chunk: Buffer) => (response += chunk.toString()));
+  inFlight.write('POST /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.com\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nab');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+
+  const stopAt = Date.now();
+  served.child.kill('SIGTERM');
+  await served.waitFor('shutdown_requested');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const refused = await new Promise<string>((resolve) => {
+    const socket = connectTcp({ host: '127.0.0.1', port }, () => resolve('accepted'));
+    socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+  });
+  assert.equal(refused, 'ECONNREFUSED');
+  inFlight.write('cde');
+  const [code] = (await once(served.child, 'exit')) as [number];
+  assert.equal(code, 0);
+  assert.ok(Date.now() - stopAt < 10_000);
+  assert.match(response, /^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+  assert.ok(served.lines.some((line) => line.event === 'service_stopped'));
+});
+
+test('serve: SIGHUP reloads the config', async () => {
+  const { configPath } = await writeTestConfig(`domains:\n  example.com: { mode: none }\n${LOOPBACK_LISTEN}`);
+  const served = startServe(configPath);
+  await served.waitFor('service_started');
+  served.child.kill('SIGHUP');
+  const requested = await served.waitFor('reload_requested');
+  assert.equal(requested.signal, 'SIGHUP');
+  served.child.kill('SIGTERM');
+  const [code] = (await once(served.child, 'exit')) as [number];
+  assert.equal(code, 0);
+});

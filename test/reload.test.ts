@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { Agent, get } from 'node:https';
+import { test } from 'node:test';
+import { LOOPBACK_LISTEN, startTestService, type TestService } from './support/service.js';
+
+const configWith = (comMode: string, comMx: string[], extra = '') => `
+domains:
+  example.com: { mode: ${comMode}, mx: [${comMx.join(', ')}] }
+  example.org: { mx: [mx1.example.org] }
+${extra}
+${LOOPBACK_LISTEN}`;
+
+const body = (mode: string, mx: string[]) => `version: STSv1\r\nmode: ${mode}\r\n${mx.map((m) => `mx: ${m}\r\n`).join('')}max_age: 604800\r\n`;
+
+/** Writes the way editors and config management do: a new file renamed over the old one. */
+async function replaceFile(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.new`, text);
+  await rename(`${path}.new`, path);
+}
+
+function fetchPolicy(running: TestService, ca: string, agent: Agent, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port: running.httpsPort, path: '/.well-known/mta-sts.txt', servername: host, headers: { host }, ca, agent }, (response) => {
+      let text = '';
+      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+    }).on('error', reject);
+  });
+}
+
+test('hot reload under load: valid, invalid and deleted configs; no failed request, last good kept', async () => {
+  const running = await startTestService(configWith('testing', ['mx1.example.com', 'mx2.example.com']));
+  const ca = await readFile(`${running.dir}/state/self-signed/ca.pem`, 'utf8');
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  const v1 = body('testing', ['mx1.example.com', 'mx2.example.com']);
+  const v2 = body('enforce', ['mx1.example.com', 'mx3.example.com']);
+  let allowed = new Set([v1]);
+  const failures: string[] = [];
+  let requests = 0;
+  let running_ = true;
+  const clients = Array.from({ length: 4 }, async () => {
+    while (running_) {
+      try {
+        const response = await fetchPolicy(running, ca, agent, 'mta-sts.example.com');
+        requests++;
+        if (response.status !== 200 || !allowed.has(response.body)) failures.push(`${response.status} ${JSON.stringify(response.body)}`);
+      } catch (error) {
+        failures.push(String(error));
+      }
+    }
+  });
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+  const linesOf = (event: string) => running.log.events(event).length;
+
+  try {
+    await settle();
+    // 1. A valid edit: applied, summarised, the new TXT record named.
+    allowed = new Set([v1, v2]);
+    await replaceFile(running.configPath, configWith('enforce', ['mx1.example.com', 'mx3.example.com']));
+    const reloaded = await running.log.waitFor((line) => line.event === 'config_reloaded');
+    const newId = running.service.currentPolicies.forHost('mta-sts.example.com')!.id;
+    assert.deepEqual(reloaded.changed, [
+      { domain: 'example.com', mode: { from: 'testing', to: 'enforce' }, mx_added: ['mx3.example.com'], mx_removed: ['mx2.example.com'], policy_id: newId },
+    ]);
+    assert.deepEqual(reloaded.domains_added, []);
+    assert.deepEqual(reloaded.domains_removed, []);
+    assert.deepEqual(reloaded.publish, [`_mta-sts.example.com.                    3600 IN TXT   "v=STSv1; id=${newId}"`]);
+    await settle();
+    allowed = new Set([v2]);
+    await settle();
+
+    // 2. An invalid edit: located errors logged, the last good config stays.
+    await replaceFile(running.configPath, configWith('enforced', ['mx1.example.com']));
+    const invalid = await running.log.waitFor((line) => line.event === 'config_invalid');
+    assert.deepEqual(invalid.errors, [`${running.configPath}:3:24 domains.example.com.mode: "enforced" is not a mode; allowed: enforce, testing, none`]);
+    await settle();
+
+    // 3. The file deleted: reported once, still serving.
+    await unlink(running.configPath);
+    const unreadable = await running.log.waitFor((line) => line.event === 'config_unreadable');
+    assert.deepEqual(unreadable.errors, [`${running.configPath}: cannot read the config file: no such file`]);
+    await new Promise((resolve) => setTimeout(resolve, 2_500)); // past one polling round
+    assert.equal(linesOf('config_unreadable'), 1);
+
+    // 4. Restored with a new domain: it gets a certificate and its policy without a restart.
+    await replaceFile(running.configPath, configWith('enforce', ['mx1.example.com', 'mx3.example.com'], '  example.net: { mode: none }'));
+    const added = await running.log.waitFor((line) => line.event === 'config_reloaded' && (line.domains_added as string[]).length > 0);
+    assert.deepEqual(added.domains_added, ['example.net']);
+    await running.log.waitFor((line) => line.event === 'certificate_loaded' && line.hosts === 1);
+    const net = await fetchPolicy(running, ca, new Agent(), 'mta-sts.example.net');
+    assert.deepEqual(net, { status: 200, body: 'version: STSv1\r\nmode: none\r\nmax_age: 604800\r\n' });
+    await settle();
+  } finally {
+    running_ = false;
+    await Promise.all(clients);
+    agent.destroy();
+    await running.service.stop();
+  }
+  assert.deepEqual(failures, []);
+  assert.ok(requests > 100, `only ${requests} requests were made during the reloads`);
+});
+
+test('SIGHUP-style reload of an unchanged file changes nothing and logs nothing', async () => {
+  const running = await startTestService(configWith('testing', ['mx1.example.com']));
+  try {
+    await running.service.reload();
+    assert.equal(running.log.events('config_reloaded').length, 0);
+    assert.equal(running.log.events('config_invalid').length, 0);
+  } finally {
+    await running.service.stop();
+  }
+});
