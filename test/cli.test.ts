@@ -141,7 +141,9 @@ test('serve: SIGTERM finishes an in-flight request, refuses new ones, and exits 
   await once(inFlight, 'secureConnect');
   let response = '';
   inFlight.on('data', (chunk: Buffer) => (response += chunk.toString()));
-  inFlight.write('POST /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.com\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nab');
+  inFlight.write(
+    'POST /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.com\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nab',
+  );
   await new Promise((resolve) => setTimeout(resolve, 200));
 
   const stopAt = Date.now();

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import { connect, type TLSSocket } from 'node:tls';
-import { get } from 'node:https';
+import { readFile } from 'node:fs/promises';
 import { issueTestCertificate, type TestCertificate } from './support/certificates.js';
+import { fetchPolicy } from './support/fetch-policy.js';
 import { rawHttpRequest, rawHttpsRequest } from './support/raw-client.js';
 import { LOOPBACK_LISTEN, startTestService, writeTestConfig, type TestService } from './support/service.js';
 
@@ -180,24 +181,7 @@ test('slow and silent clients are cut off after 10 s and do not stop normal fetc
   }
   await Promise.all(slow.map((socket) => once(socket, 'secureConnect')));
   const started = Date.now();
-  const body = await new Promise<string>((resolve, reject) => {
-    get(
-      {
-        host: '127.0.0.1',
-        port: running.httpsPort,
-        path: '/.well-known/mta-sts.txt',
-        servername: 'mta-sts.example.com',
-        headers: { host: 'mta-sts.example.com' },
-        ca: comCert.caPem,
-        agent: false,
-      },
-      (response) => {
-        let text = '';
-        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-        response.on('end', () => resolve(text));
-      },
-    ).on('error', reject);
-  });
+  const { body } = await fetchPolicy({ port: running.httpsPort, host: 'mta-sts.example.com', ca: comCert.caPem });
   assert.equal(body, COM_POLICY);
   await Promise.all(closed);
   const elapsed = Date.now() - started;
@@ -214,26 +198,9 @@ listen: { address: "::", https: 0, http: 0 }
 state_dir: state
 `);
   try {
-    const caPem = await import('node:fs/promises').then((fs) => fs.readFile(`${dual.dir}/state/self-signed/ca.pem`, 'utf8'));
+    const caPem = await readFile(`${dual.dir}/state/self-signed/ca.pem`, 'utf8');
     for (const host of ['127.0.0.1', '::1']) {
-      const body = await new Promise<string>((resolve, reject) => {
-        get(
-          {
-            host,
-            port: dual.httpsPort,
-            path: '/.well-known/mta-sts.txt',
-            servername: 'mta-sts.example.com',
-            headers: { host: 'mta-sts.example.com' },
-            ca: caPem,
-            agent: false,
-          },
-          (response) => {
-            let text = '';
-            response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-            response.on('end', () => resolve(text));
-          },
-        ).on('error', reject);
-      });
+      const { body } = await fetchPolicy({ port: dual.httpsPort, host: 'mta-sts.example.com', ca: caPem, address: host });
       assert.equal(body, 'version: STSv1\r\nmode: none\r\nmax_age: 604800\r\n', host);
     }
     const ips = dual.log.events('policy_fetch').map((line) => line.ip);

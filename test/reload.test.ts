@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import { Agent, get } from 'node:https';
+import { Agent } from 'node:https';
 import { test } from 'node:test';
-import { LOOPBACK_LISTEN, startTestService, type TestService } from './support/service.js';
+import { fetchPolicy } from './support/fetch-policy.js';
+import { LOOPBACK_LISTEN, startTestService } from './support/service.js';
 
 const configWith = (comMode: string, comMx: string[], extra = '') => `
 domains:
@@ -11,22 +12,13 @@ domains:
 ${extra}
 ${LOOPBACK_LISTEN}`;
 
-const body = (mode: string, mx: string[]) => `version: STSv1\r\nmode: ${mode}\r\n${mx.map((m) => `mx: ${m}\r\n`).join('')}max_age: 604800\r\n`;
+const body = (mode: string, mx: string[]) =>
+  `version: STSv1\r\nmode: ${mode}\r\n${mx.map((m) => `mx: ${m}\r\n`).join('')}max_age: 604800\r\n`;
 
 /** Writes the way editors and config management do: a new file renamed over the old one. */
 async function replaceFile(path: string, text: string): Promise<void> {
   await writeFile(`${path}.new`, text);
   await rename(`${path}.new`, path);
-}
-
-function fetchPolicy(running: TestService, ca: string, agent: Agent, host: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port: running.httpsPort, path: '/.well-known/mta-sts.txt', servername: host, headers: { host }, ca, agent }, (response) => {
-      let text = '';
-      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
-    }).on('error', reject);
-  });
 }
 
 test('hot reload under load: valid, invalid and deleted configs; no failed request, last good kept', async () => {
@@ -42,9 +34,10 @@ test('hot reload under load: valid, invalid and deleted configs; no failed reque
   const clients = Array.from({ length: 4 }, async () => {
     while (running_) {
       try {
-        const response = await fetchPolicy(running, ca, agent, 'mta-sts.example.com');
+        const response = await fetchPolicy({ port: running.httpsPort, host: 'mta-sts.example.com', ca, agent });
         requests++;
-        if (response.status !== 200 || !allowed.has(response.body)) failures.push(`${response.status} ${JSON.stringify(response.body)}`);
+        if (response.status !== 200 || !allowed.has(response.body))
+          failures.push(`${response.status} ${JSON.stringify(response.body)}`);
       } catch (error) {
         failures.push(String(error));
       }
@@ -61,7 +54,13 @@ test('hot reload under load: valid, invalid and deleted configs; no failed reque
     const reloaded = await running.log.waitFor((line) => line.event === 'config_reloaded');
     const newId = running.service.currentPolicies.forHost('mta-sts.example.com')!.id;
     assert.deepEqual(reloaded.changed, [
-      { domain: 'example.com', mode: { from: 'testing', to: 'enforce' }, mx_added: ['mx3.example.com'], mx_removed: ['mx2.example.com'], policy_id: newId },
+      {
+        domain: 'example.com',
+        mode: { from: 'testing', to: 'enforce' },
+        mx_added: ['mx3.example.com'],
+        mx_removed: ['mx2.example.com'],
+        policy_id: newId,
+      },
     ]);
     assert.deepEqual(reloaded.domains_added, []);
     assert.deepEqual(reloaded.domains_removed, []);
@@ -73,7 +72,9 @@ test('hot reload under load: valid, invalid and deleted configs; no failed reque
     // 2. An invalid edit: located errors logged, the last good config stays.
     await replaceFile(running.configPath, configWith('enforced', ['mx1.example.com']));
     const invalid = await running.log.waitFor((line) => line.event === 'config_invalid');
-    assert.deepEqual(invalid.errors, [`${running.configPath}:3:24 domains.example.com.mode: "enforced" is not a mode; allowed: enforce, testing, none`]);
+    assert.deepEqual(invalid.errors, [
+      `${running.configPath}:3:24 domains.example.com.mode: "enforced" is not a mode; allowed: enforce, testing, none`,
+    ]);
     await settle();
 
     // 3. The file deleted: reported once, still serving.
@@ -84,11 +85,16 @@ test('hot reload under load: valid, invalid and deleted configs; no failed reque
     assert.equal(linesOf('config_unreadable'), 1);
 
     // 4. Restored with a new domain: it gets a certificate and its policy without a restart.
-    await replaceFile(running.configPath, configWith('enforce', ['mx1.example.com', 'mx3.example.com'], '  example.net: { mode: none }'));
-    const added = await running.log.waitFor((line) => line.event === 'config_reloaded' && (line.domains_added as string[]).length > 0);
+    await replaceFile(
+      running.configPath,
+      configWith('enforce', ['mx1.example.com', 'mx3.example.com'], '  example.net: { mode: none }'),
+    );
+    const added = await running.log.waitFor(
+      (line) => line.event === 'config_reloaded' && (line.domains_added as string[]).length > 0,
+    );
     assert.deepEqual(added.domains_added, ['example.net']);
     await running.log.waitFor((line) => line.event === 'certificate_loaded' && line.hosts === 1);
-    const net = await fetchPolicy(running, ca, new Agent(), 'mta-sts.example.net');
+    const net = await fetchPolicy({ port: running.httpsPort, host: 'mta-sts.example.net', ca });
     assert.deepEqual(net, { status: 200, body: 'version: STSv1\r\nmode: none\r\nmax_age: 604800\r\n' });
     await settle();
   } finally {
