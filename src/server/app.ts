@@ -1,4 +1,3 @@
-import helmet from '@fastify/helmet';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { FetchRecorder } from '../fetches/fetch-log.js';
@@ -9,6 +8,7 @@ import { createNodeServer, type TlsServerOptions } from './node-server.js';
 import { policyRoutes } from './policy-routes.js';
 import { redirectRoutes } from './redirect-routes.js';
 import { rejectAmbiguousHost } from './request-guards.js';
+import { securityHeaders } from './security-headers.js';
 
 interface CommonOptions {
   logger: Logger;
@@ -39,21 +39,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
   });
 
-  await app.register(helmet, {
-    global: true,
-    // A plain-text endpoint loads nothing: forbid everything a browser could do with it.
-    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
-    frameguard: { action: 'deny' },
-    crossOriginEmbedderPolicy: false,
-    crossOriginOpenerPolicy: false,
-    crossOriginResourcePolicy: { policy: 'same-site' },
-    originAgentCluster: false,
-    xDnsPrefetchControl: false,
-    xDownloadOptions: false,
-    xPermittedCrossDomainPolicies: false,
-    hsts: options.listener === 'https' ? { maxAge: 31_536_000, includeSubDomains: false } : false,
+  const headers = securityHeaders(options.listener === 'https');
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(headers);
+    rejectAmbiguousHost(request, reply, done);
   });
-  app.addHook('onRequest', rejectAmbiguousHost);
   await app.register(healthRoutes, { readiness: options.readiness });
 
   if (options.listener === 'https') {

@@ -11,7 +11,7 @@ export interface Watch {
  * Editors save by renaming and Kubernetes swaps a `..data` symlink, so events are taken for
  * the whole folder and the consumer decides by re-reading whether its file really changed.
  */
-export function watchFiles(paths: readonly string[], onChange: () => void, { debounceMs = 150, pollMs = 2000 } = {}): Watch {
+export function watchFiles(paths: readonly string[], onChange: () => void, { debounceMs = 100, pollMs = 2000 } = {}): Watch {
   let timer: NodeJS.Timeout | undefined;
   const soon = () => {
     clearTimeout(timer);

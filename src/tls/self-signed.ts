@@ -3,7 +3,7 @@ import { readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { writeFileAtomic } from '../storage/atomic-file.js';
-import { loadCertificate, dnsNameCovers, type LiveCertificate } from './certificate.js';
+import { loadCertificate, type LiveCertificate } from './certificate.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -21,6 +21,8 @@ const NAMES_PER_CERTIFICATE = 100;
  */
 export class SelfSignedIssuer {
   private readonly folder: string;
+  /** Certificates already read or issued, by file: a reload re-checks hosts, not every file. */
+  private readonly loaded = new Map<string, LiveCertificate>();
 
   constructor(stateDir: string) {
     this.folder = join(stateDir, 'self-signed');
@@ -43,43 +45,55 @@ export class SelfSignedIssuer {
     const covered = new Set<string>();
     for (const file of await this.leafFiles()) {
       const path = join(this.folder, file);
-      const certificate = loadCertificate(await readFile(path, 'utf8'), leafKey.pem, path);
+      const certificate = this.loaded.get(path) ?? loadCertificate(await readFile(path, 'utf8'), leafKey.pem, path);
       const stillNeeded = certificate.dnsNames.filter((name) => wanted.has(name));
       if (certificate.notAfter.getTime() - now.getTime() < RENEW_BEFORE_DAYS * DAY_MS || stillNeeded.length === 0) {
+        this.loaded.delete(path);
         await unlink(path);
         continue;
       }
+      this.loaded.set(path, certificate);
       stillNeeded.forEach((name) => covered.add(name));
       kept.push(certificate);
     }
-    const missing = hosts.filter(
-      (host) => !covered.has(host) && !kept.some((c) => c.dnsNames.some((n) => dnsNameCovers(n, host))),
-    );
-    for (let start = 0; start < missing.length; start += NAMES_PER_CERTIFICATE) {
-      const names = missing.slice(start, start + NAMES_PER_CERTIFICATE);
-      const certificate = await x509.X509CertificateGenerator.create({
-        serialNumber: randomSerial(),
-        subject: `CN=${names[0]}`,
-        issuer: ca.certificate.subject,
-        notBefore: new Date(now.getTime() - 60_000),
-        notAfter: new Date(now.getTime() + LEAF_LIFETIME_DAYS * DAY_MS),
-        signingAlgorithm: ECDSA_P256,
-        publicKey: leafKey.keys.publicKey,
-        signingKey: ca.key,
-        extensions: [
-          new x509.BasicConstraintsExtension(false, undefined, true),
-          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-          new x509.SubjectAlternativeNameExtension(names.map((value) => ({ type: 'dns' as const, value }))),
-          await x509.AuthorityKeyIdentifierExtension.create(ca.certificate),
-        ],
-      });
-      const chain = certificate.toString('pem') + '\n' + ca.certificate.toString('pem') + '\n';
-      const path = join(this.folder, `leaf-${certificate.serialNumber}.pem`);
-      await writeFileAtomic(path, chain, 0o644);
-      kept.push(loadCertificate(chain, leafKey.pem, path));
-    }
+    const missing = hosts.filter((host) => !covered.has(host));
+    const batches: string[][] = [];
+    for (let start = 0; start < missing.length; start += NAMES_PER_CERTIFICATE)
+      batches.push(missing.slice(start, start + NAMES_PER_CERTIFICATE));
+    // Signing and the file writes run in the thread pool: issuing in parallel keeps a first start with thousands of hosts short.
+    kept.push(...(await Promise.all(batches.map((names) => this.issue(names, ca, leafKey, now)))));
     return kept;
+  }
+
+  private async issue(
+    names: string[],
+    ca: { certificate: x509.X509Certificate; key: CryptoKey },
+    leafKey: { keys: CryptoKeyPair; pem: string },
+    now: Date,
+  ): Promise<LiveCertificate> {
+    const certificate = await x509.X509CertificateGenerator.create({
+      serialNumber: randomSerial(),
+      subject: `CN=${names[0]}`,
+      issuer: ca.certificate.subject,
+      notBefore: new Date(now.getTime() - 60_000),
+      notAfter: new Date(now.getTime() + LEAF_LIFETIME_DAYS * DAY_MS),
+      signingAlgorithm: ECDSA_P256,
+      publicKey: leafKey.keys.publicKey,
+      signingKey: ca.key,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+        new x509.SubjectAlternativeNameExtension(names.map((value) => ({ type: 'dns' as const, value }))),
+        await x509.AuthorityKeyIdentifierExtension.create(ca.certificate),
+      ],
+    });
+    const chain = certificate.toString('pem') + '\n' + ca.certificate.toString('pem') + '\n';
+    const path = join(this.folder, `leaf-${certificate.serialNumber}.pem`);
+    await writeFileAtomic(path, chain, 0o644);
+    const live = loadCertificate(chain, leafKey.pem, path);
+    this.loaded.set(path, live);
+    return live;
   }
 
   private async leafFiles(): Promise<string[]> {
