@@ -4,7 +4,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { loadConfigText } from '../src/config/load.js';
 import { PolicySet } from '../src/policy/policy-set.js';
-import { POLICY_PATH } from '../src/server/policy-routes.js';
+import { POLICY_PATH } from '../src/server/policy-responder.js';
 import { Child } from './children.js';
 import { benchConfig, writeCertificate } from './fixtures.js';
 import type { LoadCommand, LoadPlan, LoadReport, LoadResult, ServerCommand, ServerReport } from './protocol.js';

@@ -4,7 +4,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { loadConfigText } from '../src/config/load.js';
 import { diffPolicySets } from '../src/policy/policy-diff.js';
 import { POLICY_HOST_PREFIX, PolicySet } from '../src/policy/policy-set.js';
-import { POLICY_PATH } from '../src/server/policy-routes.js';
+import { POLICY_PATH } from '../src/server/policy-responder.js';
 import { Child } from './children.js';
 import { scaleConfig, scaleDomain } from './fixtures.js';
 import { median } from './report.js';

@@ -18,6 +18,11 @@ export function ipBytes(address: string): Uint8Array | undefined {
  * IPv4 address the client actually used. IPv6 is lowercased so one address has one spelling.
  */
 export function normaliseIp(address: string): string {
+  // The common case on a dual-stack listener, checked first: it runs for every fetch.
+  if (address.length > 7 && address.charCodeAt(0) === 58 /* : */ && /^::ffff:/i.test(address)) {
+    const ipv4 = address.slice(7);
+    if (isIP(ipv4) === 4) return ipv4;
+  }
   const family = isIP(address);
   if (family !== 6) return address;
   const bytes = ipv6Bytes(address);

@@ -5,6 +5,7 @@ import type { PolicySet } from '../policy/policy-set.js';
 import type { AcmeChallengeTokens } from './acme-challenges.js';
 import { healthRoutes, type Readiness } from './health-routes.js';
 import { createNodeServer, type TlsServerOptions } from './node-server.js';
+import { createPolicyResponder, withPolicyFastPath } from './policy-responder.js';
 import { policyRoutes } from './policy-routes.js';
 import { redirectRoutes } from './redirect-routes.js';
 import { rejectAmbiguousHost } from './request-guards.js';
@@ -30,27 +31,32 @@ export type AppOptions = CommonOptions &
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const tls = options.listener === 'https' ? options.tls : undefined;
+  const headers = securityHeaders(options.listener === 'https');
+  const respond =
+    options.listener === 'https'
+      ? createPolicyResponder({ policies: options.policies, recordFetch: options.recordFetch, headers })
+      : undefined;
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     // One line per policy fetch comes from the fetch log; per-request access lines would double it.
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: (address: string) => options.trustProxy(address),
-    serverFactory: (handler) => createNodeServer(handler, tls),
+    serverFactory: (handler) =>
+      createNodeServer(respond ? withPolicyFastPath(respond, options.trustProxy, handler) : handler, tls),
     return503OnClosing: true,
   });
 
-  const headers = securityHeaders(options.listener === 'https');
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(headers);
     rejectAmbiguousHost(request, reply, done);
   });
   await app.register(healthRoutes, { readiness: options.readiness });
 
-  if (options.listener === 'https') {
-    await app.register(policyRoutes, { policies: options.policies, recordFetch: options.recordFetch });
+  if (respond) {
+    await app.register(policyRoutes, { respond });
     // A short text that names no domain: probing other hosts or paths learns nothing.
     app.setNotFoundHandler((_request, reply) => reply.code(404).type('text/plain; charset=utf-8').send('404 not found\n'));
-  } else {
+  } else if (options.listener === 'http') {
     await app.register(redirectRoutes, {
       policies: options.policies,
       challenges: options.challenges,

@@ -1,7 +1,7 @@
 import type { FastifyPluginCallback } from 'fastify';
 import type { PolicySet } from '../policy/policy-set.js';
 import type { AcmeChallengeTokens } from './acme-challenges.js';
-import { POLICY_PATH } from './policy-routes.js';
+import { POLICY_PATH } from './policy-responder.js';
 
 export interface RedirectRoutesOptions {
   policies: () => PolicySet;

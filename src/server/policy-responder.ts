@@ -1,0 +1,93 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { normaliseIp } from '../fetches/ip-address.js';
+import type { FetchRecorder } from '../fetches/fetch-log.js';
+import { normaliseHostHeader, type PolicySet } from '../policy/policy-set.js';
+import { hasAmbiguousHost } from './request-guards.js';
+
+// RFC 8461 §3.3: the policy is at this fixed path on the policy host.
+export const POLICY_PATH = '/.well-known/mta-sts.txt';
+
+// RFC 8461 §3.2: the policy is served as text/plain.
+const POLICY_CONTENT_TYPE = 'text/plain; charset=utf-8';
+const NOT_FOUND = Buffer.from('404 not found\n');
+const METHOD_NOT_ALLOWED = Buffer.from('405 method not allowed\n');
+
+export interface PolicyResponderOptions {
+  /** Read on every request, so a config reload is a single reference swap. */
+  policies: () => PolicySet;
+  recordFetch: FetchRecorder;
+  /** Sent with every answer (helmet's, computed once). */
+  headers: Readonly<Record<string, string>>;
+}
+
+/** Who asked and for which host; from the socket, or from Fastify when a trusted proxy forwarded the request. */
+export interface Requester {
+  ip: string;
+  host: string;
+}
+
+export type PolicyResponder = (request: IncomingMessage, response: ServerResponse, requester: Requester) => void;
+
+/**
+ * Answers any request for the policy path: the domain's policy to GET and HEAD on
+ * `mta-sts.<domain>`, 404 for other hosts, 405 for other methods; then records the fetch.
+ * It writes the response itself, with headers prepared once, because this is the one request
+ * that matters and the one that arrives in volume.
+ */
+export function createPolicyResponder({ policies, recordFetch, headers }: PolicyResponderOptions): PolicyResponder {
+  const fixedHeaders = Object.entries(headers).flat();
+  return (request, response, { ip, host }) => {
+    const started = performance.now();
+    const served = policies().forHost(host);
+    const method = request.method ?? '';
+    let status: number;
+    let body: Buffer;
+    if (method !== 'GET' && method !== 'HEAD') {
+      [status, body] = [405, METHOD_NOT_ALLOWED];
+    } else if (served) {
+      // RFC 8461 §3.3: HTTP 200 only, never a redirect; the body is exactly the rendered policy.
+      [status, body] = [200, served.body];
+    } else {
+      [status, body] = [404, NOT_FOUND];
+    }
+    const responseHeaders = [...fixedHeaders, 'content-type', POLICY_CONTENT_TYPE, 'content-length', String(body.length)];
+    if (status === 405) responseHeaders.push('allow', 'GET, HEAD');
+    response.writeHead(status, responseHeaders);
+    response.end(method === 'HEAD' ? undefined : body);
+    recordFetch({
+      host: served?.host ?? normaliseHostHeader(host),
+      domain: served?.domain ?? null,
+      ip: normaliseIp(ip),
+      ua: request.headers['user-agent'] ?? '',
+      method,
+      status,
+      policyId: status === 200 ? served!.id : null,
+      tls: (request.socket as Partial<TLSSocket>).getProtocol?.() ?? null,
+      responseMs: performance.now() - started,
+    });
+  };
+}
+
+type RequestHandler = (request: IncomingMessage, response: ServerResponse) => void;
+
+/**
+ * The listener's request handler: a plain request for the policy path is answered directly,
+ * everything else (and anything that needs Fastify's judgement: a trusted proxy's forwarded
+ * address, an ambiguous Host) goes to Fastify. Skipping Fastify's routing, hooks and reply
+ * objects here is what keeps the policy within reach of a bare node:https server.
+ */
+export function withPolicyFastPath(
+  respond: PolicyResponder,
+  trustProxy: (address: string) => boolean,
+  fastify: RequestHandler,
+): RequestHandler {
+  return (request, response) => {
+    const peer = request.socket.remoteAddress ?? '';
+    if (request.url !== POLICY_PATH || trustProxy(peer) || hasAmbiguousHost(request.rawHeaders)) {
+      fastify(request, response);
+      return;
+    }
+    respond(request, response, { ip: peer, host: request.headers.host ?? '' });
+  };
+}
