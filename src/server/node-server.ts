@@ -3,7 +3,7 @@ import { createServer as createHttpsServer, type ServerOptions as HttpsOptions }
 import type { Socket } from 'node:net';
 
 /** A client must send complete request headers within this time, or the connection is closed. */
-export const HEADERS_TIMEOUT_MS = 10_000;
+const HEADERS_TIMEOUT_MS = 10_000;
 
 /**
  * Timeouts that keep slow or idle clients from holding sockets. Node checks header and request

@@ -137,10 +137,6 @@ export class Service {
     return this.policies;
   }
 
-  get acmeChallenges(): AcmeChallengeTokens {
-    return this.challenges;
-  }
-
   readiness(): Readiness {
     const hostsWithoutCertificate = this.policies.hosts.filter((host) => !this.certificates.certificateFor(host)).length;
     return { ready: hostsWithoutCertificate === 0, hostsWithoutCertificate };

@@ -6,8 +6,6 @@ export interface CertificateFilePair {
   readonly key: string;
 }
 
-export type PairLoad = { ok: true; certificate: LiveCertificate } | { ok: false; error: string };
-
 /**
  * Certificates from PEM files that another tool keeps up to date (certbot, cert-manager, a
  * mounted secret). Each pair is re-read when asked; a pair that fails keeps the certificate it
