@@ -77,7 +77,42 @@ const certificateFiles = mapping({
   key: text('the path of a PEM private key'),
 });
 
-const TLS_SOURCES = ['self-signed', 'files'] as const;
+/** CA names users may write instead of a directory URL (the URLs live with the ACME issuer). */
+export const ACME_CA_NAMES = ['letsencrypt', 'letsencrypt-staging', 'zerossl', 'google'] as const;
+export const ACME_CHALLENGES = ['http-01', 'tls-alpn-01'] as const;
+
+const acmeDirectory = text(`a CA name (${ACME_CA_NAMES.join(', ')}) or a directory URL`).refine(
+  (value) => (ACME_CA_NAMES as readonly string[]).includes(value) || /^https:\/\/[^\s]+$/.test(value),
+  { error: (issue) => `${shown(issue.input)} is not a CA; allowed: ${ACME_CA_NAMES.join(', ')} or an https:// directory URL` },
+);
+
+const acmeSettings = mapping({
+  directory: acmeDirectory.default('letsencrypt'),
+  email: text('the contact address the CA writes to about expiring certificates').regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, {
+    error: (issue) => `${shown(issue.input)} is not an email address`,
+  }),
+  accept_terms: z.literal(true, {
+    error: "must be true: certificates are only issued once you accept the CA's terms of service (see the CA's website)",
+  }),
+  ca_bundle: text('the path of a PEM file with CA certificates to trust for the ACME endpoint').optional(),
+  eab: mapping({
+    kid: text('the key identifier the CA gave you'),
+    hmac_key: text('the base64url HMAC key the CA gave you'),
+  }).optional(),
+  challenge: z
+    .enum(ACME_CHALLENGES, {
+      error: (issue) => `${shown(issue.input)} is not a challenge type; allowed: ${ACME_CHALLENGES.join(', ')}`,
+    })
+    .default('http-01'),
+  profile: text('an ACME profile name offered by the CA, such as shortlived').optional(),
+  renew_when_remaining: z
+    .number({ error: (issue) => `${shown(issue.input)} is not a fraction of the certificate lifetime (0.05 to 0.9)` })
+    .min(0.05, { error: (issue) => `${shown(issue.input)} is below 0.05 of the certificate lifetime` })
+    .max(0.9, { error: (issue) => `${shown(issue.input)} is above 0.9 of the certificate lifetime` })
+    .default(1 / 3),
+});
+
+const TLS_SOURCES = ['self-signed', 'files', 'acme'] as const;
 const tls = z.discriminatedUnion(
   'source',
   [
@@ -88,6 +123,7 @@ const tls = z.discriminatedUnion(
         error: 'needs at least one {cert, key} pair',
       }),
     }),
+    mapping({ source: z.literal('acme'), acme: acmeSettings }),
   ],
   {
     error: (issue) =>

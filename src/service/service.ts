@@ -16,6 +16,7 @@ import type { Readiness } from '../server/health-routes.js';
 import { watchFiles, type Watch } from '../storage/watch.js';
 import { CertificateCache } from '../tls/certificate-cache.js';
 import { createCertificateSource, type CertificateSource } from '../tls/sources.js';
+import type { MaintenanceTiming } from '../tls/acme/maintenance.js';
 import { createLogger } from './logger.js';
 import { trustedProxies } from './trust-proxy.js';
 
@@ -31,6 +32,8 @@ export interface ServiceOptions {
   logDestination?: DestinationStream;
   /** Provider data file; the shipped one by default. */
   providersFile?: string;
+  /** ACME renewal timing; tests shorten it. */
+  acmeTiming?: Partial<MaintenanceTiming>;
 }
 
 /** Policy domains listed one by one in the start-up log; above this only the count (`mta-sts-server dns` lists them). */
@@ -45,7 +48,6 @@ export class Service {
   private lastConfigText: string | undefined;
   private lastConfigProblem: string | undefined;
   private configWatch: Watch | undefined;
-  private readonly challenges = new AcmeChallengeTokens();
   private reloading: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -56,6 +58,7 @@ export class Service {
     private readonly certificateSource: CertificateSource,
     private readonly classifier: ProviderClassifier,
     private trustProxy: (address: string) => boolean,
+    private readonly challenges: AcmeChallengeTokens,
   ) {
     this.policies = new PolicySet(config.domains);
   }
@@ -71,11 +74,28 @@ export class Service {
     for (const warning of loaded.warnings) log.warn({ event: 'config_warning', warning }, warning);
     const classifier = await ProviderClassifier.fromFile(options.providersFile ?? SHIPPED_PROVIDERS_FILE);
     const certificates = new CertificateCache();
-    const source = createCertificateSource(config.tls, config.stateDir, certificates, log);
-    const service = new Service(options, config, log, certificates, source, classifier, trustedProxies(config.trustProxy));
+    const challenges = new AcmeChallengeTokens();
+    const source = createCertificateSource(config.tls, {
+      stateDir: config.stateDir,
+      cache: certificates,
+      log,
+      challenges,
+      ...(options.acmeTiming && { acmeTiming: options.acmeTiming }),
+    });
+    const service = new Service(
+      options,
+      config,
+      log,
+      certificates,
+      source,
+      classifier,
+      trustedProxies(config.trustProxy),
+      challenges,
+    );
     service.lastConfigText = text.text;
     await source.sync(service.policies.hosts);
     await service.listen();
+    source.listening();
     service.watchConfig();
     return service;
   }

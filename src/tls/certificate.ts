@@ -5,6 +5,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 export interface LiveCertificate {
   /** DNS names from the subjectAltName extension (RFC 8461 §3.3 checks only DNS-IDs). */
   readonly dnsNames: readonly string[];
+  readonly notBefore: Date;
   readonly notAfter: Date;
   readonly serialNumber: string;
   readonly issuer: string;
@@ -44,6 +45,7 @@ export function loadCertificate(chainPem: string, keyPem: string, origin: string
   let context: SecureContext | undefined;
   return {
     dnsNames,
+    notBefore: new Date(leaf.validFrom),
     notAfter: new Date(leaf.validTo),
     serialNumber: leaf.serialNumber,
     issuer: leaf.issuer.replace(/\n/g, ', '),

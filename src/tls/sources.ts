@@ -4,25 +4,74 @@ import { watchFiles, type Watch } from '../storage/watch.js';
 import type { CertificateCache } from './certificate-cache.js';
 import { CertificateFiles } from './certificate-files.js';
 import { SelfSignedIssuer } from './self-signed.js';
+import { AcmeIssuer } from './acme/acme-issuer.js';
+import { AcmeMaintenance, DEFAULT_TIMING, type MaintenanceTiming } from './acme/maintenance.js';
+import { FileStorage } from '../storage/file-storage.js';
+import type { AcmeChallengeTokens } from '../server/acme-challenges.js';
 
 /** Where certificates come from. The service tells a source which hosts it serves; the source keeps the cache filled. */
 export interface CertificateSource {
   /** Called at start and after every config reload with the policy hosts to cover. */
   sync(hosts: readonly string[]): Promise<void>;
+  /** Called once the listeners are up, for sources that need them (ACME challenges). */
+  listening(): void;
   close(): void;
 }
 
-export function createCertificateSource(
-  settings: TlsSettings,
-  stateDir: string,
-  cache: CertificateCache,
-  log: Logger,
-): CertificateSource {
+export interface SourceContext {
+  stateDir: string;
+  cache: CertificateCache;
+  log: Logger;
+  /** Where the ACME issuer leaves HTTP-01 key authorizations for the port-80 listener. */
+  challenges: AcmeChallengeTokens;
+  /** ACME maintenance timing; tests shorten it. */
+  acmeTiming?: Partial<MaintenanceTiming>;
+}
+
+export function createCertificateSource(settings: TlsSettings, context: SourceContext): CertificateSource {
+  const { stateDir, cache, log } = context;
   switch (settings.source) {
     case 'self-signed':
       return new SelfSignedSource(new SelfSignedIssuer(stateDir), cache, log);
     case 'files':
       return new FileSource(new CertificateFiles(settings.certificates), cache, log);
+    case 'acme': {
+      const storage = new FileStorage(stateDir);
+      const issuer = new AcmeIssuer(settings.acme, storage, context.challenges);
+      const timing = { ...DEFAULT_TIMING, renewWhenRemaining: settings.acme.renew_when_remaining, ...context.acmeTiming };
+      return new AcmeSource(
+        new AcmeMaintenance(issuer, storage, (certificates) => cache.replaceAll(certificates), log, timing),
+        log,
+      );
+    }
+  }
+}
+
+/** ACME: certificates come and go in the background; sync hands the maintenance loop the hosts. */
+class AcmeSource implements CertificateSource {
+  constructor(
+    readonly maintenance: AcmeMaintenance,
+    private readonly log: Logger,
+  ) {}
+
+  async sync(hosts: readonly string[]): Promise<void> {
+    await this.maintenance.setHosts(hosts);
+    for (const host of hosts) {
+      if (!this.maintenance.certificateOf(host)) {
+        this.log.warn(
+          { event: 'certificate_pending', host },
+          `no certificate for ${host} yet; ordering one (the other hosts are served meanwhile)`,
+        );
+      }
+    }
+  }
+
+  listening(): void {
+    this.maintenance.startOrdering();
+  }
+
+  close(): void {
+    this.maintenance.stop();
   }
 }
 
@@ -51,6 +100,8 @@ class SelfSignedSource implements CertificateSource {
       );
     }
   }
+
+  listening(): void {}
 
   close(): void {}
 }
@@ -102,6 +153,8 @@ class FileSource implements CertificateSource {
     }
     this.reporting = current;
   }
+
+  listening(): void {}
 
   close(): void {
     this.watch?.close();

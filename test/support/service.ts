@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { Service } from '../../src/service/service.js';
+import { Service, type ServiceOptions } from '../../src/service/service.js';
 
 /** Collects the service's JSON log lines so tests can assert on them. */
 export class LogCapture extends Writable {
@@ -55,9 +55,18 @@ export async function writeTestConfig(yaml: string): Promise<{ dir: string; conf
 export const LOOPBACK_LISTEN = 'listen: { address: 127.0.0.1, https: 0, http: 0 }\nstate_dir: state\n';
 
 /** Starts the real service (real sockets, real certificates) from config text. */
-export async function startTestService(yaml: string): Promise<TestService> {
+export async function startTestService(yaml: string, options: Partial<ServiceOptions> = {}): Promise<TestService> {
   const { dir, configPath } = await writeTestConfig(yaml);
+  return startTestServiceAt(dir, configPath, options);
+}
+
+/** Starts the service on a config that already exists (a restart over the same state). */
+export async function startTestServiceAt(
+  dir: string,
+  configPath: string,
+  options: Partial<ServiceOptions> = {},
+): Promise<TestService> {
   const log = new LogCapture();
-  const service = await Service.start({ configPath, logDestination: log });
+  const service = await Service.start({ ...options, configPath, logDestination: log });
   return { service, log, dir, configPath, httpsPort: service.httpsAddress.port, httpPort: service.httpAddress.port };
 }

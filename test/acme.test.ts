@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { after, before, test } from 'node:test';
+import { connect, type TLSSocket } from 'node:tls';
+import { TestDnsServer } from './support/dns-server.js';
+import { fetchPolicy } from './support/fetch-policy.js';
+import { freePorts, TestPebble } from './support/pebble.js';
+import { startTestService, startTestServiceAt, type TestService } from './support/service.js';
+
+// End to end against a real ACME CA (Debian's pebble): HTTP-01 through the service's own port-80 listener.
+
+let dns: TestDnsServer;
+let pebble: TestPebble;
+let httpPort: number;
+
+/** The clock the maintenance loop reads; tests move it forward to make renewals due. */
+let clockOffsetMs = 0;
+const timing = { now: () => Date.now() + clockOffsetMs, checkIntervalMs: 300, minRetryMs: 300, maxRetryMs: 1_000 };
+
+before(async () => {
+  dns = await TestDnsServer.start();
+  for (const host of ['mta-sts.example.com', 'mta-sts.example.org', 'mta-sts.example.net']) dns.setA(host, ['127.0.0.1']);
+  [httpPort] = (await freePorts(1)) as [number];
+  pebble = await TestPebble.start({ dnsPort: dns.port, httpPort });
+});
+
+after(async () => {
+  await pebble?.stop();
+  dns?.close();
+});
+
+const configFor = (domains: string[]) => `
+domains:
+${domains.map((domain) => `  ${domain}: { mode: enforce, mx: [mail.${domain}] }`).join('\n')}
+listen: { address: 127.0.0.1, https: 0, http: ${httpPort} }
+tls:
+  source: acme
+  acme:
+    directory: ${pebble.directoryUrl}
+    email: hostmaster@example.com
+    accept_terms: true
+    ca_bundle: ${pebble.caBundlePath}
+state_dir: state
+`;
+
+const loadedFor = (running: TestService, host: string, after = 0) =>
+  running.log.waitFor(
+    (line) => line.event === 'certificate_loaded' && line.host === host && running.log.lines.indexOf(line) >= after,
+    30_000,
+  );
+
+function servedCertificate(running: TestService, host: string, ca: string): Promise<X509Certificate> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: running.httpsPort, servername: host, ca }, () => {
+      resolve(new X509Certificate(socket.getPeerCertificate().raw));
+      socket.end();
+    });
+    socket.on('error', reject);
+  });
+}
+
+test('a fresh start obtains a certificate per host, trusted through pebble’s root; a restart orders nothing', async () => {
+  const running = await startTestService(configFor(['example.com', 'example.org']), { acmeTiming: timing });
+  let restarted: TestService | undefined;
+  try {
+    await loadedFor(running, 'mta-sts.example.com');
+    await loadedFor(running, 'mta-sts.example.org');
+    const root = await pebble.issuingRootPem();
+    const policy = await fetchPolicy({ port: running.httpsPort, host: 'mta-sts.example.com', ca: root });
+    assert.deepEqual(policy, {
+      status: 200,
+      body: 'version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmax_age: 604800\r\n',
+    });
+    const certificate = await servedCertificate(running, 'mta-sts.example.org', root);
+    assert.equal(certificate.subjectAltName, 'DNS:mta-sts.example.org');
+    assert.equal((await certificate.publicKey.export({ format: 'jwk' })).crv, 'P-256');
+    assert.doesNotMatch(JSON.stringify(running.log.lines), /PRIVATE KEY/);
+
+    const orders = pebble.orderCount();
+    assert.equal(orders, 2);
+    await running.service.stop();
+    restarted = await startTestServiceAt(running.dir, running.configPath, { acmeTiming: timing });
+    const again = await servedCertificate(restarted, 'mta-sts.example.org', root);
+    assert.equal(again.serialNumber, certificate.serialNumber);
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // a few maintenance rounds
+    assert.equal(pebble.orderCount(), orders);
+    assert.equal(restarted.log.events('certificate_order').length, 0);
+  } finally {
+    await (restarted ?? running).service.stop().catch(() => undefined);
+  }
+});
+
+test('a host that cannot validate fails alone; a domain added by reload gets its certificate', async () => {
+  const running = await startTestService(configFor(['example.com', 'unresolvable.example']), { acmeTiming: timing });
+  try {
+    await loadedFor(running, 'mta-sts.example.com');
+    const failure = await running.log.waitFor(
+      (line) => line.event === 'certificate_error' && line.host === 'mta-sts.unresolvable.example',
+      30_000,
+    );
+    assert.equal(typeof failure.detail, 'string');
+    assert.ok(Date.parse(String(failure.next_attempt)) > Date.now() - 1_000);
+    assert.equal(running.service.readiness().hostsWithoutCertificate, 1);
+
+    const before = running.log.lines.length;
+    await writeFile(running.configPath, configFor(['example.com', 'unresolvable.example', 'example.net']));
+    await loadedFor(running, 'mta-sts.example.net', before);
+    const policy = await fetchPolicy({ port: running.httpsPort, host: 'mta-sts.example.net', ca: await pebble.issuingRootPem() });
+    assert.equal(policy.status, 200);
+  } finally {
+    await running.service.stop();
+  }
+});
+
+test('renewal swaps the certificate under a live keep-alive connection; a CA outage keeps the old one', async () => {
+  const running = await startTestService(configFor(['example.com']), { acmeTiming: timing });
+  const host = 'mta-sts.example.com';
+  let keepAlive: TLSSocket | undefined;
+  try {
+    await loadedFor(running, host);
+    const firstRoot = await pebble.issuingRootPem();
+    const first = await servedCertificate(running, host, firstRoot);
+
+    // A client keeps a connection open across the renewal.
+    keepAlive = connect({ host: '127.0.0.1', port: running.httpsPort, servername: host, ca: firstRoot });
+    await new Promise((resolve) => keepAlive!.once('secureConnect', resolve));
+    let received = '';
+    keepAlive.on('data', (chunk: Buffer) => (received += chunk.toString()));
+    const get = `GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
+
+    // The CA is down when the renewal comes due: the failure is logged, the old certificate stays.
+    await pebble.pause();
+    const beforeOutage = running.log.lines.length;
+    clockOffsetMs = new Date(first.validTo).getTime() - Date.now() - 60_000;
+    const failure = await running.log.waitFor(
+      (line) => line.event === 'certificate_error' && line.host === host && running.log.lines.indexOf(line) >= beforeOutage,
+      30_000,
+    );
+    assert.equal(failure.serving_previous, true);
+    assert.equal((await servedCertificate(running, host, firstRoot)).serialNumber, first.serialNumber);
+
+    // Back up (with a new root, as pebble makes one per start): the retry succeeds and is swapped in.
+    const beforeRecovery = running.log.lines.length;
+    await pebble.restart();
+    await loadedFor(running, host, beforeRecovery);
+    const secondRoot = await pebble.issuingRootPem();
+    const second = await servedCertificate(running, host, secondRoot);
+    assert.notEqual(second.serialNumber, first.serialNumber);
+
+    keepAlive.write(get);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.match(received, /^HTTP\/1\.1 200 OK\r\n/);
+  } finally {
+    clockOffsetMs = 0;
+    keepAlive?.destroy();
+    await running.service.stop();
+  }
+});

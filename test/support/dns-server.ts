@@ -1,0 +1,202 @@
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { once } from 'node:events';
+import { isIPv4, isIPv6 } from 'node:net';
+
+/**
+ * A tiny authoritative DNS server (RFC 1035 wire format over UDP) on 127.0.0.1, for pointing an ACME
+ * server's validation authority (pebble's `-dnsserver`) at names the tests control. It answers only
+ * what an ACME CA asks: A, AAAA and TXT from a table the tests change at runtime; any other type gets
+ * an empty answer for a known name (NODATA), so a CA that checks CAA sees "no CAA record". (Pebble
+ * 2.4.0 asks only A and AAAA for HTTP-01, three times each: it validates from three "perspectives".)
+ */
+
+export const DNS_TYPE = { A: 1, TXT: 16, AAAA: 28 } as const;
+
+const CLASS_IN = 1;
+const RCODE = { noError: 0, formErr: 1, nxDomain: 3, notImp: 4, refused: 5 } as const;
+/** Zero, so whatever a test changes is what the very next lookup sees: no resolver on the way may cache it. */
+const TTL_SECONDS = 0;
+
+interface RecordSet {
+  a: string[];
+  aaaa: string[];
+  txt: string[];
+}
+
+export interface DnsQuery {
+  name: string;
+  type: number;
+}
+
+export class TestDnsServer {
+  /** Every well-formed question received, in order (also while black-holed), for assertions and diagnostics. */
+  readonly queries: DnsQuery[] = [];
+  private readonly records = new Map<string, RecordSet>();
+  private blackHole = false;
+
+  private constructor(
+    private readonly socket: Socket,
+    readonly port: number,
+  ) {
+    socket.on('message', (message, peer) => this.answer(message, peer));
+  }
+
+  static async start(): Promise<TestDnsServer> {
+    const socket = createSocket('udp4');
+    socket.bind(0, '127.0.0.1');
+    await once(socket, 'listening');
+    return new TestDnsServer(socket, socket.address().port);
+  }
+
+  setA(name: string, addresses: string[]): void {
+    for (const address of addresses) if (!isIPv4(address)) throw new Error(`not an IPv4 address: ${address}`);
+    this.recordsFor(name).a = [...addresses];
+  }
+
+  setAAAA(name: string, addresses: string[]): void {
+    for (const address of addresses) ipv6Bytes(address); // throws on what it cannot encode, before anything is stored
+    this.recordsFor(name).aaaa = [...addresses];
+  }
+
+  /** One TXT record per string (as a DNS-01 challenge with several values needs). */
+  setTxt(name: string, strings: string[]): void {
+    this.recordsFor(name).txt = [...strings];
+  }
+
+  /** Forgets the name entirely: from now on it is NXDOMAIN. */
+  remove(name: string): void {
+    this.records.delete(normalize(name));
+  }
+
+  /** While on, queries are read (and logged) but never answered, as with an unreachable or dead name server. */
+  setBlackHole(on: boolean): void {
+    this.blackHole = on;
+  }
+
+  async close(): Promise<void> {
+    this.socket.close();
+    await once(this.socket, 'close');
+  }
+
+  private recordsFor(name: string): RecordSet {
+    const key = normalize(name);
+    let set = this.records.get(key);
+    if (!set) this.records.set(key, (set = { a: [], aaaa: [], txt: [] }));
+    return set;
+  }
+
+  private answer(message: Buffer, peer: RemoteInfo): void {
+    const response = this.respond(message);
+    if (response) this.socket.send(response, peer.port, peer.address);
+  }
+
+  /** The reply to one datagram, or undefined for one too short to have a query id (nothing to reply to). */
+  private respond(message: Buffer): Buffer | undefined {
+    if (message.length < 12) return undefined;
+    const id = message.readUInt16BE(0);
+    const flags = message.readUInt16BE(2);
+    const opcode = (flags >> 11) & 0xf;
+    const recursionDesired = flags & 0x0100;
+    const reply = (rcode: number, question?: Buffer, answers: Buffer[] = []) => {
+      const header = Buffer.alloc(12);
+      header.writeUInt16BE(id, 0);
+      // QR (a response), the query's opcode and RD echoed, AA set: Go's resolver (pebble) treats an empty
+      // NOERROR answer without AA or RA as a lame referral rather than "no such record".
+      header.writeUInt16BE(0x8000 | (opcode << 11) | 0x0400 | recursionDesired | rcode, 2);
+      header.writeUInt16BE(question ? 1 : 0, 4);
+      header.writeUInt16BE(answers.length, 6);
+      return Buffer.concat([header, ...(question ? [question] : []), ...answers]);
+    };
+
+    if (flags & 0x8000) return undefined; // a response, not a query: never answer those (no reflection loops)
+    if (opcode !== 0) return reply(RCODE.notImp);
+    // Exactly one question; anything in the other sections (an EDNS OPT record, typically) is ignored,
+    // which a client reads as "this server does not speak EDNS" and is fine for answers this small.
+    if (message.readUInt16BE(4) !== 1) return reply(RCODE.formErr);
+    const parsed = parseQuestion(message, 12);
+    if (!parsed) return reply(RCODE.formErr);
+    const { name, type, qclass, end } = parsed;
+    const question = message.subarray(12, end);
+    this.queries.push({ name, type });
+    if (this.blackHole) return undefined;
+    if (qclass !== CLASS_IN) return reply(RCODE.refused, question);
+
+    const set = this.records.get(name);
+    if (!set) return reply(RCODE.nxDomain, question);
+    const rdatas =
+      type === DNS_TYPE.A
+        ? set.a.map((address) => Buffer.from(address.split('.').map(Number)))
+        : type === DNS_TYPE.AAAA
+          ? set.aaaa.map(ipv6Bytes)
+          : type === DNS_TYPE.TXT
+            ? set.txt.map(txtRdata)
+            : [];
+    return reply(
+      RCODE.noError,
+      question,
+      rdatas.map((rdata) => resourceRecord(type, rdata)),
+    );
+  }
+}
+
+function normalize(name: string): string {
+  return name.toLowerCase().replace(/\.$/, '');
+}
+
+/** The question's name (lower-cased, no trailing dot), type and class, or undefined if it is malformed. */
+function parseQuestion(message: Buffer, offset: number): { name: string; type: number; qclass: number; end: number } | undefined {
+  const labels: string[] = [];
+  let at = offset;
+  for (;;) {
+    if (at >= message.length) return undefined;
+    const length = message[at]!;
+    at += 1;
+    if (length === 0) break;
+    // The first name of a message has nothing before it to point to, so a compression pointer (or the
+    // reserved 0x40/0x80 label types) here can only be garbage.
+    if (length > 63 || at + length > message.length) return undefined;
+    labels.push(message.toString('latin1', at, at + length));
+    at += length;
+  }
+  if (at + 4 > message.length) return undefined;
+  return {
+    name: normalize(labels.join('.')),
+    type: message.readUInt16BE(at),
+    qclass: message.readUInt16BE(at + 2),
+    end: at + 4,
+  };
+}
+
+/** An answer record whose owner is the question's name, by a compression pointer to offset 12 where the question starts. */
+function resourceRecord(type: number, rdata: Buffer): Buffer {
+  const fixed = Buffer.alloc(12);
+  fixed.writeUInt16BE(0xc00c, 0);
+  fixed.writeUInt16BE(type, 2);
+  fixed.writeUInt16BE(CLASS_IN, 4);
+  fixed.writeUInt32BE(TTL_SECONDS, 6);
+  fixed.writeUInt16BE(rdata.length, 10);
+  return Buffer.concat([fixed, rdata]);
+}
+
+/** TXT RDATA: the value as character-strings of at most 255 bytes each, which readers join back into one value. */
+function txtRdata(value: string): Buffer {
+  const bytes = Buffer.from(value, 'utf8');
+  const parts: Buffer[] = [];
+  for (let start = 0; start < bytes.length || parts.length === 0; start += 255) {
+    const chunk = bytes.subarray(start, start + 255);
+    parts.push(Buffer.from([chunk.length]), chunk);
+  }
+  return Buffer.concat(parts);
+}
+
+/** The 16 bytes of an IPv6 address in hex-group notation (with or without `::`; no dotted IPv4 tail). */
+function ipv6Bytes(address: string): Buffer {
+  if (!isIPv6(address) || address.includes('.')) throw new Error(`not an IPv6 address in hex notation: ${address}`);
+  const [head, tail] = address.split('::') as [string, string | undefined];
+  const groups = (part: string | undefined) => (part ? part.split(':') : []);
+  const missing = 8 - groups(head).length - groups(tail).length;
+  const all = tail === undefined ? groups(head) : [...groups(head), ...Array<string>(missing).fill('0'), ...groups(tail)];
+  const bytes = Buffer.alloc(16);
+  all.forEach((group, index) => bytes.writeUInt16BE(parseInt(group, 16), index * 2));
+  return bytes;
+}
