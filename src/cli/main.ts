@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { listCertificates } from './certs.js';
 import { checkConfig } from './check-config.js';
 import { configPathFrom } from './config-path.js';
 import { printDnsRecords } from './dns.js';
@@ -11,6 +12,8 @@ const USAGE = `usage: mta-sts-server <command> [options]
 commands:
   serve          serve the MTA-STS policies (default command)
   check-config   validate the config; exit 0 when usable, 2 otherwise
+  certs          list each policy host's certificate: issuer, expiry, next renewal, last error
+                   --json                     machine-readable output
   dns            print the DNS records to publish for each domain
                    --ipv4 ADDR, --ipv6 ADDR   address of this server, for mta-sts.<domain>
                    --cname HOST               or a CNAME target instead
@@ -61,6 +64,8 @@ async function main(argv: string[]): Promise<number> {
       return serve(configPath, process.stderr);
     case 'check-config':
       return checkConfig(configPath, process.stdout, process.stderr);
+    case 'certs':
+      return listCertificates(configPath, values.json, process.stdout, process.stderr);
     case 'dns':
       return printDnsRecords(
         configPath,

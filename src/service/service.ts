@@ -95,6 +95,7 @@ export class Service {
     service.lastConfigText = text.text;
     await source.sync(service.policies.hosts);
     await service.listen();
+    service.logCertificateExpiry();
     source.listening();
     service.watchConfig();
     return service;
@@ -142,6 +143,37 @@ export class Service {
       },
       `serving ${domains.length} MTA-STS polic${domains.length === 1 ? 'y' : 'ies'}`,
     );
+  }
+
+  /** One line per certificate at start, so expiry is visible in the log without running `certs`. */
+  private logCertificateExpiry(): void {
+    const certificates = this.certificates.all().sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime());
+    const daysLeft = (notAfter: Date) => Math.floor((notAfter.getTime() - Date.now()) / 86_400_000);
+    if (certificates.length > LIST_DOMAINS_UP_TO) {
+      const earliest = certificates[0]!;
+      this.log.info(
+        {
+          event: 'certificate_status',
+          certificates: certificates.length,
+          earliest_not_after: earliest.notAfter.toISOString(),
+          days_left: daysLeft(earliest.notAfter),
+        },
+        `${certificates.length} certificates loaded; the first expires ${earliest.notAfter.toISOString()} (mta-sts-server certs lists them)`,
+      );
+      return;
+    }
+    for (const certificate of certificates) {
+      this.log.info(
+        {
+          event: 'certificate_status',
+          names: certificate.dnsNames,
+          issuer: certificate.issuer,
+          not_after: certificate.notAfter.toISOString(),
+          days_left: daysLeft(certificate.notAfter),
+        },
+        `certificate for ${certificate.dnsNames.join(', ')} valid until ${certificate.notAfter.toISOString()}`,
+      );
+    }
   }
 
   get httpsAddress(): AddressInfo {

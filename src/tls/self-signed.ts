@@ -96,6 +96,18 @@ export class SelfSignedIssuer {
     return live;
   }
 
+  /** The certificates on disk, without issuing or deleting anything (for `mta-sts-server certs`). */
+  async storedCertificates(): Promise<LiveCertificate[]> {
+    const leafKey = await readFile(join(this.folder, 'leaf-key.pem'), 'utf8').catch(() => undefined);
+    if (leafKey === undefined) return [];
+    const files = await this.leafFiles();
+    return Promise.all(
+      files.map(async (file) =>
+        loadCertificate(await readFile(join(this.folder, file), 'utf8'), leafKey, join(this.folder, file)),
+      ),
+    );
+  }
+
   private async leafFiles(): Promise<string[]> {
     const files = await readdir(this.folder).catch(() => [] as string[]);
     return files.filter((file) => /^leaf-[0-9a-f]+\.pem$/.test(file));

@@ -28,6 +28,17 @@ export interface HostStatus {
   nextAttempt?: string;
 }
 
+/** Where a host's certificate, key and status live in storage, per CA. */
+export function storageKey(caId: string, host: string, file: 'chain.pem' | 'key.pem' | 'status.json'): string {
+  return `certificates/${caId}/${host}/${file}`;
+}
+
+/** When a certificate is due for renewal: once `renewWhenRemaining` of its lifetime is left. */
+export function renewalDue(certificate: { notBefore: Date; notAfter: Date }, renewWhenRemaining: number): number {
+  const lifetime = certificate.notAfter.getTime() - certificate.notBefore.getTime();
+  return certificate.notAfter.getTime() - lifetime * renewWhenRemaining;
+}
+
 interface Managed {
   timer?: NodeJS.Timeout;
   inFlight?: Promise<void>;
@@ -178,8 +189,7 @@ export class AcmeMaintenance {
   }
 
   private untilDue(certificate: LiveCertificate): number {
-    const lifetime = certificate.notAfter.getTime() - certificate.notBefore.getTime();
-    return certificate.notAfter.getTime() - lifetime * this.timing.renewWhenRemaining - this.timing.now();
+    return renewalDue(certificate, this.timing.renewWhenRemaining) - this.timing.now();
   }
 
   private async loadStored(host: string): Promise<void> {
@@ -205,7 +215,7 @@ export class AcmeMaintenance {
     this.publish([...this.hosts.values()].flatMap((managed) => (managed.certificate ? [managed.certificate] : [])));
   }
 
-  private keyOf(host: string, file: string): string {
-    return `certificates/${this.issuer.caId}/${host}/${file}`;
+  private keyOf(host: string, file: 'chain.pem' | 'key.pem' | 'status.json'): string {
+    return storageKey(this.issuer.caId, host, file);
   }
 }

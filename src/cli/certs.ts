@@ -1,0 +1,111 @@
+import { loadConfigFile } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { PolicySet } from '../policy/policy-set.js';
+import { AcmeChallengeTokens } from '../server/acme-challenges.js';
+import { FileStorage } from '../storage/file-storage.js';
+import { AcmeIssuer } from '../tls/acme/acme-issuer.js';
+import { renewalDue, storageKey, type HostStatus } from '../tls/acme/maintenance.js';
+import { loadCertificate, dnsNameCovers, type LiveCertificate } from '../tls/certificate.js';
+import { CertificateFiles } from '../tls/certificate-files.js';
+import { SelfSignedIssuer } from '../tls/self-signed.js';
+
+interface CertificateRow {
+  host: string;
+  issuer: string | null;
+  not_after: string | null;
+  days_left: number | null;
+  next_renewal: string | null;
+  last_error: string | null;
+}
+
+const DAY_MS = 86_400_000;
+
+/** `mta-sts-server certs`: every policy host with its certificate's issuer, expiry, next renewal and last error. */
+export async function listCertificates(
+  path: string,
+  json: boolean,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<number> {
+  const loaded = await loadConfigFile(path);
+  if (!loaded.ok) {
+    for (const error of loaded.errors) err.write(`${error}\n`);
+    return 2;
+  }
+  const { config } = loaded;
+  const hosts = new PolicySet(config.domains).hosts;
+  const rows = await rowsFor(config, hosts);
+  if (json) {
+    out.write(`${JSON.stringify({ source: config.tls.source, certificates: rows }, null, 2)}\n`);
+    return 0;
+  }
+  const table = [['HOST', 'ISSUER', 'NOT AFTER', 'DAYS LEFT', 'NEXT RENEWAL', 'LAST ERROR']].concat(
+    rows.map((row) => [
+      row.host,
+      row.issuer ?? '-',
+      row.not_after ?? 'none',
+      row.days_left?.toString() ?? '-',
+      row.next_renewal ?? '-',
+      row.last_error ?? '-',
+    ]),
+  );
+  const widths = table[0]!.map((_, column) => Math.max(...table.map((cells) => cells[column]!.length)));
+  for (const cells of table)
+    out.write(
+      `${cells
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
+  return 0;
+}
+
+async function rowsFor(config: Config, hosts: string[]): Promise<CertificateRow[]> {
+  const now = Date.now();
+  const row = (
+    host: string,
+    certificate: LiveCertificate | undefined,
+    nextRenewal: number | null,
+    lastError: string | null,
+  ): CertificateRow => ({
+    host,
+    issuer: certificate?.issuer ?? null,
+    not_after: certificate?.notAfter.toISOString() ?? null,
+    days_left: certificate ? Math.floor((certificate.notAfter.getTime() - now) / DAY_MS) : null,
+    next_renewal: nextRenewal === null ? null : new Date(nextRenewal).toISOString(),
+    last_error: lastError,
+  });
+  const covering = (certificates: LiveCertificate[], host: string) =>
+    certificates.find((certificate) => certificate.dnsNames.some((name) => dnsNameCovers(name, host)));
+
+  switch (config.tls.source) {
+    case 'self-signed': {
+      const stored = await new SelfSignedIssuer(config.stateDir).storedCertificates();
+      return hosts.map((host) => row(host, covering(stored, host), null, null));
+    }
+    case 'files': {
+      const { certificates, errors } = await new CertificateFiles(config.tls.certificates).reload();
+      return hosts.map((host) => row(host, covering(certificates, host), null, errors.length > 0 ? errors.join('; ') : null));
+    }
+    case 'acme': {
+      const settings = config.tls.acme;
+      const storage = new FileStorage(config.stateDir);
+      const { caId } = new AcmeIssuer(settings, storage, new AcmeChallengeTokens());
+      return Promise.all(
+        hosts.map(async (host) => {
+          const [chain, key, statusText] = await Promise.all(
+            (['chain.pem', 'key.pem', 'status.json'] as const).map((file) => storage.load(storageKey(caId, host, file))),
+          );
+          const certificate = chain && key ? loadCertificate(chain.toString(), key.toString(), host) : undefined;
+          const status = statusText ? (JSON.parse(statusText.toString()) as HostStatus) : undefined;
+          const next = status?.nextAttempt
+            ? Date.parse(status.nextAttempt)
+            : certificate
+              ? renewalDue(certificate, settings.renew_when_remaining)
+              : null;
+          return row(host, certificate, next, status?.lastError ? `${status.lastError.at} ${status.lastError.message}` : null);
+        }),
+      );
+    }
+  }
+}
