@@ -17,6 +17,8 @@ const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 let dns: TestDnsServer;
 let pebble: TestPebble;
 let httpPort: number;
+/** The HTTPS port of the TLS-ALPN-01 test's service: pebble validates there. */
+let httpsPort: number;
 
 /** The clock the maintenance loop reads; tests move it forward to make renewals due. */
 let clockOffsetMs = 0;
@@ -25,8 +27,8 @@ const timing = { now: () => Date.now() + clockOffsetMs, checkIntervalMs: 300, mi
 before(async () => {
   dns = await TestDnsServer.start();
   for (const host of ['mta-sts.example.com', 'mta-sts.example.org', 'mta-sts.example.net']) dns.setA(host, ['127.0.0.1']);
-  [httpPort] = (await freePorts(1)) as [number];
-  pebble = await TestPebble.start({ dnsPort: dns.port, httpPort });
+  [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
+  pebble = await TestPebble.start({ dnsPort: dns.port, httpPort, tlsPort: httpsPort });
 });
 
 after(async () => {
@@ -34,10 +36,10 @@ after(async () => {
   dns?.close();
 });
 
-const configFor = (domains: string[]) => `
+const configFor = (domains: string[], challenge = 'http-01', https = 0) => `
 domains:
 ${domains.map((domain) => `  ${domain}: { mode: enforce, mx: [mail.${domain}] }`).join('\n')}
-listen: { address: 127.0.0.1, https: 0, http: ${httpPort} }
+listen: { address: 127.0.0.1, https: ${https}, http: ${httpPort} }
 tls:
   source: acme
   acme:
@@ -45,6 +47,7 @@ tls:
     email: hostmaster@example.com
     accept_terms: true
     ca_bundle: ${pebble.caBundlePath}
+    challenge: ${challenge}
 state_dir: state
 `;
 
@@ -186,6 +189,23 @@ test('renewal swaps the certificate under a live keep-alive connection; a CA out
   } finally {
     clockOffsetMs = 0;
     keepAlive?.destroy();
+    await running.service.stop();
+  }
+});
+
+test('TLS-ALPN-01 on the HTTPS listener, for hosts where port 80 cannot be opened', async () => {
+  const httpValidations = () => pebble.output.match(/Attempting to validate w\/ HTTP/g)?.length ?? 0;
+  const httpBefore = httpValidations();
+  const ordersBefore = pebble.orderCount();
+  const running = await startTestService(configFor(['example.com'], 'tls-alpn-01', httpsPort), { acmeTiming: timing });
+  try {
+    await loadedFor(running, 'mta-sts.example.com');
+    const policy = await fetchPolicy({ port: running.httpsPort, host: 'mta-sts.example.com', ca: await pebble.issuingRootPem() });
+    assert.equal(policy.status, 200);
+    assert.equal(pebble.orderCount(), ordersBefore + 1);
+    // Validated on the HTTPS port: pebble never fetched a token from the port-80 listener.
+    assert.equal(httpValidations(), httpBefore);
+  } finally {
     await running.service.stop();
   }
 });

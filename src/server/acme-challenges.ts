@@ -1,9 +1,13 @@
+import { createSecureContext, type SecureContext } from 'node:tls';
+
 /**
- * ACME HTTP-01 key authorizations by token (RFC 8555 §8.3), held in memory only while an order
- * is pending. The certificate issuer adds and removes them; the port-80 listener answers them.
+ * Answers to pending ACME challenges, held in memory only while an order is pending. The issuer
+ * adds and removes them; the listeners answer them: HTTP-01 key authorizations by token on port
+ * 80 (RFC 8555 §8.3), TLS-ALPN-01 certificates by host on the HTTPS port (RFC 8737).
  */
 export class AcmeChallengeTokens {
   private readonly byToken = new Map<string, string>();
+  private readonly alpnByHost = new Map<string, SecureContext>();
 
   set(token: string, keyAuthorization: string): void {
     this.byToken.set(token, keyAuthorization);
@@ -15,5 +19,18 @@ export class AcmeChallengeTokens {
 
   keyAuthorization(token: string): string | undefined {
     return this.byToken.get(token);
+  }
+
+  setAlpnCertificate(host: string, pem: { cert: string; key: string }): void {
+    this.alpnByHost.set(host, createSecureContext(pem));
+  }
+
+  deleteAlpnCertificate(host: string): void {
+    this.alpnByHost.delete(host);
+  }
+
+  /** The challenge certificate for a host while its TLS-ALPN-01 validation is pending. */
+  alpnContext(host: string): SecureContext | undefined {
+    return this.alpnByHost.get(host);
   }
 }

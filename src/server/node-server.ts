@@ -20,6 +20,9 @@ const connectionLimits = {
 
 export type TlsServerOptions = Pick<HttpsOptions, 'SNICallback' | 'cert' | 'key'>;
 
+// RFC 8737 §4: TLS-ALPN-01 validation negotiates acme-tls/1; every other client gets http/1.1.
+const ALPN_PROTOCOLS = ['http/1.1', 'acme-tls/1'];
+
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
 
 const openSockets = new WeakMap<Server, Set<Socket>>();
@@ -32,6 +35,7 @@ export function createNodeServer(handler: Handler, tls: TlsServerOptions | undef
           ...tls,
           // RFC 8461 §3.3 requires TLS; RFC 8996 retired 1.0 and 1.1.
           minVersion: 'TLSv1.2',
+          ALPNProtocols: ALPN_PROTOCOLS,
           // A TCP connection that never finishes its handshake is dropped as fast as one that never sends headers.
           handshakeTimeout: HEADERS_TIMEOUT_MS,
         },

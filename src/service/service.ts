@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import type { SecureContext } from 'node:tls';
 import type { Server as HttpsServer } from 'node:https';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
@@ -115,7 +116,10 @@ export class Service {
     this.httpsApp = await buildApp({
       ...common,
       listener: 'https',
-      tls: { SNICallback: this.certificates.sniCallback, ...(fallback && { cert: fallback.pem.chain, key: fallback.pem.key }) },
+      tls: {
+        SNICallback: (servername, done) => this.selectCertificate(servername, done),
+        ...(fallback && { cert: fallback.pem.chain, key: fallback.pem.key }),
+      },
       recordFetch: createFetchLog(this.log, this.classifier),
     });
     // Clients that send no SNI get the listener's default certificate; keep it current too.
@@ -143,6 +147,17 @@ export class Service {
       },
       `serving ${domains.length} MTA-STS polic${domains.length === 1 ? 'y' : 'ies'}`,
     );
+  }
+
+  /**
+   * A pending TLS-ALPN-01 validation for the host takes the handshake (the CA connects only for
+   * seconds); otherwise the host's certificate. The SNI callback cannot see the client's ALPN
+   * list, so ordinary clients of that host get the challenge certificate during those seconds.
+   */
+  private selectCertificate(servername: string, done: (error: Error | null, context?: SecureContext) => void): void {
+    const challenge = this.challenges.alpnContext(servername.toLowerCase());
+    if (challenge) done(null, challenge);
+    else this.certificates.sniCallback(servername, done);
   }
 
   /** One line per certificate at start, so expiry is visible in the log without running `certs`. */

@@ -85,22 +85,31 @@ export class AcmeIssuer {
     return { chainPem: await client.getCertificate(finalized), keyPem: keyPem.toString() };
   }
 
-  // RFC 8555 §8.3: the key authorization is served at /.well-known/acme-challenge/<token> on port 80.
   private async solve(client: acme.Client, authorization: acme.Authorization): Promise<void> {
+    const host = authorization.identifier.value;
     const challenge = authorization.challenges.find((candidate) => candidate.type === this.settings.challenge);
     if (!challenge)
-      throw new AcmeError(
-        `the CA offers no ${this.settings.challenge} challenge for ${authorization.identifier.value}`,
-        undefined,
-        undefined,
-      );
+      throw new AcmeError(`the CA offers no ${this.settings.challenge} challenge for ${host}`, undefined, undefined);
     const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
-    this.challenges.set(challenge.token, keyAuthorization);
+    if (this.settings.challenge === 'tls-alpn-01') {
+      // RFC 8737 §3: a self-signed certificate carrying the key authorization's digest, presented
+      // on the HTTPS port to clients that ask for the acme-tls/1 protocol.
+      const [key, cert] = await acme.crypto.createAlpnCertificate(
+        authorization,
+        keyAuthorization,
+        await acme.crypto.createPrivateEcdsaKey('P-256'),
+      );
+      this.challenges.setAlpnCertificate(host, { cert: cert.toString(), key: key.toString() });
+    } else {
+      // RFC 8555 §8.3: the key authorization is served at /.well-known/acme-challenge/<token> on port 80.
+      this.challenges.set(challenge.token, keyAuthorization);
+    }
     try {
       await client.completeChallenge(challenge);
       await client.waitForValidStatus(authorization);
     } finally {
       this.challenges.delete(challenge.token);
+      this.challenges.deleteAlpnCertificate(host);
     }
   }
 
