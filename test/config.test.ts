@@ -102,11 +102,11 @@ test('invalid files: every problem located by file:line:column and field path, i
     ],
     [
       'listener, tls, trust_proxy and log settings',
-      'domains: { example.com: { mode: none } }\nlisten: { address: localhost, https: 70000 }\ntls: { source: acme }\ntrust_proxy: [10.0.0.1/8, 10.0.0.0/8]\nlog: { level: loud }\n',
+      'domains: { example.com: { mode: none } }\nlisten: { address: localhost, https: 70000 }\ntls: { source: acmee }\ntrust_proxy: [10.0.0.1/8, 10.0.0.0/8]\nlog: { level: loud }\n',
       [
         'mta-sts.yaml:2:20 listen.address: "localhost" is not an IP address; use "::" for all IPv6 and IPv4 addresses',
         'mta-sts.yaml:2:38 listen.https: 70000 is not a port number (0 to 65535)',
-        'mta-sts.yaml:3:16 tls.source: source "acme" is not supported; allowed: self-signed, files',
+        'mta-sts.yaml:3:16 tls.source: source "acmee" is not supported; allowed: self-signed, files, acme',
         'mta-sts.yaml:4:15 trust_proxy[0]: "10.0.0.1/8" is not an IP address or CIDR range such as 10.0.0.0/8 or fd00::/8 (no host bits after the prefix)',
         'mta-sts.yaml:5:15 log.level: "loud" is not a log level; allowed: fatal, error, warn, info, debug, trace, silent',
       ],

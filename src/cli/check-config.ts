@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { loadConfigFile } from '../config/load.js';
 import { CertificateFiles } from '../tls/certificate-files.js';
 
@@ -15,6 +16,17 @@ export async function checkConfig(path: string, out: NodeJS.WritableStream, err:
     const { errors } = await new CertificateFiles(config.tls.certificates).reload();
     for (const error of errors) err.write(`${error}\n`);
     if (errors.length > 0) return 2;
+  }
+  if (config.tls.source === 'acme' && config.tls.acme.ca_bundle) {
+    const bundle = config.tls.acme.ca_bundle;
+    const readable = await readFile(bundle, 'utf8').then(
+      (text) => text.includes('-----BEGIN CERTIFICATE-----'),
+      () => false,
+    );
+    if (!readable) {
+      err.write(`${bundle}: tls.acme.ca_bundle is not a readable PEM file of CA certificates\n`);
+      return 2;
+    }
   }
   out.write(`${path}: ok, ${config.domains.length} domain${config.domains.length === 1 ? '' : 's'}\n`);
   return 0;

@@ -40,6 +40,9 @@ export function loadConfigText(text: string, path: string): ConfigLoadResult {
 /** Relative paths in the file are relative to the file's own folder, wherever the service is started from. */
 function resolvePaths(config: Config, base: string): void {
   config.stateDir = resolve(base, config.stateDir);
+  if (config.tls.source === 'acme' && config.tls.acme.ca_bundle) {
+    config.tls.acme.ca_bundle = resolve(base, config.tls.acme.ca_bundle);
+  }
   if (config.tls.source === 'files') {
     for (const pair of config.tls.certificates) {
       pair.cert = resolve(base, pair.cert);

@@ -32,7 +32,11 @@ const maxAge = z
   // RFC 8461 §3.2: max_age is at most 31557600.
   .max(MAX_AGE_LIMIT, { error: (issue) => `${shown(issue.input)} is above ${MAX_AGE_LIMIT} (one year)` });
 
-const text = (what: string) => z.string({ error: (issue) => `${shown(issue.input)} is not text; expected ${what}` });
+const text = (what: string) =>
+  z.string({
+    error: (issue) =>
+      issue.input === undefined ? `is required: ${what}` : `${shown(issue.input)} is not text; expected ${what}`,
+  });
 
 const mxPattern = text('a host name such as mail.example.com or *.mail.example.com').transform((value, ctx): MxPattern => {
   const parsed = parseMxPattern(value);
