@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { test } from 'node:test';
+import type { AcmeIssuer, IssuedCertificate } from '../src/tls/acme/acme-issuer.js';
+import { AcmeError } from '../src/tls/acme/acme-issuer.js';
+import { AcmeMaintenance, renewalDue, storageKey, type MaintenanceTiming } from '../src/tls/acme/maintenance.js';
+import type { LiveCertificate } from '../src/tls/certificate.js';
+import { FileStorage } from '../src/storage/file-storage.js';
+import { createLogger } from '../src/service/logger.js';
+import { issueTestCertificate } from './support/certificates.js';
+import { LogCapture, writeTestConfig } from './support/service.js';
+
+// The maintenance loop's decisions, with an issuer that answers the way a CA would in cases
+// pebble cannot produce on demand (rate limits with Retry-After, slow orders).
+
+const DAY = 86_400_000;
+
+test('renewal comes due when the configured fraction of the lifetime is left: 90-, 45- and 6-day certificates', () => {
+  const start = Date.parse('2026-01-01T00:00:00Z');
+  for (const days of [90, 45, 6]) {
+    const certificate = { notBefore: new Date(start), notAfter: new Date(start + days * DAY) };
+    assert.equal(renewalDue(certificate, 1 / 3), start + (days * DAY * 2) / 3, `${days} days`);
+  }
+});
+
+class ScriptedIssuer {
+  readonly caId = 'ca.test';
+  orders = 0;
+  constructor(private readonly answer: () => Promise<IssuedCertificate>) {}
+  issue(): Promise<IssuedCertificate> {
+    this.orders++;
+    return this.answer();
+  }
+}
+
+async function setup(answer: () => Promise<IssuedCertificate>, timing: Partial<MaintenanceTiming> = {}) {
+  const { dir } = await writeTestConfig('');
+  const storage = new FileStorage(dir);
+  const log = new LogCapture();
+  const published: LiveCertificate[][] = [];
+  const issuer = new ScriptedIssuer(answer);
+  const maintenance = new AcmeMaintenance(
+    issuer as unknown as AcmeIssuer,
+    storage,
+    (certificates) => published.push(certificates),
+    createLogger('info', log),
+    {
+      checkIntervalMs: 60_000,
+      minRetryMs: 60_000,
+      maxRetryMs: DAY,
+      renewWhenRemaining: 1 / 3,
+      now: Date.now,
+      ...timing,
+    },
+  );
+  return { dir, storage, log, issuer, maintenance, published };
+}
+
+async function certificateFor(dir: string, host: string): Promise<IssuedCertificate> {
+  const issued = await issueTestCertificate(`${dir}/ca-${Math.random()}`, [host]);
+  return { chainPem: await readFile(issued.certPath, 'utf8'), keyPem: await readFile(issued.keyPath, 'utf8') };
+}
+
+test('one order per host at a time; the certificate is stored with a private key file of mode 0600', async () => {
+  const { dir: certificates } = await writeTestConfig('');
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const { dir, issuer, maintenance, published } = await setup(async () => {
+    await gate;
+    return certificateFor(certificates, 'mta-sts.example.com');
+  });
+  await maintenance.setHosts(['mta-sts.example.com']);
+  maintenance.startOrdering();
+  const checks = [
+    maintenance.check('mta-sts.example.com'),
+    maintenance.check('mta-sts.example.com'),
+    maintenance.check('mta-sts.example.com'),
+  ];
+  release();
+  await Promise.all(checks);
+  assert.equal(issuer.orders, 1);
+  assert.deepEqual(
+    published.at(-1)!.map((certificate) => certificate.dnsNames),
+    [['mta-sts.example.com']],
+  );
+  assert.equal((await stat(`${dir}/${storageKey('ca.test', 'mta-sts.example.com', 'key.pem')}`)).mode & 0o777, 0o600);
+  maintenance.stop();
+});
+
+test('a rate limit with Retry-After is honoured, logged once with the problem and the next attempt', async () => {
+  const retryAfterMs = 3 * 60 * 60_000;
+  const { log, storage, maintenance, issuer } = await setup(() =>
+    Promise.reject(
+      new AcmeError(
+        'too many certificates already issued',
+        { type: 'urn:ietf:params:acme:error:rateLimited', detail: 'too many certificates already issued' },
+        retryAfterMs,
+      ),
+    ),
+  );
+  await maintenance.setHosts(['mta-sts.example.com']);
+  const before = Date.now();
+  maintenance.startOrdering();
+  await maintenance.check('mta-sts.example.com');
+  assert.equal(issuer.orders, 1);
+  const [failure] = log.events('certificate_error');
+  assert.equal(failure!.problem_type, 'urn:ietf:params:acme:error:rateLimited');
+  assert.equal(failure!.detail, 'too many certificates already issued');
+  assert.equal(failure!.serving_previous, false);
+  assert.ok(Date.parse(String(failure!.next_attempt)) >= before + retryAfterMs, String(failure!.next_attempt));
+  const status = JSON.parse((await storage.load(storageKey('ca.test', 'mta-sts.example.com', 'status.json')))!.toString()) as {
+    lastError: { type: string };
+  };
+  assert.equal(status.lastError.type, 'urn:ietf:params:acme:error:rateLimited');
+  maintenance.stop();
+});
+
+test('failures back off exponentially with jitter, never in a tight loop', async () => {
+  const { log, maintenance } = await setup(() => Promise.reject(new AcmeError('connection failed', undefined, undefined)), {
+    minRetryMs: 50,
+    maxRetryMs: 400,
+    checkIntervalMs: 10_000,
+  });
+  await maintenance.setHosts(['mta-sts.example.com']);
+  maintenance.startOrdering();
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  maintenance.stop();
+  const attempts = log.events('certificate_error').map((line) => Date.parse(String(line.time)));
+  // 50, 100, 200, 400, 400 ms (±25 %): a handful of attempts in 1.5 s, not hundreds.
+  assert.ok(attempts.length >= 3 && attempts.length <= 7, `${attempts.length} attempts`);
+  const gaps = attempts.slice(1).map((time, index) => time - attempts[index]!);
+  assert.ok(gaps.at(-1)! >= 250, `last gap ${gaps.at(-1)} ms`);
+});
+
+test('storage locks: one holder at a time, a stale lock left by a crash is broken', async () => {
+  const { dir } = await writeTestConfig('');
+  const storage = new FileStorage(dir);
+  const first = await storage.lock('order-ca-host');
+  let secondHeld = false;
+  const second = storage.lock('order-ca-host').then((release) => ((secondHeld = true), release));
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  assert.equal(secondHeld, false);
+  await first();
+  await (
+    await second
+  )();
+  assert.equal(secondHeld, true);
+
+  const path = `${dir}/locks/order-ca-other.lock`;
+  await writeFile(path, '12345\n');
+  const old = new Date(Date.now() - 11 * 60_000);
+  await utimes(path, old, old);
+  const taken = await storage.lock('order-ca-other');
+  await taken();
+});
