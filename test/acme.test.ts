@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
@@ -207,5 +207,28 @@ test('TLS-ALPN-01 on the HTTPS listener, for hosts where port 80 cannot be opene
     assert.equal(httpValidations(), httpBefore);
   } finally {
     await running.service.stop();
+  }
+});
+
+test('External Account Binding from the environment; the HMAC key never reaches the log', async () => {
+  const eab = { kid: 'kid-mta-sts-test', hmacKey: randomBytes(32).toString('base64url') };
+  const [eabHttpPort] = (await freePorts(1)) as [number];
+  const eabPebble = await TestPebble.start({ dnsPort: dns.port, httpPort: eabHttpPort, eab });
+  process.env.MTA_STS_ACME_EAB_KID = eab.kid;
+  process.env.MTA_STS_ACME_EAB_HMAC_KEY = eab.hmacKey;
+  const config = configFor(['example.com'])
+    .replace(`http: ${httpPort}`, `http: ${eabHttpPort}`)
+    .replace(pebble.directoryUrl, eabPebble.directoryUrl);
+  let running: TestService | undefined;
+  try {
+    running = await startTestService(config, { acmeTiming: timing });
+    await loadedFor(running, 'mta-sts.example.com');
+    assert.match(eabPebble.output, /There are now 1 accounts/);
+    assert.doesNotMatch(JSON.stringify(running.log.lines), new RegExp(eab.hmacKey));
+  } finally {
+    delete process.env.MTA_STS_ACME_EAB_KID;
+    delete process.env.MTA_STS_ACME_EAB_HMAC_KEY;
+    await running?.service.stop();
+    await eabPebble.stop();
   }
 });
