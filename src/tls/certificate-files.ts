@@ -52,7 +52,9 @@ export class CertificateFiles {
     let chain: string;
     let key: string;
     try {
-      [chain, key] = await Promise.all([readFile(pair.cert, 'utf8'), readFile(pair.key, 'utf8')]);
+      // One after the other, so that with both missing the message always names the certificate first.
+      chain = await readFile(pair.cert, 'utf8');
+      key = await readFile(pair.key, 'utf8');
     } catch (error) {
       const { code, path } = error as NodeJS.ErrnoException;
       const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
