@@ -153,3 +153,18 @@ test('storage locks: one holder at a time, a stale lock left by a crash is broke
   const taken = await storage.lock('order-ca-other');
   await taken();
 });
+
+test('a host removed from the config stops being ordered and renewed', async () => {
+  const { maintenance, issuer } = await setup(() => Promise.reject(new AcmeError('connection failed', undefined, undefined)), {
+    minRetryMs: 50,
+    maxRetryMs: 50,
+  });
+  await maintenance.setHosts(['mta-sts.example.com']);
+  maintenance.startOrdering();
+  await maintenance.check('mta-sts.example.com');
+  await maintenance.setHosts([]);
+  const ordersAtRemoval = issuer.orders;
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  assert.equal(issuer.orders, ordersAtRemoval);
+  maintenance.stop();
+});
