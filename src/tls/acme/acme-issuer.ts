@@ -130,6 +130,16 @@ export class AcmeIssuer {
     // The maintenance loop retries with backoff and honours Retry-After; acme-client's own
     // retries (up to 75 s inside one request) would only hold an order slot meanwhile.
     (acme.axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings!.retryMaxAttempts = 0;
+    // Replicas sharing the storage must end up with one account, not one each.
+    const release = await this.storage.lock(`account-${this.caId}`);
+    try {
+      return await this.loadOrCreateAccount();
+    } finally {
+      await release();
+    }
+  }
+
+  private async loadOrCreateAccount(): Promise<acme.Client> {
     const keyKey = `acme/${this.caId}/account-key.pem`;
     const urlKey = `acme/${this.caId}/account.json`;
     let accountKey = (await this.storage.load(keyKey))?.toString();
