@@ -106,8 +106,9 @@ export class AcmeMaintenance {
 
   private async maintain(host: string, managed: Managed): Promise<void> {
     if (!this.dueForRenewal(managed.certificate)) return this.schedule(host, managed, this.untilDue(managed.certificate!));
-    const release = await this.storage.lock(`order-${this.issuer.caId}-${host}`);
+    let release: (() => Promise<void>) | undefined;
     try {
+      release = await this.storage.lock(`order-${this.issuer.caId}-${host}`);
       // Another replica may have renewed while this one waited for the lock.
       await this.loadStored(host);
       if (!this.dueForRenewal(managed.certificate)) return this.schedule(host, managed, this.untilDue(managed.certificate!));
@@ -140,11 +141,15 @@ export class AcmeMaintenance {
     } catch (error) {
       await this.failed(host, managed, error);
     } finally {
-      await release();
+      // A storage that cannot release is reported like any failure; it must not crash the service.
+      await release?.().catch((error: Error) =>
+        this.log.error({ event: 'storage_error', detail: error.message }, 'could not release an order lock'),
+      );
     }
   }
 
   private async failed(host: string, managed: Managed, error: unknown): Promise<void> {
+    if (!this.hosts.has(host)) return; // removed from the config while the order ran
     managed.failures++;
     const problem = error instanceof AcmeError ? error : new AcmeError((error as Error).message, undefined, undefined);
     const backoff = Math.min(this.timing.maxRetryMs, this.timing.minRetryMs * 2 ** (managed.failures - 1));
