@@ -71,6 +71,103 @@ test('classifies fetches against the shipped provider file', async () => {
   }
 });
 
+test('the shipped file attributes the other major senders', async () => {
+  const classifier = await ProviderClassifier.fromFile(SHIPPED_PROVIDERS_FILE);
+  // One address inside a listed range per provider; no provider below sends a User-Agent we know of.
+  const byAddress: { provider: string; ip: string }[] = [
+    { provider: 'icloud', ip: '17.57.155.23' },
+    { provider: 'icloud', ip: '57.103.80.1' },
+    { provider: 'icloud', ip: '2a01:b747:3003:200::17' },
+    { provider: 'yandex', ip: '77.88.21.249' },
+    { provider: 'yandex', ip: '2a02:6b8:0:1a2d::5' },
+    { provider: 'yandex', ip: '2a02:6b8:b010:7600::1' },
+    { provider: 'gmx', ip: '212.227.15.18' },
+    { provider: 'gmx', ip: '74.208.4.200' },
+    { provider: 'proton', ip: '185.70.40.22' },
+    { provider: 'proton', ip: '109.224.244.100' },
+    { provider: 'fastmail', ip: '66.111.4.222' },
+    { provider: 'fastmail', ip: '103.168.172.150' },
+    { provider: 'zoho', ip: '136.143.188.112' },
+    { provider: 'zoho', ip: '185.230.212.9' },
+    { provider: 'amazon-ses', ip: '54.240.8.33' },
+    { provider: 'amazon-ses', ip: '199.255.194.10' },
+    { provider: 'mimecast', ip: '205.139.110.61' },
+    { provider: 'mimecast', ip: '185.58.84.93' },
+    { provider: 'mimecast', ip: '41.74.201.5' },
+  ];
+  for (const { provider, ip } of byAddress) {
+    assert.deepEqual(classifier.classify(ip, ''), { provider, evidence: 'ip' }, `${provider} from ${ip}`);
+    assert.deepEqual(classifier.classify(ip, 'curl/8.5.0'), { provider, evidence: 'ip' }, `${provider} from ${ip}, other UA`);
+  }
+
+  const cases: { what: string; ip: string; ua: string; want: ProviderVerdict }[] = [
+    {
+      what: 'postfix-mta-sts-resolver from anywhere',
+      ip: '203.0.113.7',
+      ua: 'postfix-mta-sts-resolver',
+      want: { provider: 'postfix-mta-sts-resolver', evidence: 'ua' },
+    },
+    {
+      what: 'postfix-mta-sts-resolver over IPv6',
+      ip: '2001:db8::25',
+      ua: 'postfix-mta-sts-resolver',
+      want: { provider: 'postfix-mta-sts-resolver', evidence: 'ua' },
+    },
+    {
+      what: 'postfix-mta-sts-resolver run from a Mimecast address',
+      ip: '205.139.110.61',
+      ua: 'postfix-mta-sts-resolver',
+      want: { provider: 'mimecast', evidence: 'ip', claimed: 'postfix-mta-sts-resolver' },
+    },
+    {
+      what: "resolver versions before 0.4.5 send aiohttp's stock UA, which claims nothing",
+      ip: '203.0.113.7',
+      ua: 'Python/3.7 aiohttp/3.5.4',
+      want: { provider: 'unknown', evidence: 'none' },
+    },
+    {
+      what: 'spoofed Google UA',
+      ip: '203.0.113.7',
+      ua: GOOGLE_UA,
+      want: { provider: 'unknown', evidence: 'none', claimed: 'google' },
+    },
+    {
+      what: 'spoofed Yahoo UA',
+      ip: '203.0.113.7',
+      ua: 'AHC/2.1',
+      want: { provider: 'unknown', evidence: 'none', claimed: 'yahoo' },
+    },
+    {
+      what: 'Google UA from an iCloud address',
+      ip: '17.58.1.1',
+      ua: GOOGLE_UA,
+      want: { provider: 'icloud', evidence: 'ip', claimed: 'google' },
+    },
+    { what: 'just outside GMX 212.227.17.0/27', ip: '212.227.17.32', ua: '', want: { provider: 'unknown', evidence: 'none' } },
+    { what: 'just outside Zoho 136.143.188.0/24', ip: '136.143.189.1', ua: '', want: { provider: 'unknown', evidence: 'none' } },
+  ];
+  for (const { what, ip, ua, want } of cases) {
+    assert.deepEqual(classifier.classify(ip, ua), want, what);
+  }
+
+  assert.deepEqual(
+    ['icloud', 'yandex', 'gmx', 'proton', 'fastmail', 'zoho', 'amazon-ses', 'mimecast', 'postfix-mta-sts-resolver'].map((id) =>
+      classifier.providerName(id),
+    ),
+    [
+      'Apple iCloud Mail',
+      'Yandex',
+      'GMX / WEB.DE (United Internet)',
+      'Proton Mail',
+      'Fastmail',
+      'Zoho Mail',
+      'Amazon SES',
+      'Mimecast',
+      'postfix-mta-sts-resolver',
+    ],
+  );
+});
+
 test('display names', async () => {
   const classifier = await ProviderClassifier.fromFile(SHIPPED_PROVIDERS_FILE);
   assert.deepEqual(
