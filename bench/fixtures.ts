@@ -47,6 +47,7 @@ domains:
       - mail.example.com
       - "*.mail.protection.outlook.com"
 listen: { address: 127.0.0.1, https: 0, http: 0 }
+admin: { port: 0 }
 tls:
   source: files
   certificates:
@@ -74,6 +75,7 @@ export function scaleConfig(count: number, changed?: number): string {
   }
   lines.push(
     'listen: { address: 127.0.0.1, https: 0, http: 0 }',
+    'admin: { port: 0 }',
     'tls: { source: self-signed }',
     'state_dir: ../state',
     'log: { level: info }',

@@ -328,7 +328,9 @@ async function scaleSection(work: string): Promise<ScaleResult> {
     ),
   );
   for (const sample of reload.client.failureSamples) print(`  failure: ${sample}`);
-  print("(the reload time includes the service's 100 ms file-watch debounce; valid files are read with js-yaml,\n the yaml library parses again only to locate problems or warnings)");
+  print(
+    "(the reload time includes the service's 100 ms file-watch debounce; valid files are read with js-yaml,\n the yaml library parses again only to locate problems or warnings)",
+  );
   return scale;
 }
 

@@ -40,6 +40,7 @@ const configFor = (domains: string[], challenge = 'http-01', https = 0) => `
 domains:
 ${domains.map((domain) => `  ${domain}: { mode: enforce, mx: [mail.${domain}] }`).join('\n')}
 listen: { address: 127.0.0.1, https: ${https}, http: ${httpPort} }
+admin: { port: 0 }
 tls:
   source: acme
   acme:

@@ -195,6 +195,7 @@ test('IPv6 and IPv4 are both served when listening on "::"', async () => {
 domains:
   example.com: { mode: none }
 listen: { address: "::", https: 0, http: 0 }
+admin: { port: 0 }
 state_dir: state
 `);
   try {

@@ -152,6 +152,13 @@ const cidr = text('an IP address or CIDR range').refine(
   },
 );
 
+const admin = mapping({
+  enabled: z.boolean({ error: (issue) => `${shown(issue.input)} is not true or false` }).default(true),
+  address: ipAddress.default('127.0.0.1'),
+  port: port.default(9464),
+  token: text('a bearer token (or set MTA_STS_ADMIN_TOKEN)').min(16, { error: 'must be at least 16 characters' }).optional(),
+});
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const log = mapping({
   level: z
@@ -176,6 +183,8 @@ export const configSchema = mapping({
   state_dir: text('a directory path').min(1, { error: 'must not be empty' }).default('/var/lib/mta-sts'),
   trust_proxy: list(cidr, 'a list of addresses or CIDR ranges').default([]),
   log: log.default({ level: 'info' }),
+  // The admin listener: Prometheus metrics on loopback unless told otherwise.
+  admin: admin.default({ enabled: true, address: '127.0.0.1', port: 9464 }),
 })
   // Runs even when other fields failed, so that every problem in the file is reported at once.
   .superRefine(checkDomainNames, { when: () => true })
@@ -194,6 +203,7 @@ export const configSchema = mapping({
     stateDir: raw.state_dir,
     trustProxy: raw.trust_proxy,
     logLevel: raw.log.level,
+    admin: raw.admin,
   }));
 
 type DomainsInput = { defaults?: { mode?: unknown }; domains?: Record<string, { mode?: unknown; mx?: unknown } | null> };

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ProviderClassifier } from './providers.js';
+import type { ProviderClassifier, ProviderVerdict } from './providers.js';
 
 /** What the server knows about one request for the policy path, before attribution. */
 export interface PolicyFetch {
@@ -24,7 +24,12 @@ export type FetchRecorder = (fetch: PolicyFetch) => void;
  * One JSON line per policy request on the service log, with stable field names
  * (`event: "policy_fetch"`); the README documents them and `jq` recipes rely on them.
  */
-export function createFetchLog(log: Logger, classifier: ProviderClassifier): FetchRecorder {
+export function createFetchLog(
+  log: Logger,
+  classifier: ProviderClassifier,
+  /** Told of every attributed fetch after it is logged (metrics, statistics). */
+  observe?: (fetch: PolicyFetch, verdict: ProviderVerdict) => void,
+): FetchRecorder {
   return (fetch) => {
     const verdict = classifier.classify(fetch.ip, fetch.ua);
     log.info({
@@ -42,5 +47,6 @@ export function createFetchLog(log: Logger, classifier: ProviderClassifier): Fet
       tls: fetch.tls,
       response_ms: Math.round(fetch.responseMs * 1000) / 1000,
     });
+    observe?.(fetch, verdict);
   };
 }

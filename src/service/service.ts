@@ -12,6 +12,8 @@ import { diffPolicySets, isEmptyDiff } from '../policy/policy-diff.js';
 import { PolicySet } from '../policy/policy-set.js';
 import { AcmeChallengeTokens } from '../server/acme-challenges.js';
 import { buildApp } from '../server/app.js';
+import { buildAdminApp } from '../server/admin-app.js';
+import { ServiceMetrics } from '../metrics/service-metrics.js';
 import { closeConnectionsWithoutRequest } from '../server/node-server.js';
 import type { Readiness } from '../server/health-routes.js';
 import { watchFiles, type Watch } from '../storage/watch.js';
@@ -35,6 +37,8 @@ export interface ServiceOptions {
   providersFile?: string;
   /** ACME renewal timing; tests shorten it. */
   acmeTiming?: Partial<MaintenanceTiming>;
+  /** Environment for secrets given outside the config file (MTA_STS_ADMIN_TOKEN); process.env by default. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Policy domains listed one by one in the start-up log; above this only the count (`mta-sts-server dns` lists them). */
@@ -104,6 +108,11 @@ export class Service {
 
   private httpsApp: FastifyInstance | undefined;
   private httpApp: FastifyInstance | undefined;
+  private adminApp: FastifyInstance | undefined;
+  private readonly metrics = new ServiceMetrics({
+    policies: () => this.policies,
+    certificateFor: (host) => this.certificates.certificateFor(host),
+  });
 
   private async listen(): Promise<void> {
     const common = {
@@ -120,7 +129,7 @@ export class Service {
         SNICallback: (servername, done) => this.selectCertificate(servername, done),
         ...(fallback && { cert: fallback.pem.chain, key: fallback.pem.key }),
       },
-      recordFetch: createFetchLog(this.log, this.classifier),
+      recordFetch: createFetchLog(this.log, this.classifier, (fetch, verdict) => this.metrics.fetched(fetch, verdict)),
     });
     // Clients that send no SNI get the listener's default certificate; keep it current too.
     const httpsServer = this.httpsApp.server as HttpsServer;
@@ -134,12 +143,19 @@ export class Service {
     const { address, https, http } = this.config.listen;
     await listenOn(this.httpsApp, 'https', address, https, this.log);
     await listenOn(this.httpApp, 'http', address, http, this.log);
+    const { admin } = this.config;
+    if (admin.enabled) {
+      const token = admin.token ?? (this.options.env ?? process.env).MTA_STS_ADMIN_TOKEN;
+      this.adminApp = await buildAdminApp({ logger: this.log, metrics: this.metrics, token: token || undefined });
+      await listenOn(this.adminApp, 'admin', admin.address, admin.port, this.log);
+    }
     const domains = [...this.policies.policies];
     this.log.info(
       {
         event: 'service_started',
         https: this.httpsAddress,
         http: this.httpAddress,
+        admin: this.adminAddress ?? null,
         domains: domains.length,
         ...(domains.length <= LIST_DOMAINS_UP_TO && {
           publish: domains.map((served) => formatZoneLine(stsTxtRecord(served.domain, served.id))),
@@ -199,6 +215,11 @@ export class Service {
     return this.httpApp!.server.address() as AddressInfo;
   }
 
+  /** The admin (metrics) listener, when enabled. */
+  get adminAddress(): AddressInfo | undefined {
+    return this.adminApp?.server.address() as AddressInfo | undefined;
+  }
+
   /** The policy set being served right now. */
   get currentPolicies(): PolicySet {
     return this.policies;
@@ -230,6 +251,7 @@ export class Service {
   }
 
   private reportConfigProblem(event: string, errors: string[]): void {
+    this.metrics.reloaded('rejected');
     // Polling sees the same broken file every few seconds; say it once until it changes.
     const problem = errors.join('\n');
     if (problem === this.lastConfigProblem) return;
@@ -244,9 +266,16 @@ export class Service {
     this.policies = nextPolicies;
     this.trustProxy = trustedProxies(next.trustProxy);
     this.log.level = next.logLevel;
-    this.config = { ...next, listen: this.config.listen, tls: this.config.tls, stateDir: this.config.stateDir };
+    this.config = {
+      ...next,
+      listen: this.config.listen,
+      tls: this.config.tls,
+      stateDir: this.config.stateDir,
+      admin: this.config.admin,
+    };
     this.lastConfigText = text;
     this.lastConfigProblem = undefined;
+    this.metrics.reloaded('applied');
     for (const warning of warnings) this.log.warn({ event: 'config_warning', warning }, warning);
     if (restartOnly.length > 0) {
       this.log.warn(
@@ -279,10 +308,10 @@ export class Service {
     // Connections without a request in progress would hold the stop until their idle timeout;
     // close each one as soon as it has none, so in-flight requests finish and nothing else waits.
     const closeIdle = setInterval(() => {
-      for (const app of [this.httpsApp, this.httpApp]) if (app) closeConnectionsWithoutRequest(app.server);
+      for (const app of [this.httpsApp, this.httpApp, this.adminApp]) if (app) closeConnectionsWithoutRequest(app.server);
     }, 100);
     try {
-      await Promise.all([this.httpsApp?.close(), this.httpApp?.close()]);
+      await Promise.all([this.httpsApp?.close(), this.httpApp?.close(), this.adminApp?.close()]);
     } finally {
       clearInterval(closeIdle);
     }
@@ -296,6 +325,7 @@ function restartOnlyChanges(current: Config, next: Config): string[] {
   if (JSON.stringify(current.listen) !== JSON.stringify(next.listen)) changed.push('listen');
   if (JSON.stringify(current.tls) !== JSON.stringify(next.tls)) changed.push('tls');
   if (current.stateDir !== next.stateDir) changed.push('state_dir');
+  if (JSON.stringify(current.admin) !== JSON.stringify(next.admin)) changed.push('admin');
   return changed;
 }
 

@@ -52,7 +52,7 @@ export async function writeTestConfig(yaml: string): Promise<{ dir: string; conf
 }
 
 /** The listen/state part of a test config: loopback, ephemeral ports, state in the scratch folder. */
-export const LOOPBACK_LISTEN = 'listen: { address: 127.0.0.1, https: 0, http: 0 }\nstate_dir: state\n';
+export const LOOPBACK_LISTEN = 'listen: { address: 127.0.0.1, https: 0, http: 0 }\nadmin: { port: 0 }\nstate_dir: state\n';
 
 /** Starts the real service (real sockets, real certificates) from config text. */
 export async function startTestService(yaml: string, options: Partial<ServiceOptions> = {}): Promise<TestService> {
