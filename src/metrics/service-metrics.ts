@@ -54,8 +54,18 @@ export class ServiceMetrics {
     });
   }
 
+  /** Label children by `domain provider status`: prom-client hashes a label object on every inc() otherwise. */
+  private readonly fetchCounters = new Map<string, { inc(): void }>();
+
   fetched(fetch: PolicyFetch, verdict: ProviderVerdict): void {
-    this.fetches.inc({ domain: fetch.domain ?? '', provider: verdict.provider, status: fetch.status });
+    const domain = fetch.domain ?? '';
+    const key = `${domain} ${verdict.provider} ${fetch.status}`;
+    let counter = this.fetchCounters.get(key);
+    if (!counter) {
+      counter = this.fetches.labels({ domain, provider: verdict.provider, status: fetch.status });
+      this.fetchCounters.set(key, counter);
+    }
+    counter.inc();
   }
 
   reloaded(result: 'applied' | 'rejected'): void {
