@@ -6,6 +6,8 @@ import { checkConfig } from './check-config.js';
 import { configPathFrom } from './config-path.js';
 import { printDnsRecords } from './dns.js';
 import { serve } from './serve.js';
+import { who } from './who.js';
+import { normaliseDomainName } from '../policy/domain-name.js';
 
 const USAGE = `usage: mta-sts-server <command> [options]
 
@@ -14,6 +16,8 @@ commands:
   check-config   validate the config; exit 0 when usable, 2 otherwise
   certs          list each policy host's certificate: issuer, expiry, next renewal, last error
                    --json                     machine-readable output
+  who            summarise who fetches the policies, from the service's log on stdin
+                   (docker logs -f mta-sts | mta-sts-server who); --domain NAME to filter
   dns            print the DNS records to publish for each domain
                    --ipv4 ADDR, --ipv6 ADDR   address of this server, for mta-sts.<domain>
                    --cname HOST               or a CNAME target instead
@@ -64,6 +68,14 @@ async function main(argv: string[]): Promise<number> {
       return serve(configPath, process.stderr);
     case 'check-config':
       return checkConfig(configPath, process.stdout, process.stderr);
+    case 'who': {
+      const domain = values.domain === undefined ? undefined : normaliseDomainName(values.domain);
+      if (domain && !domain.ok) {
+        process.stderr.write(`--domain ${values.domain} ${domain.reason}\n`);
+        return 2;
+      }
+      return who(process.stdin, process.stdout, domain?.name);
+    }
     case 'certs':
       return listCertificates(configPath, values.json, process.stdout, process.stderr);
     case 'dns':

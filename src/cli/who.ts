@@ -1,0 +1,67 @@
+import { createInterface } from 'node:readline';
+import { FetchSummary, parseFetchLine, type FetchLine } from '../fetches/fetch-summary.js';
+
+const REDRAW_MS = 1_000;
+
+/**
+ * `mta-sts-server who`: reads the service's JSON log from stdin (`docker logs -f mta-sts |
+ * mta-sts-server who`) and shows who fetches the policies. On a terminal, a table redrawn every
+ * second; otherwise one plain line per fetch, then the table when the input ends.
+ */
+export async function who(
+  input: NodeJS.ReadableStream,
+  out: NodeJS.WritableStream & { isTTY?: boolean },
+  domain: string | undefined,
+): Promise<number> {
+  const summary = new FetchSummary();
+  const live = out.isTTY === true;
+  let changed = false;
+  const redraw = live
+    ? setInterval(() => {
+        if (!changed) return;
+        changed = false;
+        out.write(`\x1b[H\x1b[2J${renderTable(summary)}`);
+      }, REDRAW_MS)
+    : undefined;
+  for await (const text of createInterface({ input, crlfDelay: Infinity })) {
+    const fetch = parseFetchLine(text);
+    if (!fetch || (domain !== undefined && fetch.domain !== domain)) continue;
+    summary.add(fetch);
+    changed = true;
+    if (!live) out.write(`${plainLine(fetch)}\n`);
+  }
+  clearInterval(redraw);
+  out.write(`${live ? '\x1b[H\x1b[2J' : '\n'}${renderTable(summary)}`);
+  return 0;
+}
+
+function plainLine(fetch: FetchLine): string {
+  const claimed = fetch.provider_claimed ? ` (user agent claims ${fetch.provider_claimed})` : '';
+  return `${fetch.time} ${fetch.provider}${claimed} ${fetch.domain ?? '-'} ${fetch.ip} ${fetch.status} ${fetch.policy_id ?? '-'}`;
+}
+
+function renderTable(summary: FetchSummary): string {
+  const rows = summary.rows();
+  if (rows.length === 0) return 'no policy fetches seen yet\n';
+  const cells = [['PROVIDER', 'FETCHES', 'ADDRESSES', 'LAST SEEN', 'LAST POLICY ID', 'UA CONTRADICTED']].concat(
+    rows.map((row) => [
+      row.provider,
+      String(row.fetches),
+      String(row.addresses),
+      row.lastSeen,
+      row.lastPolicyId ?? '-',
+      String(row.contradicted),
+    ]),
+  );
+  const widths = cells[0]!.map((_, column) => Math.max(...cells.map((line) => line[column]!.length)));
+  return (
+    cells
+      .map((line) =>
+        line
+          .map((cell, column) => cell.padEnd(widths[column]!))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
+}

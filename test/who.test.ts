@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+/** A recorded stretch of the service's log, as `docker logs` would replay it. */
+const fetchLine = (
+  time: string,
+  domain: string | null,
+  ip: string,
+  ua: string,
+  provider: string,
+  claimed: string | null,
+  status: number,
+  id: string | null,
+) =>
+  JSON.stringify({
+    level: 'info',
+    time,
+    event: 'policy_fetch',
+    domain,
+    host: domain ? `mta-sts.${domain}` : 'mta-sts.other.example',
+    ip,
+    ua,
+    provider,
+    provider_evidence: claimed ? 'none' : 'ip',
+    provider_claimed: claimed,
+    method: 'GET',
+    status,
+    policy_id: id,
+    tls: 'TLSv1.3',
+    response_ms: 0.2,
+  });
+
+const LOG = [
+  JSON.stringify({ level: 'info', time: '2026-11-28T10:00:00.000Z', event: 'service_started', domains: 2 }),
+  fetchLine('2026-11-28T10:01:00.000Z', 'example.com', '209.85.128.5', 'Google-SMTP-STS', 'google', null, 200, 'aaa111'),
+  fetchLine('2026-11-28T10:02:00.000Z', 'example.com', '104.47.1.2', '', 'microsoft', null, 200, 'aaa111'),
+  'some line that is not JSON',
+  fetchLine('2026-11-28T10:03:00.000Z', 'example.org', '104.47.1.3', '', 'microsoft', null, 200, 'bbb222'),
+  fetchLine('2026-11-28T10:04:00.000Z', 'example.com', '203.0.113.7', 'Google-SMTP-STS', 'unknown', 'google', 200, 'aaa111'),
+  fetchLine('2026-11-28T10:05:00.000Z', 'example.com', '104.47.1.2', '', 'microsoft', null, 200, 'ccc333'),
+  fetchLine('2026-11-28T10:06:00.000Z', null, '198.51.100.1', 'curl/8', 'unknown', null, 404, null),
+].join('\n');
+
+test('who: one plain line per fetch, then the per-provider summary, when stdout is not a terminal', () => {
+  const result = spawnSync(process.execPath, [MAIN, 'who'], { input: LOG, encoding: 'utf8' });
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal(
+    result.stdout,
+    [
+      '2026-11-28T10:01:00.000Z google example.com 209.85.128.5 200 aaa111',
+      '2026-11-28T10:02:00.000Z microsoft example.com 104.47.1.2 200 aaa111',
+      '2026-11-28T10:03:00.000Z microsoft example.org 104.47.1.3 200 bbb222',
+      '2026-11-28T10:04:00.000Z unknown (user agent claims google) example.com 203.0.113.7 200 aaa111',
+      '2026-11-28T10:05:00.000Z microsoft example.com 104.47.1.2 200 ccc333',
+      '2026-11-28T10:06:00.000Z unknown - 198.51.100.1 404 -',
+      '',
+      'PROVIDER   FETCHES  ADDRESSES  LAST SEEN                 LAST POLICY ID  UA CONTRADICTED',
+      'microsoft  3        2          2026-11-28T10:05:00.000Z  ccc333          0',
+      'unknown    2        2          2026-11-28T10:06:00.000Z  aaa111          1',
+      'google     1        1          2026-11-28T10:01:00.000Z  aaa111          0',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('who --domain keeps one domain; no fetches says so', () => {
+  const filtered = spawnSync(process.execPath, [MAIN, 'who', '--domain', 'Example.ORG'], { input: LOG, encoding: 'utf8' });
+  assert.equal(
+    filtered.stdout,
+    [
+      '2026-11-28T10:03:00.000Z microsoft example.org 104.47.1.3 200 bbb222',
+      '',
+      'PROVIDER   FETCHES  ADDRESSES  LAST SEEN                 LAST POLICY ID  UA CONTRADICTED',
+      'microsoft  1        1          2026-11-28T10:03:00.000Z  bbb222          0',
+      '',
+    ].join('\n'),
+  );
+  const empty = spawnSync(process.execPath, [MAIN, 'who'], { input: 'not a log\n', encoding: 'utf8' });
+  assert.equal(empty.stdout, '\nno policy fetches seen yet\n');
+});
+
+test('who on a terminal: the table drawn in place, no per-fetch lines', async () => {
+  const dir = await mkdtemp(`${tmpdir()}/mta-sts-who-`);
+  await writeFile(`${dir}/log`, LOG);
+  // util-linux `script` gives the command a pseudo-terminal, as an admin's shell would.
+  const result = spawnSync('script', ['-q', '-c', `${process.execPath} ${MAIN} who < ${dir}/log`, '/dev/null'], {
+    encoding: 'utf8',
+  });
+  assert.equal(result.status, 0, result.stderr);
+  const screen = result.stdout.replace(/\r\n/g, '\n');
+  assert.ok(screen.startsWith('\x1b[H\x1b[2JPROVIDER'), JSON.stringify(screen.slice(0, 40)));
+  assert.doesNotMatch(screen, /209\.85\.128\.5/);
+  assert.match(screen, /\nmicrosoft {2}3 {8}2 /);
+});
