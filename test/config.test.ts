@@ -50,7 +50,7 @@ test('invalid files: every problem located by file:line:column and field path, i
       'domain:\n  example.com: { mode: none }\n',
       [
         'mta-sts.yaml:1:1 domains: expected a mapping of domain names, e.g. "example.com: { mx: [mail.example.com] }"',
-        'mta-sts.yaml:1:1 domain: unknown key; allowed: defaults, domains, listen, tls, state_dir, trust_proxy, log, admin',
+        'mta-sts.yaml:1:1 domain: unknown key; allowed: defaults, domains, listen, tls, state_dir, trust_proxy, log, admin, reverse_dns',
       ],
     ],
     [
@@ -182,6 +182,7 @@ test('defaults apply when a section is left out', () => {
   assert.deepEqual(config.trustProxy, []);
   assert.equal(config.logLevel, 'info');
   assert.deepEqual(config.admin, { enabled: true, address: '127.0.0.1', port: 9464 });
+  assert.deepEqual(config.reverseDns, { enabled: true, servers: [], timeout_ms: 2000 });
 });
 
 test('limits: max_age 0 and 31557600 are allowed; enforce below one day is a located warning', () => {

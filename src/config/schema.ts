@@ -159,6 +159,22 @@ const admin = mapping({
   token: text('a bearer token (or set MTA_STS_ADMIN_TOKEN)').min(16, { error: 'must be at least 16 characters' }).optional(),
 });
 
+const dnsServer = text('a DNS server address such as 192.0.2.53 or 127.0.0.1:5353').refine(
+  (value) => isIP(value) !== 0 || isIP(value.replace(/^\[(.*)\]:\d+$/, '$1').replace(/^([^:]+):\d+$/, '$1')) !== 0,
+  { error: (issue) => `${shown(issue.input)} is not a DNS server address; write an IP address, optionally with :port` },
+);
+
+const reverseDns = mapping({
+  enabled: z.boolean({ error: (issue) => `${shown(issue.input)} is not true or false` }).default(true),
+  servers: list(dnsServer, 'a list of DNS server addresses').default([]),
+  timeout_ms: z
+    .number({ error: (issue) => `${shown(issue.input)} is not a number of milliseconds (100 to 30000)` })
+    .int({ error: (issue) => `${shown(issue.input)} is not a whole number of milliseconds` })
+    .min(100, { error: (issue) => `${shown(issue.input)} is below 100 ms` })
+    .max(30_000, { error: (issue) => `${shown(issue.input)} is above 30000 ms` })
+    .default(2_000),
+});
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const log = mapping({
   level: z
@@ -185,6 +201,8 @@ export const configSchema = mapping({
   log: log.default({ level: 'info' }),
   // The admin listener: Prometheus metrics on loopback unless told otherwise.
   admin: admin.default({ enabled: true, address: '127.0.0.1', port: 9464 }),
+  // Reverse DNS of fetching addresses, to confirm who fetched (the system's resolvers unless servers are given).
+  reverse_dns: reverseDns.default({ enabled: true, servers: [], timeout_ms: 2_000 }),
 })
   // Runs even when other fields failed, so that every problem in the file is reported at once.
   .superRefine(checkDomainNames, { when: () => true })
@@ -204,6 +222,7 @@ export const configSchema = mapping({
     trustProxy: raw.trust_proxy,
     logLevel: raw.log.level,
     admin: raw.admin,
+    reverseDns: raw.reverse_dns,
   }));
 
 type DomainsInput = { defaults?: { mode?: unknown }; domains?: Record<string, { mode?: unknown; mx?: unknown } | null> };

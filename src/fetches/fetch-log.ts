@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import type { ProviderClassifier, ProviderVerdict } from './providers.js';
+import { IpRangeTable } from './ip-ranges.js';
+import type { ReverseDns } from './reverse-dns.js';
 
 /** What the server knows about one request for the policy path, before attribution. */
 export interface PolicyFetch {
@@ -29,6 +31,8 @@ export function createFetchLog(
   classifier: ProviderClassifier,
   /** Told of every attributed fetch after it is logged (metrics, statistics). */
   observe?: (fetch: PolicyFetch, verdict: ProviderVerdict) => void,
+  /** When set, each fetch from a public address gets a second line once its reverse DNS is known. */
+  reverseDns?: ReverseDns,
 ): FetchRecorder {
   return (fetch) => {
     const verdict = classifier.classify(fetch.ip, fetch.ua);
@@ -48,5 +52,42 @@ export function createFetchLog(
       response_ms: Math.round(fetch.responseMs * 1000) / 1000,
     });
     observe?.(fetch, verdict);
+    if (reverseDns && isPublicAddress(fetch.ip)) {
+      void reverseDns.lookup(fetch.ip).then((result) => {
+        const ptrProvider = result.confirmed && result.ptr ? (classifier.providerOfHostname(result.ptr) ?? null) : null;
+        log.info({
+          event: 'policy_fetch_ptr',
+          domain: fetch.domain,
+          ip: fetch.ip,
+          ptr: result.ptr,
+          ptr_confirmed: result.confirmed,
+          ptr_provider: ptrProvider,
+          provider: verdict.provider,
+          // The evidence disagrees: a claimed user agent, or a confirmed name of another provider.
+          contradicted: verdict.claimed !== undefined || (ptrProvider !== null && ptrProvider !== verdict.provider),
+          ...(result.error && { ptr_error: result.error }),
+        });
+      });
+    }
   };
+}
+
+/** Loopback, private and link-local addresses: their reverse DNS says nothing about a mail provider. */
+const NOT_PUBLIC = new IpRangeTable<true>();
+for (const range of [
+  '127.0.0.0/8',
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '169.254.0.0/16',
+  '100.64.0.0/10',
+  '::1/128',
+  'fc00::/7',
+  'fe80::/10',
+]) {
+  NOT_PUBLIC.add(range, true);
+}
+
+function isPublicAddress(ip: string): boolean {
+  return NOT_PUBLIC.lookup(ip) === undefined;
 }

@@ -36,6 +36,8 @@ interface Provider {
   readonly name: string;
   readonly userAgents: readonly RegExp[];
   readonly hasRanges: boolean;
+  /** Domains whose (forward-confirmed) reverse DNS names belong to this provider. */
+  readonly ptrDomains: readonly string[];
 }
 
 /** Attributes policy fetches to mail providers by source address and user agent. */
@@ -85,6 +87,14 @@ export class ProviderClassifier {
     if (claim === undefined) return { provider: UNKNOWN, evidence: 'none' };
     // A provider that publishes its ranges fetches from them; the same user agent from elsewhere is not believed.
     return claim.hasRanges ? { provider: UNKNOWN, evidence: 'none', claimed: claim.id } : { provider: claim.id, evidence: 'ua' };
+  }
+
+  /** The provider a forward-confirmed reverse DNS name belongs to: the name is one of its domains or below one. */
+  providerOfHostname(hostname: string): string | undefined {
+    for (const provider of this.providers.values()) {
+      if (provider.ptrDomains.some((domain) => hostname === domain || hostname.endsWith(`.${domain}`))) return provider.id;
+    }
+    return undefined;
   }
 
   /** The display name; ids no longer in the data file (say, in old log lines) are shown as they are. */
@@ -156,16 +166,22 @@ const provider = z
       name: z.string({ error: 'expected a display name' }).min(1, { error: 'the display name must not be empty' }),
       user_agents: list(userAgentPattern, 'a list of regular expressions'),
       ranges: list(cidrRange, 'a list of CIDR ranges'),
+      ptr_domains: list(
+        z
+          .string({ error: 'expected a domain such as google.com' })
+          .regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, { error: (issue) => `${shown(issue.input)} is not a lower-case domain name` }),
+        'a list of domains',
+      ).default([]),
     },
     {
       error: (issue) =>
         issue.code === 'unrecognized_keys'
-          ? 'allowed: name, user_agents, ranges'
-          : 'expected a mapping with name, user_agents, ranges',
+          ? 'allowed: name, user_agents, ranges, ptr_domains'
+          : 'expected a mapping with name, user_agents, ranges, ptr_domains',
     },
   )
-  .refine((entry) => entry.user_agents.length > 0 || entry.ranges.length > 0, {
-    error: 'needs user_agents or ranges; with neither it can never match a fetch',
+  .refine((entry) => entry.user_agents.length > 0 || entry.ranges.length > 0 || entry.ptr_domains.length > 0, {
+    error: 'needs user_agents, ranges or ptr_domains; with none it can never match a fetch',
   });
 
 const providersFileSchema = z
@@ -185,7 +201,13 @@ const providersFileSchema = z
     const providers = new Map<string, Provider>();
     const ranges = new IpRangeTable<Provider>();
     for (const [id, entry] of Object.entries(entries)) {
-      const provider: Provider = { id, name: entry.name, userAgents: entry.user_agents, hasRanges: entry.ranges.length > 0 };
+      const provider: Provider = {
+        id,
+        name: entry.name,
+        userAgents: entry.user_agents,
+        hasRanges: entry.ranges.length > 0,
+        ptrDomains: entry.ptr_domains,
+      };
       providers.set(id, provider);
       entry.ranges.forEach((range, index) => {
         // Overlapping ranges are fine (the most specific wins), but the same range twice leaves one owner silently dropped.

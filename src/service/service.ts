@@ -14,6 +14,7 @@ import { AcmeChallengeTokens } from '../server/acme-challenges.js';
 import { buildApp } from '../server/app.js';
 import { buildAdminApp } from '../server/admin-app.js';
 import { ServiceMetrics } from '../metrics/service-metrics.js';
+import { ReverseDns } from '../fetches/reverse-dns.js';
 import { closeConnectionsWithoutRequest } from '../server/node-server.js';
 import type { Readiness } from '../server/health-routes.js';
 import { watchFiles, type Watch } from '../storage/watch.js';
@@ -129,7 +130,20 @@ export class Service {
         SNICallback: (servername, done) => this.selectCertificate(servername, done),
         ...(fallback && { cert: fallback.pem.chain, key: fallback.pem.key }),
       },
-      recordFetch: createFetchLog(this.log, this.classifier, (fetch, verdict) => this.metrics.fetched(fetch, verdict)),
+      recordFetch: createFetchLog(
+        this.log,
+        this.classifier,
+        (fetch, verdict) => this.metrics.fetched(fetch, verdict),
+        this.config.reverseDns.enabled
+          ? new ReverseDns({
+              servers: this.config.reverseDns.servers,
+              timeoutMs: this.config.reverseDns.timeout_ms,
+              maxInFlight: 32,
+              ttlMs: 60 * 60_000,
+              maxEntries: 10_000,
+            })
+          : undefined,
+      ),
     });
     // Clients that send no SNI get the listener's default certificate; keep it current too.
     const httpsServer = this.httpsApp.server as HttpsServer;
@@ -272,6 +286,7 @@ export class Service {
       tls: this.config.tls,
       stateDir: this.config.stateDir,
       admin: this.config.admin,
+      reverseDns: this.config.reverseDns,
     };
     this.lastConfigText = text;
     this.lastConfigProblem = undefined;
@@ -326,6 +341,7 @@ function restartOnlyChanges(current: Config, next: Config): string[] {
   if (JSON.stringify(current.tls) !== JSON.stringify(next.tls)) changed.push('tls');
   if (current.stateDir !== next.stateDir) changed.push('state_dir');
   if (JSON.stringify(current.admin) !== JSON.stringify(next.admin)) changed.push('admin');
+  if (JSON.stringify(current.reverseDns) !== JSON.stringify(next.reverseDns)) changed.push('reverse_dns');
   return changed;
 }
 

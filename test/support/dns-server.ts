@@ -10,7 +10,7 @@ import { isIPv4, isIPv6 } from 'node:net';
  * 2.4.0 asks only A and AAAA for HTTP-01, three times each: it validates from three "perspectives".)
  */
 
-export const DNS_TYPE = { A: 1, TXT: 16, AAAA: 28 } as const;
+export const DNS_TYPE = { A: 1, PTR: 12, TXT: 16, AAAA: 28 } as const;
 
 const CLASS_IN = 1;
 const RCODE = { noError: 0, formErr: 1, nxDomain: 3, notImp: 4, refused: 5 } as const;
@@ -21,6 +21,7 @@ interface RecordSet {
   a: string[];
   aaaa: string[];
   txt: string[];
+  ptr: string[];
 }
 
 export interface DnsQuery {
@@ -63,6 +64,11 @@ export class TestDnsServer {
     this.recordsFor(name).txt = [...strings];
   }
 
+  /** The PTR record of an address (its in-addr.arpa / ip6.arpa name), for reverse lookups. */
+  setPtr(address: string, hostname: string): void {
+    this.recordsFor(reverseName(address)).ptr = [hostname];
+  }
+
   /** Forgets the name entirely: from now on it is NXDOMAIN. */
   remove(name: string): void {
     this.records.delete(normalize(name));
@@ -81,7 +87,7 @@ export class TestDnsServer {
   private recordsFor(name: string): RecordSet {
     const key = normalize(name);
     let set = this.records.get(key);
-    if (!set) this.records.set(key, (set = { a: [], aaaa: [], txt: [] }));
+    if (!set) this.records.set(key, (set = { a: [], aaaa: [], txt: [], ptr: [] }));
     return set;
   }
 
@@ -130,7 +136,9 @@ export class TestDnsServer {
           ? set.aaaa.map(ipv6Bytes)
           : type === DNS_TYPE.TXT
             ? set.txt.map(txtRdata)
-            : [];
+            : type === DNS_TYPE.PTR
+              ? set.ptr.map(domainNameRdata)
+              : [];
     return reply(
       RCODE.noError,
       question,
@@ -199,4 +207,19 @@ function ipv6Bytes(address: string): Buffer {
   const bytes = Buffer.alloc(16);
   all.forEach((group, index) => bytes.writeUInt16BE(parseInt(group, 16), index * 2));
   return bytes;
+}
+
+/** RFC 1035 §3.3.12: a PTR's data is a domain name, written as length-prefixed labels. */
+function domainNameRdata(name: string): Buffer {
+  const labels = normalize(name)
+    .split('.')
+    .map((label) => Buffer.concat([Buffer.from([label.length]), Buffer.from(label, 'latin1')]));
+  return Buffer.concat([...labels, Buffer.from([0])]);
+}
+
+/** RFC 1035 §3.5 and RFC 3596 §2.5: the reverse-lookup name of an address. */
+function reverseName(address: string): string {
+  if (isIPv4(address)) return `${address.split('.').reverse().join('.')}.in-addr.arpa`;
+  const nibbles = [...ipv6Bytes(address)].flatMap((byte) => [byte >> 4, byte & 15]).map((nibble) => nibble.toString(16));
+  return `${nibbles.reverse().join('.')}.ip6.arpa`;
 }

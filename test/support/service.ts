@@ -52,7 +52,9 @@ export async function writeTestConfig(yaml: string): Promise<{ dir: string; conf
 }
 
 /** The listen/state part of a test config: loopback, ephemeral ports, state in the scratch folder. */
-export const LOOPBACK_LISTEN = 'listen: { address: 127.0.0.1, https: 0, http: 0 }\nadmin: { port: 0 }\nstate_dir: state\n';
+/** Reverse DNS stays off: a forwarded public address would otherwise be looked up through the machine's resolvers. */
+export const LOOPBACK_LISTEN =
+  'listen: { address: 127.0.0.1, https: 0, http: 0 }\nadmin: { port: 0 }\nreverse_dns: { enabled: false }\nstate_dir: state\n';
 
 /** Starts the real service (real sockets, real certificates) from config text. */
 export async function startTestService(yaml: string, options: Partial<ServiceOptions> = {}): Promise<TestService> {
