@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MAILAUTH_CLIENT, MAILAUTH_MTA_STS, type ClientResult, type DnsJson } from './support/mailauth-client.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /*
@@ -20,7 +21,6 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const PROJECT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = join(PROJECT, 'dist', 'src', 'cli', 'main.js');
-const MAILAUTH_MTA_STS = join(PROJECT, 'node_modules', 'mailauth', 'lib', 'mta-sts.js');
 const PEBBLE_SUPPORT = pathToFileURL(join(PROJECT, 'dist', 'test', 'support', 'pebble.js')).href;
 const DNS_SUPPORT = pathToFileURL(join(PROJECT, 'dist', 'test', 'support', 'dns-server.js')).href;
 const NETNS = `mta-sts-acme-ma-${process.pid}`;
@@ -75,24 +75,6 @@ lines.on('close', stop);
 say({ ready: true, directoryUrl: pebble.directoryUrl, caBundlePath: pebble.caBundlePath });
 `;
 
-/** mailauth's getPolicy for one domain, with a resolver that answers from the given zone. */
-const CLIENT = `
-'use strict';
-const { getPolicy } = require(process.argv[2]);
-const { zone, domain } = JSON.parse(process.argv[3]);
-const resolver = async (name, type) => {
-  const answer = zone[type + ' ' + name];
-  if (answer) return answer;
-  throw Object.assign(new Error('no ' + type + ' record for ' + name), { code: 'ENOTFOUND' });
-};
-(async () => {
-  const { status, policy } = await getPolicy(domain, null, { strict: true, resolver, timeout: 10000 });
-  // The error holds the peer certificate (circular); its code and message are what matter.
-  const error = policy.error && { code: policy.error.code, message: policy.error.message };
-  process.stdout.write(JSON.stringify({ status, policy: { ...policy, error } }));
-})();
-`;
-
 const configFor = (directoryUrl: string, caBundlePath: string) => `
 domains:
   example.com:
@@ -110,23 +92,6 @@ tls:
 state_dir: state
 log: { level: info }
 `;
-
-interface DnsJson {
-  domains: { domain: string; policy_id: string; records: { name: string; type: string; value: string }[] }[];
-}
-
-interface ClientResult {
-  status: string;
-  policy: {
-    id: string | false;
-    mode: string;
-    version?: string;
-    mx?: string[];
-    maxAge?: number;
-    expires?: string;
-    error?: { code: string; message: string };
-  };
-}
 
 /** A child process whose stdout and stderr are collected, with a wait for a condition on its stdout. */
 class Captured {
@@ -262,13 +227,21 @@ describe('mailauth accepts the policy served over a certificate from a real ACME
     assert.ok(zone['TXT _mta-sts.example.com'], `dns --json prints the _mta-sts TXT record: ${JSON.stringify(dns)}`);
 
     const clientPath = join(dir, 'mailauth-client.cjs');
-    await writeFile(clientPath, CLIENT);
+    await writeFile(clientPath, MAILAUTH_CLIENT);
     // NODE_EXTRA_CA_CERTS is the only way mailauth's request trusts another CA; node reads it at start.
     const run = new Captured(
       'mailauth client',
       spawn(
         'ip',
-        ['netns', 'exec', NETNS, process.execPath, clientPath, MAILAUTH_MTA_STS, JSON.stringify({ zone, domain: 'example.com' })],
+        [
+          'netns',
+          'exec',
+          NETNS,
+          process.execPath,
+          clientPath,
+          MAILAUTH_MTA_STS,
+          JSON.stringify({ zone, domains: ['example.com'] }),
+        ],
         { env: { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: rootPath }, stdio: ['ignore', 'pipe', 'pipe'] },
       ),
     );
@@ -277,7 +250,7 @@ describe('mailauth accepts the policy served over a certificate from a real ACME
     clearTimeout(timer);
     client = { stdout: run.stdout, stderr: run.stderr, status: run.child.exitCode };
     try {
-      result = JSON.parse(client.stdout) as ClientResult;
+      result = (JSON.parse(client.stdout) as Record<string, ClientResult>)['example.com'];
     } catch {
       result = undefined;
     }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { MAILAUTH_CLIENT, MAILAUTH_MTA_STS, type ClientResult, type DnsJson } from './support/mailauth-client.js';
 
 /*
  * An independent MTA-STS client — mailauth's lib/mta-sts.js, as a sending MTA uses it — fetches
@@ -20,7 +21,6 @@ import { fileURLToPath } from 'node:url';
 
 const PROJECT = fileURLToPath(new URL('../../', import.meta.url));
 const MAIN = join(PROJECT, 'dist', 'src', 'cli', 'main.js');
-const MAILAUTH_MTA_STS = join(PROJECT, 'node_modules', 'mailauth', 'lib', 'mta-sts.js');
 const NETNS = `mta-sts-ma-${process.pid}`;
 const START_TIMEOUT_MS = 30_000;
 
@@ -55,45 +55,6 @@ const EXPECTED: Record<string, { aLabel: string; mode: string; mx?: string[]; ma
 
 // Published in DNS, pointing at this server, but not in the config.
 const UNKNOWN_DOMAIN = 'unknown.example.net';
-
-/** Runs mailauth's getPolicy for each domain with a resolver that answers from the given zone. */
-const CLIENT = `
-'use strict';
-const { getPolicy } = require(process.argv[2]);
-const { zone, domains } = JSON.parse(process.argv[3]);
-const resolver = async (name, type) => {
-  const answer = zone[type + ' ' + name];
-  if (answer) return answer;
-  throw Object.assign(new Error('no ' + type + ' record for ' + name), { code: 'ENOTFOUND' });
-};
-(async () => {
-  const results = {};
-  for (const domain of domains) {
-    const { status, policy } = await getPolicy(domain, null, { strict: true, resolver, timeout: 10000 });
-    // The error holds the peer certificate (circular); its code and message are what matter.
-    const error = policy.error && { code: policy.error.code, message: policy.error.message };
-    results[domain] = { status, policy: { ...policy, error } };
-  }
-  process.stdout.write(JSON.stringify(results));
-})();
-`;
-
-interface DnsJson {
-  domains: { domain: string; policy_id: string; records: { name: string; type: string; value: string }[] }[];
-}
-
-interface ClientResult {
-  status: string;
-  policy: {
-    id: string | false;
-    mode: string;
-    version?: string;
-    mx?: string[];
-    maxAge?: number;
-    expires?: string;
-    error?: { code: string; message: string };
-  };
-}
 
 describe('mailauth, an independent MTA-STS client, accepts the served policies', () => {
   let dir: string | undefined;
@@ -152,7 +113,7 @@ describe('mailauth, an independent MTA-STS client, accepts the served policies',
     }
 
     const clientPath = join(dir, 'mailauth-client.cjs');
-    await writeFile(clientPath, CLIENT);
+    await writeFile(clientPath, MAILAUTH_CLIENT);
     const domains = [...Object.keys(EXPECTED), UNKNOWN_DOMAIN];
     // NODE_EXTRA_CA_CERTS is the only way mailauth's request trusts another CA; node reads it at start.
     const output = execFileSync(

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { get } from 'node:https';
 import { after, before, test } from 'node:test';
 import { TestDnsServer, DNS_TYPE } from './support/dns-server.js';
+import { fetchPolicy } from './support/fetch-policy.js';
 import { startTestService, type TestService } from './support/service.js';
 
 // PTR attribution through a real DNS server the test runs: confirmed, unconfirmed, contradicting, silent.
@@ -36,19 +36,11 @@ state_dir: state
 async function fetchAs(running: TestService, ip: string, userAgent: string): Promise<number> {
   const ca = await readFile(`${running.dir}/state/self-signed/ca.pem`, 'utf8');
   const started = performance.now();
-  await new Promise<void>((resolve, reject) => {
-    get(
-      {
-        host: '127.0.0.1',
-        port: running.httpsPort,
-        path: '/.well-known/mta-sts.txt',
-        servername: 'mta-sts.example.com',
-        headers: { host: 'mta-sts.example.com', 'x-forwarded-for': ip, 'user-agent': userAgent },
-        ca,
-        agent: false,
-      },
-      (response) => response.resume().on('end', () => resolve()),
-    ).on('error', reject);
+  await fetchPolicy({
+    port: running.httpsPort,
+    host: 'mta-sts.example.com',
+    ca,
+    headers: { 'x-forwarded-for': ip, 'user-agent': userAgent },
   });
   return performance.now() - started;
 }
