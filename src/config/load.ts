@@ -40,6 +40,7 @@ export function loadConfigText(text: string, path: string): ConfigLoadResult {
 /** Relative paths in the file are relative to the file's own folder, wherever the service is started from. */
 function resolvePaths(config: Config, base: string): void {
   config.stateDir = resolve(base, config.stateDir);
+  if (config.providersFile !== undefined) config.providersFile = resolve(base, config.providersFile);
   if (config.tls.source === 'acme' && config.tls.acme.ca_bundle) {
     config.tls.acme.ca_bundle = resolve(base, config.tls.acme.ca_bundle);
   }

@@ -201,6 +201,8 @@ export const configSchema = mapping({
   log: log.default({ level: 'info' }),
   // The admin listener: Prometheus metrics on loopback unless told otherwise.
   admin: admin.default({ enabled: true, address: '127.0.0.1', port: 9464 }),
+  // Your own providers, in the format of config/providers.yaml: same ids replace shipped entries, new ids are added.
+  providers_file: text('the path of a YAML file of providers (format of config/providers.yaml)').optional(),
   // Reverse DNS of fetching addresses, to confirm who fetched (the system's resolvers unless servers are given).
   reverse_dns: reverseDns.default({ enabled: true, servers: [], timeout_ms: 2_000 }),
 })
@@ -223,6 +225,7 @@ export const configSchema = mapping({
     logLevel: raw.log.level,
     admin: raw.admin,
     reverseDns: raw.reverse_dns,
+    providersFile: raw.providers_file,
   }));
 
 type DomainsInput = { defaults?: { mode?: unknown }; domains?: Record<string, { mode?: unknown; mx?: unknown } | null> };

@@ -49,19 +49,22 @@ export class ProviderClassifier {
 
   /** Reads and validates a provider list; the Error lists every problem found, one per line. */
   static async fromFile(path: string): Promise<ProviderClassifier> {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (error) {
-      throw new Error(`${path}: cannot read the provider list: ${(error as Error).message}`);
+    return ProviderClassifier.fromFiles([path]);
+  }
+
+  /**
+   * The shipped list with the user's own files over it: a provider id in a later file replaces
+   * the earlier entry whole, a new id is added. Each file is checked on its own first, so an
+   * error names the file it is in.
+   */
+  static async fromFiles(paths: readonly string[]): Promise<ProviderClassifier> {
+    const merged: Record<string, unknown> = {};
+    for (const path of paths) {
+      const data = await readProviderData(path);
+      ProviderClassifier.fromData(data, path);
+      Object.assign(merged, (data as { providers: Record<string, unknown> }).providers);
     }
-    let data: unknown;
-    try {
-      data = parse(text);
-    } catch (error) {
-      throw new Error(`${path}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
-    }
-    return ProviderClassifier.fromData(data, path);
+    return ProviderClassifier.fromData({ providers: merged }, paths.join(' + '));
   }
 
   /** Validates already-parsed data; `sourceName` starts every error line, so it should say where the data came from. */
@@ -108,6 +111,20 @@ export class ProviderClassifier {
     if (userAgent === '') return undefined;
     for (const provider of this.providers.values()) if (matches(provider, userAgent)) return provider;
     return undefined;
+  }
+}
+
+async function readProviderData(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new Error(`${path}: cannot read the provider list: ${(error as Error).message}`);
+  }
+  try {
+    return parse(text);
+  } catch (error) {
+    throw new Error(`${path}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
   }
 }
 

@@ -78,7 +78,10 @@ export class Service {
     const { config } = loaded;
     const log = createLogger(config.logLevel, options.logDestination);
     for (const warning of loaded.warnings) log.warn({ event: 'config_warning', warning }, warning);
-    const classifier = await ProviderClassifier.fromFile(options.providersFile ?? SHIPPED_PROVIDERS_FILE);
+    const classifier = await ProviderClassifier.fromFiles([
+      options.providersFile ?? SHIPPED_PROVIDERS_FILE,
+      ...(config.providersFile ? [config.providersFile] : []),
+    ]).catch((error: Error) => Promise.reject(new ConfigError(error.message.split('\n'))));
     const certificates = new CertificateCache();
     const challenges = new AcmeChallengeTokens();
     const source = createCertificateSource(config.tls, {
@@ -287,6 +290,7 @@ export class Service {
       stateDir: this.config.stateDir,
       admin: this.config.admin,
       reverseDns: this.config.reverseDns,
+      providersFile: this.config.providersFile,
     };
     this.lastConfigText = text;
     this.lastConfigProblem = undefined;
@@ -342,6 +346,7 @@ function restartOnlyChanges(current: Config, next: Config): string[] {
   if (current.stateDir !== next.stateDir) changed.push('state_dir');
   if (JSON.stringify(current.admin) !== JSON.stringify(next.admin)) changed.push('admin');
   if (JSON.stringify(current.reverseDns) !== JSON.stringify(next.reverseDns)) changed.push('reverse_dns');
+  if (current.providersFile !== next.providersFile) changed.push('providers_file');
   return changed;
 }
 
