@@ -50,7 +50,7 @@ test('invalid files: every problem located by file:line:column and field path, i
       'domain:\n  example.com: { mode: none }\n',
       [
         'mta-sts.yaml:1:1 domains: expected a mapping of domain names, e.g. "example.com: { mx: [mail.example.com] }"',
-        'mta-sts.yaml:1:1 domain: unknown key; allowed: defaults, domains, listen, tls, state_dir, trust_proxy, log, admin, reverse_dns',
+        'mta-sts.yaml:1:1 domain: unknown key; allowed: defaults, domains, listen, tls, state_dir, trust_proxy, log, admin, providers_file, reverse_dns',
       ],
     ],
     [
