@@ -5,7 +5,8 @@ import { AcmeChallengeTokens } from '../server/acme-challenges.js';
 import { FileStorage } from '../storage/file-storage.js';
 import { AcmeIssuer } from '../tls/acme/acme-issuer.js';
 import { renewalDue, storageKey, type HostStatus } from '../tls/acme/maintenance.js';
-import { loadCertificate, dnsNameCovers, type LiveCertificate } from '../tls/certificate.js';
+import { loadCertificate, type LiveCertificate } from '../tls/certificate.js';
+import { CertificateCache } from '../tls/certificate-cache.js';
 import { CertificateFiles } from '../tls/certificate-files.js';
 import { SelfSignedIssuer } from '../tls/self-signed.js';
 
@@ -75,17 +76,23 @@ async function rowsFor(config: Config, hosts: string[]): Promise<CertificateRow[
     next_renewal: nextRenewal === null ? null : new Date(nextRenewal).toISOString(),
     last_error: lastError,
   });
-  const covering = (certificates: LiveCertificate[], host: string) =>
-    certificates.find((certificate) => certificate.dnsNames.some((name) => dnsNameCovers(name, host)));
+  // The same host-to-certificate choice the SNI callback makes.
+  const cacheOf = (certificates: LiveCertificate[]) => {
+    const cache = new CertificateCache();
+    cache.replaceAll(certificates);
+    return cache;
+  };
 
   switch (config.tls.source) {
     case 'self-signed': {
       const stored = await new SelfSignedIssuer(config.stateDir).storedCertificates();
-      return hosts.map((host) => row(host, covering(stored, host), null, null));
+      const cache = cacheOf(stored);
+      return hosts.map((host) => row(host, cache.certificateFor(host), null, null));
     }
     case 'files': {
       const { certificates, errors } = await new CertificateFiles(config.tls.certificates).reload();
-      return hosts.map((host) => row(host, covering(certificates, host), null, errors.length > 0 ? errors.join('; ') : null));
+      const cache = cacheOf(certificates);
+      return hosts.map((host) => row(host, cache.certificateFor(host), null, errors.length > 0 ? errors.join('; ') : null));
     }
     case 'acme': {
       const settings = config.tls.acme;

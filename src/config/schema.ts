@@ -82,8 +82,8 @@ const certificateFiles = mapping({
 });
 
 /** CA names users may write instead of a directory URL (the URLs live with the ACME issuer). */
-export const ACME_CA_NAMES = ['letsencrypt', 'letsencrypt-staging', 'zerossl', 'google'] as const;
-export const ACME_CHALLENGES = ['http-01', 'tls-alpn-01'] as const;
+const ACME_CA_NAMES = ['letsencrypt', 'letsencrypt-staging', 'zerossl', 'google'] as const;
+const ACME_CHALLENGES = ['http-01', 'tls-alpn-01'] as const;
 
 const acmeDirectory = text(`a CA name (${ACME_CA_NAMES.join(', ')}) or a directory URL`).refine(
   (value) => (ACME_CA_NAMES as readonly string[]).includes(value) || /^https:\/\/[^\s]+$/.test(value),
