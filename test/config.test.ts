@@ -50,7 +50,7 @@ test('invalid files: every problem located by file:line:column and field path, i
       'domain:\n  example.com: { mode: none }\n',
       [
         'mta-sts.yaml:1:1 domains: expected a mapping of domain names, e.g. "example.com: { mx: [mail.example.com] }"',
-        'mta-sts.yaml:1:1 domain: unknown key; allowed: defaults, domains, listen, tls, state_dir, trust_proxy, log, admin, providers_file, reverse_dns',
+        'mta-sts.yaml:1:1 domain: unknown key; allowed: defaults, domains, listen, tls, state_dir, trust_proxy, log, admin, providers_file, reverse_dns, statistics',
       ],
     ],
     [
@@ -183,6 +183,18 @@ test('defaults apply when a section is left out', () => {
   assert.equal(config.logLevel, 'info');
   assert.deepEqual(config.admin, { enabled: true, address: '127.0.0.1', port: 9464 });
   assert.deepEqual(config.reverseDns, { enabled: true, servers: [], timeout_ms: 2000 });
+  assert.deepEqual(config.statistics, { enabled: true, retention_days: 400, flush_interval_s: 10 });
+});
+
+test('statistics settings: whole numbers in range, with the range in the message', () => {
+  const result = parseConfigText(
+    'domains:\n  example.com: { mx: [mail.example.com] }\nstatistics: { retention_days: 0, flush_interval_s: 2.5 }\n',
+    'mta-sts.yaml',
+  );
+  assert.deepEqual(result.ok ? [] : result.errors, [
+    'mta-sts.yaml:3:31 statistics.retention_days: 0 is too small; allowed: 1 to 3660 days',
+    'mta-sts.yaml:3:52 statistics.flush_interval_s: 2.5 is not a whole number; allowed: 1 to 300 seconds',
+  ]);
 });
 
 test('limits: max_age 0 and 31557600 are allowed; enforce below one day is a located warning', () => {

@@ -164,15 +164,25 @@ const dnsServer = text('a DNS server address such as 192.0.2.53 or 127.0.0.1:535
   { error: (issue) => `${shown(issue.input)} is not a DNS server address; write an IP address, optionally with :port` },
 );
 
+const wholeNumber = (what: string, min: number, max: number) => {
+  const allowed = `allowed: ${min} to ${max} ${what}`;
+  return z
+    .number({ error: (issue) => `${shown(issue.input)} is not a number; ${allowed}` })
+    .int({ error: (issue) => `${shown(issue.input)} is not a whole number; ${allowed}` })
+    .min(min, { error: (issue) => `${shown(issue.input)} is too small; ${allowed}` })
+    .max(max, { error: (issue) => `${shown(issue.input)} is too large; ${allowed}` });
+};
+
 const reverseDns = mapping({
   enabled: z.boolean({ error: (issue) => `${shown(issue.input)} is not true or false` }).default(true),
   servers: list(dnsServer, 'a list of DNS server addresses').default([]),
-  timeout_ms: z
-    .number({ error: (issue) => `${shown(issue.input)} is not a number of milliseconds (100 to 30000)` })
-    .int({ error: (issue) => `${shown(issue.input)} is not a whole number of milliseconds` })
-    .min(100, { error: (issue) => `${shown(issue.input)} is below 100 ms` })
-    .max(30_000, { error: (issue) => `${shown(issue.input)} is above 30000 ms` })
-    .default(2_000),
+  timeout_ms: wholeNumber('milliseconds', 100, 30_000).default(2_000),
+});
+
+const statistics = mapping({
+  enabled: z.boolean({ error: (issue) => `${shown(issue.input)} is not true or false` }).default(true),
+  retention_days: wholeNumber('days', 1, 3660).default(400),
+  flush_interval_s: wholeNumber('seconds', 1, 300).default(10),
 });
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -205,6 +215,8 @@ export const configSchema = mapping({
   providers_file: text('the path of a YAML file of providers (format of config/providers.yaml)').optional(),
   // Reverse DNS of fetching addresses, to confirm who fetched (the system's resolvers unless servers are given).
   reverse_dns: reverseDns.default({ enabled: true, servers: [], timeout_ms: 2_000 }),
+  // Fetch counts per domain, provider and day in the state directory (`mta-sts-server stats`).
+  statistics: statistics.default({ enabled: true, retention_days: 400, flush_interval_s: 10 }),
 })
   // Runs even when other fields failed, so that every problem in the file is reported at once.
   .superRefine(checkDomainNames, { when: () => true })
@@ -225,6 +237,7 @@ export const configSchema = mapping({
     logLevel: raw.log.level,
     admin: raw.admin,
     reverseDns: raw.reverse_dns,
+    statistics: raw.statistics,
     providersFile: raw.providers_file,
   }));
 

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ProviderClassifier, ProviderVerdict } from './providers.js';
+import { UNKNOWN_PROVIDER, type ProviderClassifier, type ProviderVerdict } from './providers.js';
 import { IpRangeTable } from './ip-ranges.js';
 import type { ReverseDns } from './reverse-dns.js';
 
@@ -22,18 +22,28 @@ export interface PolicyFetch {
 
 export type FetchRecorder = (fetch: PolicyFetch) => void;
 
+/** Who fetched, once all the evidence is in: the address and user agent, then confirmed reverse DNS if it was looked up. */
+export interface Attribution {
+  provider: string;
+  /** The user agent claimed a provider the evidence does not confirm. */
+  claimed: boolean;
+}
+
+export interface FetchLogOptions {
+  /** Told of every fetch as soon as it is logged, with the verdict from address and user agent (metrics). */
+  observe?: (fetch: PolicyFetch, verdict: ProviderVerdict) => void;
+  /** When set, each fetch from a public address gets a second line once its reverse DNS is known. */
+  reverseDns?: ReverseDns;
+  /** Told of every fetch once attribution is final: at once, or when its reverse DNS answers (statistics). */
+  attributed?: (fetch: PolicyFetch, attribution: Attribution) => void;
+}
+
 /**
  * One JSON line per policy request on the service log, with stable field names
  * (`event: "policy_fetch"`); the README documents them and `jq` recipes rely on them.
  */
-export function createFetchLog(
-  log: Logger,
-  classifier: ProviderClassifier,
-  /** Told of every attributed fetch after it is logged (metrics, statistics). */
-  observe?: (fetch: PolicyFetch, verdict: ProviderVerdict) => void,
-  /** When set, each fetch from a public address gets a second line once its reverse DNS is known. */
-  reverseDns?: ReverseDns,
-): FetchRecorder {
+export function createFetchLog(log: Logger, classifier: ProviderClassifier, options: FetchLogOptions = {}): FetchRecorder {
+  const { observe, reverseDns, attributed } = options;
   return (fetch) => {
     const verdict = classifier.classify(fetch.ip, fetch.ua);
     log.info({
@@ -52,23 +62,29 @@ export function createFetchLog(
       response_ms: Math.round(fetch.responseMs * 1000) / 1000,
     });
     observe?.(fetch, verdict);
-    if (reverseDns && isPublicAddress(fetch.ip)) {
-      void reverseDns.lookup(fetch.ip).then((result) => {
-        const ptrProvider = result.confirmed && result.ptr ? (classifier.providerOfHostname(result.ptr) ?? null) : null;
-        log.info({
-          event: 'policy_fetch_ptr',
-          domain: fetch.domain,
-          ip: fetch.ip,
-          ptr: result.ptr,
-          ptr_confirmed: result.confirmed,
-          ptr_provider: ptrProvider,
-          provider: verdict.provider,
-          // The evidence disagrees: a claimed user agent, or a confirmed name of another provider.
-          contradicted: verdict.claimed !== undefined || (ptrProvider !== null && ptrProvider !== verdict.provider),
-          ...(result.error && { ptr_error: result.error }),
-        });
-      });
+    if (!reverseDns || !isPublicAddress(fetch.ip)) {
+      attributed?.(fetch, { provider: verdict.provider, claimed: verdict.claimed !== undefined });
+      return;
     }
+    void reverseDns.lookup(fetch.ip).then((result) => {
+      const ptrProvider = result.confirmed && result.ptr ? (classifier.providerOfHostname(result.ptr) ?? null) : null;
+      // The address and user agent decide; a confirmed name only fills in an address no range covers.
+      const provider = verdict.provider !== UNKNOWN_PROVIDER ? verdict.provider : (ptrProvider ?? UNKNOWN_PROVIDER);
+      const claimed = verdict.claimed !== undefined && verdict.claimed !== provider;
+      log.info({
+        event: 'policy_fetch_ptr',
+        domain: fetch.domain,
+        ip: fetch.ip,
+        ptr: result.ptr,
+        ptr_confirmed: result.confirmed,
+        ptr_provider: ptrProvider,
+        provider,
+        // The evidence disagrees: a user agent or a confirmed name of another provider than the verdict.
+        contradicted: claimed || (ptrProvider !== null && ptrProvider !== provider),
+        ...(result.error && { ptr_error: result.error }),
+      });
+      attributed?.(fetch, { provider, claimed });
+    });
   };
 }
 

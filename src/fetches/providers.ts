@@ -15,7 +15,7 @@ export interface ProviderVerdict {
   claimed?: string;
 }
 
-const UNKNOWN = 'unknown';
+export const UNKNOWN_PROVIDER = 'unknown';
 
 /** The provider list shipped with the package; found from this module's own location, for src/ and dist/src/ alike. */
 export const SHIPPED_PROVIDERS_FILE: string = join(
@@ -87,9 +87,9 @@ export class ProviderClassifier {
         : { provider: owner.id, evidence: 'ip', claimed: claim.id };
     }
     const claim = this.claimedBy(userAgent);
-    if (claim === undefined) return { provider: UNKNOWN, evidence: 'none' };
+    if (claim === undefined) return { provider: UNKNOWN_PROVIDER, evidence: 'none' };
     // A provider that publishes its ranges fetches from them; the same user agent from elsewhere is not believed.
-    return claim.hasRanges ? { provider: UNKNOWN, evidence: 'none', claimed: claim.id } : { provider: claim.id, evidence: 'ua' };
+    return claim.hasRanges ? { provider: UNKNOWN_PROVIDER, evidence: 'none', claimed: claim.id } : { provider: claim.id, evidence: 'ua' };
   }
 
   /** The provider a forward-confirmed reverse DNS name belongs to: the name is one of its domains or below one. */
@@ -100,9 +100,14 @@ export class ProviderClassifier {
     return undefined;
   }
 
+  /** Every provider id, in file order. */
+  get providerIds(): string[] {
+    return [...this.providers.keys()];
+  }
+
   /** The display name; ids no longer in the data file (say, in old log lines) are shown as they are. */
   providerName(id: string): string {
-    if (id === UNKNOWN) return 'Unknown';
+    if (id === UNKNOWN_PROVIDER) return 'Unknown';
     return this.providers.get(id)?.name ?? id;
   }
 
@@ -145,7 +150,7 @@ const providerId = z
   .regex(/^[a-z][a-z0-9-]*$/, {
     error: (issue) => `provider id ${shown(issue.input)} must be lowercase letters, digits and hyphens, starting with a letter`,
   })
-  .refine((id) => id !== UNKNOWN, { error: `provider id "${UNKNOWN}" is reserved for fetches that match no provider` });
+  .refine((id) => id !== UNKNOWN_PROVIDER, { error: `provider id "${UNKNOWN_PROVIDER}" is reserved for fetches that match no provider` });
 
 const userAgentPattern = z
   .string({ error: (issue) => `${shown(issue.input)} is not text; expected a regular expression such as ^Google-SMTP-STS` })

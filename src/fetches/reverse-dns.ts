@@ -26,7 +26,7 @@ export interface ReverseDnsOptions {
 export class ReverseDns {
   private readonly resolver: Resolver;
   private readonly cache = new Map<string, { expires: number; result: Promise<PtrResult> }>();
-  private inFlight = 0;
+  private readonly inFlight = new Set<Promise<PtrResult>>();
 
   constructor(private readonly options: ReverseDnsOptions) {
     // One try, longer than the lookup's own deadline: c-ares reports a reverse lookup that timed
@@ -39,12 +39,17 @@ export class ReverseDns {
     const now = Date.now();
     const cached = this.cache.get(ip);
     if (cached && cached.expires > now) return cached.result;
-    if (this.inFlight >= this.options.maxInFlight) return Promise.resolve({ ptr: null, confirmed: false, error: 'busy' });
-    this.inFlight++;
-    const result = this.resolve(ip).finally(() => this.inFlight--);
+    if (this.inFlight.size >= this.options.maxInFlight) return Promise.resolve({ ptr: null, confirmed: false, error: 'busy' });
+    const result = this.resolve(ip).finally(() => this.inFlight.delete(result));
+    this.inFlight.add(result);
     if (this.cache.size >= this.options.maxEntries) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(ip, { expires: now + this.options.ttlMs, result });
     return result;
+  }
+
+  /** Resolves once every lookup started so far has its answer (or gave up at its deadline). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
   }
 
   private async resolve(ip: string): Promise<PtrResult> {

@@ -6,7 +6,9 @@ import type { DestinationStream, Logger } from 'pino';
 import { loadConfigText, readConfigText } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { formatZoneLine, stsTxtRecord } from '../dns/records.js';
-import { createFetchLog } from '../fetches/fetch-log.js';
+import { createFetchLog, type Attribution, type PolicyFetch } from '../fetches/fetch-log.js';
+import { FetchStatisticsRecorder } from '../fetches/fetch-statistics.js';
+import { SqliteFetchStatistics } from '../fetches/sqlite-fetch-statistics.js';
 import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from '../fetches/providers.js';
 import { diffPolicySets, isEmptyDiff } from '../policy/policy-diff.js';
 import { PolicySet } from '../policy/policy-set.js';
@@ -55,6 +57,7 @@ export class Service {
   private lastConfigProblem: string | undefined;
   private configWatch: Watch | undefined;
   private reloading: Promise<void> = Promise.resolve();
+  private readonly reverseDns: ReverseDns | undefined;
 
   private constructor(
     private readonly options: ServiceOptions,
@@ -65,8 +68,18 @@ export class Service {
     private readonly classifier: ProviderClassifier,
     private trustProxy: (address: string) => boolean,
     private readonly challenges: AcmeChallengeTokens,
+    private readonly statistics: FetchStatisticsRecorder | undefined,
   ) {
     this.policies = new PolicySet(config.domains);
+    this.reverseDns = config.reverseDns.enabled
+      ? new ReverseDns({
+          servers: config.reverseDns.servers,
+          timeoutMs: config.reverseDns.timeout_ms,
+          maxInFlight: 32,
+          ttlMs: 60 * 60_000,
+          maxEntries: 10_000,
+        })
+      : undefined;
   }
 
   /** Loads the config (throws ConfigError with located problems), prepares certificates and starts listening. */
@@ -91,6 +104,7 @@ export class Service {
       challenges,
       ...(options.acmeTiming && { acmeTiming: options.acmeTiming }),
     });
+    const statistics = config.statistics.enabled ? await startFetchStatistics(config, log) : undefined;
     const service = new Service(
       options,
       config,
@@ -100,6 +114,7 @@ export class Service {
       classifier,
       trustedProxies(config.trustProxy),
       challenges,
+      statistics,
     );
     service.lastConfigText = text.text;
     await source.sync(service.policies.hosts);
@@ -118,6 +133,19 @@ export class Service {
     certificateFor: (host) => this.certificates.certificateFor(host),
   });
 
+  /** Statistics count what a sender takes home: a GET answered with a policy. */
+  private countFetch(fetch: PolicyFetch, attribution: Attribution): void {
+    if (fetch.method !== 'GET' || fetch.domain === null || fetch.policyId === null) return;
+    this.statistics!.record({
+      at: new Date(),
+      domain: fetch.domain,
+      provider: attribution.provider,
+      ip: fetch.ip,
+      policyId: fetch.policyId,
+      claimed: attribution.claimed,
+    });
+  }
+
   private async listen(): Promise<void> {
     const common = {
       logger: this.log,
@@ -133,20 +161,11 @@ export class Service {
         SNICallback: (servername, done) => this.selectCertificate(servername, done),
         ...(fallback && { cert: fallback.pem.chain, key: fallback.pem.key }),
       },
-      recordFetch: createFetchLog(
-        this.log,
-        this.classifier,
-        (fetch, verdict) => this.metrics.fetched(fetch, verdict),
-        this.config.reverseDns.enabled
-          ? new ReverseDns({
-              servers: this.config.reverseDns.servers,
-              timeoutMs: this.config.reverseDns.timeout_ms,
-              maxInFlight: 32,
-              ttlMs: 60 * 60_000,
-              maxEntries: 10_000,
-            })
-          : undefined,
-      ),
+      recordFetch: createFetchLog(this.log, this.classifier, {
+        observe: (fetch, verdict) => this.metrics.fetched(fetch, verdict),
+        ...(this.reverseDns && { reverseDns: this.reverseDns }),
+        ...(this.statistics && { attributed: (fetch, attribution) => this.countFetch(fetch, attribution) }),
+      }),
     });
     // Clients that send no SNI get the listener's default certificate; keep it current too.
     const httpsServer = this.httpsApp.server as HttpsServer;
@@ -290,6 +309,7 @@ export class Service {
       stateDir: this.config.stateDir,
       admin: this.config.admin,
       reverseDns: this.config.reverseDns,
+      statistics: this.config.statistics,
       providersFile: this.config.providersFile,
     };
     this.lastConfigText = text;
@@ -334,6 +354,9 @@ export class Service {
     } finally {
       clearInterval(closeIdle);
     }
+    // Fetches still waiting for their reverse DNS are counted before the last batch is written.
+    await this.reverseDns?.drain();
+    await this.statistics?.close();
     this.log.info({ event: 'service_stopped' }, 'stopped');
     this.log.flush();
   }
@@ -347,7 +370,32 @@ function restartOnlyChanges(current: Config, next: Config): string[] {
   if (JSON.stringify(current.admin) !== JSON.stringify(next.admin)) changed.push('admin');
   if (JSON.stringify(current.reverseDns) !== JSON.stringify(next.reverseDns)) changed.push('reverse_dns');
   if (current.providersFile !== next.providersFile) changed.push('providers_file');
+  if (JSON.stringify(current.statistics) !== JSON.stringify(next.statistics)) changed.push('statistics');
   return changed;
+}
+
+/**
+ * The statistics store, or none: a database that cannot be opened (unwritable state directory,
+ * a newer schema) must not keep the policy from being served, so the service starts without it.
+ */
+async function startFetchStatistics(config: Config, log: Logger): Promise<FetchStatisticsRecorder | undefined> {
+  let store: SqliteFetchStatistics;
+  try {
+    store = SqliteFetchStatistics.open(config.stateDir);
+  } catch (error) {
+    log.error(
+      { event: 'fetch_statistics_unavailable', error: (error as Error).message },
+      'fetch statistics are off until the state database can be opened; the policies are served as usual',
+    );
+    return undefined;
+  }
+  const recorder = new FetchStatisticsRecorder(store, {
+    flushIntervalMs: config.statistics.flush_interval_s * 1000,
+    retentionDays: config.statistics.retention_days,
+    log,
+  });
+  await recorder.start();
+  return recorder;
 }
 
 async function listenOn(app: FastifyInstance, listener: string, host: string, port: number, log: Logger): Promise<void> {

@@ -1,0 +1,212 @@
+import type { Logger } from 'pino';
+
+/** One policy fetch as statistics count it: a GET that was answered with a policy. */
+export interface CountedFetch {
+  at: Date;
+  domain: string;
+  /** The provider after all evidence (user agent, address, confirmed reverse DNS); "unknown" when none. */
+  provider: string;
+  ip: string;
+  policyId: string;
+  /** The user agent claimed a provider the evidence did not confirm. */
+  claimed: boolean;
+}
+
+/** What one UTC day of one domain's fetches by one provider adds up to: the unit a store keeps. */
+export interface DailyFetches {
+  /** UTC day, YYYY-MM-DD. */
+  day: string;
+  domain: string;
+  provider: string;
+  fetches: number;
+  claimed: number;
+  /** ISO 8601 times. */
+  firstSeen: string;
+  lastSeen: string;
+  /** The policy id of the day's last fetch. */
+  lastPolicyId: string;
+  addresses: ReadonlySet<string>;
+  fetchesByPolicyId: ReadonlyMap<string, number>;
+}
+
+/** One provider's fetches of one domain's policy over a period. */
+export interface ProviderFetchStatistics {
+  domain: string;
+  provider: string;
+  fetches: number;
+  claimed: number;
+  /** Distinct source addresses over the whole period. */
+  addresses: number;
+  firstSeen: string;
+  lastSeen: string;
+  lastPolicyId: string;
+  fetchesByPolicyId: Record<string, number>;
+}
+
+/**
+ * Where fetch statistics are kept. SQLite in the state directory is the embedded store; a
+ * database shared by several replicas implements the same four calls (its `add` must sum, not
+ * overwrite, because every replica adds its own batches for the same day).
+ */
+export interface FetchStatisticsStore {
+  /** Adds a batch atomically: after a crash, all of it is stored or none. */
+  add(batch: readonly DailyFetches[]): Promise<void>;
+  /** Per domain and provider, the days from `sinceDay` (YYYY-MM-DD, UTC) on. */
+  query(filter: { sinceDay: string; domain?: string }): Promise<ProviderFetchStatistics[]>;
+  /** Deletes the days before `beforeDay`; returns how many day rows went. */
+  prune(beforeDay: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+export const utcDay = (time: Date): string => time.toISOString().slice(0, 10);
+
+/** The UTC day `days` days before `time`'s. */
+export function daysBefore(time: Date, days: number): string {
+  return utcDay(new Date(time.getTime() - days * 86_400_000));
+}
+
+export interface RecorderOptions {
+  flushIntervalMs: number;
+  retentionDays: number;
+  log: Logger;
+}
+
+interface PendingDay {
+  day: string;
+  domain: string;
+  provider: string;
+  fetches: number;
+  claimed: number;
+  firstSeen: string;
+  lastSeen: string;
+  lastPolicyId: string;
+  addresses: Set<string>;
+  fetchesByPolicyId: Map<string, number>;
+}
+
+/**
+ * Sums fetches in memory and hands them to the store as one batch per interval, so the request
+ * path only updates a map and the store sees a few rows per interval however busy the host is.
+ * A crash loses at most the fetches since the last batch; a batch the store refuses is kept and
+ * offered again with the next one.
+ */
+export class FetchStatisticsRecorder {
+  private pending = new Map<string, PendingDay>();
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private lastPrunedDay: string | undefined;
+  private failing = false;
+
+  constructor(
+    private readonly store: FetchStatisticsStore,
+    private readonly options: RecorderOptions,
+  ) {}
+
+  /** Prunes past the retention and starts the batch timer. */
+  async start(): Promise<void> {
+    await this.pruneOnceADay(new Date());
+    this.timer = setInterval(() => void this.flush(), this.options.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  record(fetch: CountedFetch): void {
+    const day = utcDay(fetch.at);
+    const key = `${day} ${fetch.domain} ${fetch.provider}`;
+    const time = fetch.at.toISOString();
+    let entry = this.pending.get(key);
+    if (!entry) {
+      entry = {
+        day,
+        domain: fetch.domain,
+        provider: fetch.provider,
+        fetches: 0,
+        claimed: 0,
+        firstSeen: time,
+        lastSeen: time,
+        lastPolicyId: fetch.policyId,
+        addresses: new Set(),
+        fetchesByPolicyId: new Map(),
+      };
+      this.pending.set(key, entry);
+    }
+    entry.fetches++;
+    if (fetch.claimed) entry.claimed++;
+    if (time >= entry.lastSeen) {
+      entry.lastSeen = time;
+      entry.lastPolicyId = fetch.policyId;
+    }
+    entry.addresses.add(fetch.ip);
+    entry.fetchesByPolicyId.set(fetch.policyId, (entry.fetchesByPolicyId.get(fetch.policyId) ?? 0) + 1);
+  }
+
+  /** Writes what has been summed so far; one write at a time. */
+  flush(): Promise<void> {
+    this.writing = this.writing.then(() => this.writeBatch());
+    return this.writing;
+  }
+
+  /** Writes the last batch and closes the store (at service stop). */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+    await this.store.close();
+  }
+
+  private async writeBatch(): Promise<void> {
+    const now = new Date();
+    await this.pruneOnceADay(now);
+    if (this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    const rows = [...batch.values()];
+    const fetches = rows.reduce((sum, row) => sum + row.fetches, 0);
+    try {
+      await this.store.add(rows);
+      this.options.log.debug({ event: 'fetch_statistics_written', rows: rows.length, fetches }, 'fetch statistics written');
+      if (this.failing) this.options.log.info({ event: 'fetch_statistics_recovered', fetches }, 'fetch statistics written again');
+      this.failing = false;
+    } catch (error) {
+      for (const [key, row] of batch) this.mergeBack(key, row);
+      // Once per outage: a full disk would otherwise log an error every interval.
+      if (!this.failing) {
+        this.options.log.error(
+          { event: 'fetch_statistics_error', error: (error as Error).message, pending_fetches: fetches },
+          'fetch statistics not written; kept in memory and retried with the next batch',
+        );
+      }
+      this.failing = true;
+    }
+  }
+
+  /** Puts a refused batch row back in front of what arrived since. */
+  private mergeBack(key: string, older: PendingDay): void {
+    const newer = this.pending.get(key);
+    if (!newer) {
+      this.pending.set(key, older);
+      return;
+    }
+    newer.fetches += older.fetches;
+    newer.claimed += older.claimed;
+    if (older.firstSeen < newer.firstSeen) newer.firstSeen = older.firstSeen;
+    for (const address of older.addresses) newer.addresses.add(address);
+    for (const [id, count] of older.fetchesByPolicyId) newer.fetchesByPolicyId.set(id, (newer.fetchesByPolicyId.get(id) ?? 0) + count);
+  }
+
+  private async pruneOnceADay(now: Date): Promise<void> {
+    const today = utcDay(now);
+    if (this.lastPrunedDay === today) return;
+    this.lastPrunedDay = today;
+    const before = daysBefore(now, this.options.retentionDays);
+    try {
+      const removed = await this.store.prune(before);
+      if (removed > 0) {
+        this.options.log.info(
+          { event: 'fetch_statistics_pruned', before, rows: removed },
+          `fetch statistics before ${before} deleted (retention ${this.options.retentionDays} days)`,
+        );
+      }
+    } catch (error) {
+      this.options.log.error({ event: 'fetch_statistics_error', error: (error as Error).message }, 'old fetch statistics not deleted');
+    }
+  }
+}

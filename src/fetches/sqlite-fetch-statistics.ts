@@ -1,0 +1,144 @@
+import { migrate, openStateDatabase, schemaVersion, type SqliteDatabase } from '../storage/sqlite-database.js';
+import type { DailyFetches, FetchStatisticsStore, ProviderFetchStatistics } from './fetch-statistics.js';
+
+const PART = 'fetch_statistics';
+
+/** migrations[n] takes the fetch statistics tables from version n to n + 1; never edit a shipped step. */
+const MIGRATIONS = [
+  `CREATE TABLE fetch_days (
+     day TEXT NOT NULL, domain TEXT NOT NULL, provider TEXT NOT NULL,
+     fetches INTEGER NOT NULL, claimed INTEGER NOT NULL,
+     first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, last_policy_id TEXT NOT NULL,
+     PRIMARY KEY (day, domain, provider)) WITHOUT ROWID;
+   CREATE TABLE fetch_day_addresses (
+     day TEXT NOT NULL, domain TEXT NOT NULL, provider TEXT NOT NULL, address TEXT NOT NULL,
+     PRIMARY KEY (day, domain, provider, address)) WITHOUT ROWID;
+   CREATE TABLE fetch_day_policy_ids (
+     day TEXT NOT NULL, domain TEXT NOT NULL, provider TEXT NOT NULL, policy_id TEXT NOT NULL, fetches INTEGER NOT NULL,
+     PRIMARY KEY (day, domain, provider, policy_id)) WITHOUT ROWID;`,
+];
+
+const TABLES = ['fetch_days', 'fetch_day_addresses', 'fetch_day_policy_ids'] as const;
+
+/** Fetch statistics in the state directory's SQLite database. */
+export class SqliteFetchStatistics implements FetchStatisticsStore {
+  private constructor(private readonly db: SqliteDatabase) {}
+
+  /** For the service: creates the database and its tables when they are missing. */
+  static open(stateDir: string): SqliteFetchStatistics {
+    const db = openStateDatabase(stateDir, 'read-write');
+    try {
+      migrate(db, PART, MIGRATIONS);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return new SqliteFetchStatistics(db);
+  }
+
+  /** For commands that only read, while the service may be writing. */
+  static openReadOnly(stateDir: string): SqliteFetchStatistics {
+    const db = openStateDatabase(stateDir, 'read-only');
+    const version = schemaVersion(db, PART);
+    if (version !== MIGRATIONS.length) {
+      db.close();
+      throw new Error(
+        version === 0
+          ? 'the state database has no fetch statistics yet: the service has not written any'
+          : `the fetch statistics in the state database are at version ${version}; this mta-sts-server reads version ${MIGRATIONS.length}`,
+      );
+    }
+    return new SqliteFetchStatistics(db);
+  }
+
+  async add(batch: readonly DailyFetches[]): Promise<void> {
+    const upsertDay = this.db.prepare(
+      `INSERT INTO fetch_days (day, domain, provider, fetches, claimed, first_seen, last_seen, last_policy_id)
+       VALUES (@day, @domain, @provider, @fetches, @claimed, @firstSeen, @lastSeen, @lastPolicyId)
+       ON CONFLICT (day, domain, provider) DO UPDATE SET
+         fetches = fetches + excluded.fetches,
+         claimed = claimed + excluded.claimed,
+         first_seen = min(first_seen, excluded.first_seen),
+         last_policy_id = CASE WHEN excluded.last_seen >= last_seen THEN excluded.last_policy_id ELSE last_policy_id END,
+         last_seen = max(last_seen, excluded.last_seen)`,
+    );
+    const addAddress = this.db.prepare(
+      'INSERT OR IGNORE INTO fetch_day_addresses (day, domain, provider, address) VALUES (?, ?, ?, ?)',
+    );
+    const addPolicyId = this.db.prepare(
+      `INSERT INTO fetch_day_policy_ids (day, domain, provider, policy_id, fetches) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (day, domain, provider, policy_id) DO UPDATE SET fetches = fetches + excluded.fetches`,
+    );
+    this.db.transaction(() => {
+      for (const row of batch) {
+        const { day, domain, provider } = row;
+        upsertDay.run({
+          day,
+          domain,
+          provider,
+          fetches: row.fetches,
+          claimed: row.claimed,
+          firstSeen: row.firstSeen,
+          lastSeen: row.lastSeen,
+          lastPolicyId: row.lastPolicyId,
+        });
+        for (const address of row.addresses) addAddress.run(day, domain, provider, address);
+        for (const [policyId, fetches] of row.fetchesByPolicyId) addPolicyId.run(day, domain, provider, policyId, fetches);
+      }
+    })();
+  }
+
+  async query(filter: { sinceDay: string; domain?: string }): Promise<ProviderFetchStatistics[]> {
+    const where = `day >= @sinceDay${filter.domain === undefined ? '' : ' AND domain = @domain'}`;
+    const parameters = { sinceDay: filter.sinceDay, ...(filter.domain !== undefined && { domain: filter.domain }) };
+    // SQLite takes the bare column last_policy_id from the row that has max(last_seen).
+    const totals = this.db
+      .prepare(
+        `SELECT domain, provider, sum(fetches) AS fetches, sum(claimed) AS claimed, min(first_seen) AS firstSeen,
+                max(last_seen) AS lastSeen, last_policy_id AS lastPolicyId
+         FROM fetch_days WHERE ${where} GROUP BY domain, provider`,
+      )
+      .all(parameters) as Omit<ProviderFetchStatistics, 'addresses' | 'fetchesByPolicyId'>[];
+    const key = (row: { domain: string; provider: string }) => `${row.domain} ${row.provider}`;
+    const addresses = new Map(
+      (
+        this.db
+          .prepare(
+            `SELECT domain, provider, count(DISTINCT address) AS addresses FROM fetch_day_addresses WHERE ${where} GROUP BY domain, provider`,
+          )
+          .all(parameters) as { domain: string; provider: string; addresses: number }[]
+      ).map((row) => [key(row), row.addresses]),
+    );
+    const byPolicyId = new Map<string, Record<string, number>>();
+    for (const row of this.db
+      .prepare(
+        `SELECT domain, provider, policy_id AS policyId, sum(fetches) AS fetches FROM fetch_day_policy_ids WHERE ${where}
+         GROUP BY domain, provider, policy_id`,
+      )
+      .all(parameters) as { domain: string; provider: string; policyId: string; fetches: number }[]) {
+      const counts = byPolicyId.get(key(row)) ?? {};
+      counts[row.policyId] = row.fetches;
+      byPolicyId.set(key(row), counts);
+    }
+    return totals.map((row) => ({
+      ...row,
+      addresses: addresses.get(key(row)) ?? 0,
+      fetchesByPolicyId: byPolicyId.get(key(row)) ?? {},
+    }));
+  }
+
+  async prune(beforeDay: string): Promise<number> {
+    return this.db.transaction(() => {
+      let days = 0;
+      for (const table of TABLES) {
+        const removed = this.db.prepare(`DELETE FROM ${table} WHERE day < ?`).run(beforeDay).changes;
+        if (table === 'fetch_days') days = removed;
+      }
+      return days;
+    })();
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}

@@ -1,0 +1,72 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+
+export type SqliteDatabase = Database.Database;
+
+/**
+ * The embedded database in the state directory. Fetch statistics live here now, TLS reports
+ * later: each part keeps its own tables and schema version, so parts are added (or moved to a
+ * shared database) one at a time.
+ */
+export const STATE_DATABASE_FILE = 'mta-sts.db';
+
+export function stateDatabasePath(stateDir: string): string {
+  return join(stateDir, STATE_DATABASE_FILE);
+}
+
+export class NoDatabaseError extends Error {}
+
+/**
+ * Opens the state database. The service opens it for writing (creating it); commands such as
+ * `stats` open it read-only while the service keeps writing, which WAL mode allows.
+ */
+export function openStateDatabase(stateDir: string, access: 'read-write' | 'read-only'): SqliteDatabase {
+  const path = stateDatabasePath(stateDir);
+  if (access === 'read-only' && !existsSync(path)) {
+    throw new NoDatabaseError(`${path} does not exist: the service has not written any statistics under this state_dir yet`);
+  }
+  if (access === 'read-write') mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const db = new Database(path, { readonly: access === 'read-only', fileMustExist: access === 'read-only' });
+  // A reader waits for a writer's commit instead of failing with SQLITE_BUSY.
+  db.pragma('busy_timeout = 5000');
+  if (access === 'read-write') {
+    db.pragma('journal_mode = WAL');
+    // FULL: a committed batch survives a power cut too, not only a crash of the process; one
+    // fsync per batch costs nothing next to the requests it sums up.
+    db.pragma('synchronous = FULL');
+  }
+  return db;
+}
+
+/**
+ * Brings one part's tables up to date: `migrations[n]` takes that part from version n to n + 1.
+ * Each step runs in a transaction with its version bump, so a crash leaves a whole step or none.
+ */
+export function migrate(db: SqliteDatabase, part: string, migrations: readonly string[]): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_versions (part TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID');
+  const current = (db.prepare('SELECT version FROM schema_versions WHERE part = ?').get(part) as { version: number } | undefined)
+    ?.version;
+  const from = current ?? 0;
+  if (from > migrations.length) {
+    throw new Error(
+      `the ${part} tables in the state database are at version ${from}, newer than this mta-sts-server knows (${migrations.length}); run the newer version or restore a backup`,
+    );
+  }
+  for (let version = from; version < migrations.length; version++) {
+    db.transaction(() => {
+      db.exec(migrations[version]!);
+      db.prepare('INSERT INTO schema_versions (part, version) VALUES (?, ?) ON CONFLICT(part) DO UPDATE SET version = excluded.version').run(
+        part,
+        version + 1,
+      );
+    })();
+  }
+}
+
+/** The part's schema version, for read-only users that must not migrate: 0 when the part has no tables yet. */
+export function schemaVersion(db: SqliteDatabase, part: string): number {
+  const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_versions'").get();
+  if (!table) return 0;
+  return (db.prepare('SELECT version FROM schema_versions WHERE part = ?').get(part) as { version: number } | undefined)?.version ?? 0;
+}
