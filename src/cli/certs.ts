@@ -1,4 +1,5 @@
 import { loadConfigFile } from '../config/load.js';
+import { formatTable } from './table.js';
 import type { Config } from '../config/schema.js';
 import { PolicySet } from '../policy/policy-set.js';
 import { AcmeChallengeTokens } from '../server/acme-challenges.js';
@@ -50,14 +51,7 @@ export async function listCertificates(
       row.last_error ?? '-',
     ]),
   );
-  const widths = table[0]!.map((_, column) => Math.max(...table.map((cells) => cells[column]!.length)));
-  for (const cells of table)
-    out.write(
-      `${cells
-        .map((cell, column) => cell.padEnd(widths[column]!))
-        .join('  ')
-        .trimEnd()}\n`,
-    );
+  out.write(formatTable(table));
   return 0;
 }
 

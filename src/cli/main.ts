@@ -6,6 +6,7 @@ import { checkConfig } from './check-config.js';
 import { configPathFrom } from './config-path.js';
 import { printDnsRecords } from './dns.js';
 import { serve } from './serve.js';
+import { printStats } from './stats.js';
 import { who } from './who.js';
 import { normaliseDomainName } from '../policy/domain-name.js';
 
@@ -15,6 +16,10 @@ commands:
   serve          serve the MTA-STS policies (default command)
   check-config   validate the config; exit 0 when usable, 2 otherwise
   certs          list each policy host's certificate: issuer, expiry, next renewal, last error
+                   --json                     machine-readable output
+  stats          who fetched each policy, from the statistics the service keeps in state_dir
+                   --since 7d|2w|YYYY-MM-DD   period, in UTC days (default 7d: today and the 6 days before)
+                   --domain NAME              only this domain
                    --json                     machine-readable output
   who            summarise who fetches the policies, from the service's log on stdin
                    (docker logs -f mta-sts | mta-sts-server who); --domain NAME to filter
@@ -42,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
         ipv6: { type: 'string' },
         cname: { type: 'string' },
         domain: { type: 'string' },
+        since: { type: 'string' },
         json: { type: 'boolean', default: false },
         version: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -76,6 +82,13 @@ async function main(argv: string[]): Promise<number> {
       }
       return who(process.stdin, process.stdout, domain?.name);
     }
+    case 'stats':
+      return printStats(
+        configPath,
+        { domain: values.domain, since: values.since, json: values.json },
+        process.stdout,
+        process.stderr,
+      );
     case 'certs':
       return listCertificates(configPath, values.json, process.stdout, process.stderr);
     case 'dns':

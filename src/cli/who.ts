@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline';
+import { formatTable } from './table.js';
 import { FetchSummary, parseFetchLine, type FetchLine } from '../fetches/fetch-summary.js';
 
 const REDRAW_MS = 1_000;
@@ -53,15 +54,5 @@ function renderTable(summary: FetchSummary): string {
       String(row.contradicted),
     ]),
   );
-  const widths = cells[0]!.map((_, column) => Math.max(...cells.map((line) => line[column]!.length)));
-  return (
-    cells
-      .map((line) =>
-        line
-          .map((cell, column) => cell.padEnd(widths[column]!))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n'
-  );
+  return formatTable(cells);
 }

@@ -189,7 +189,8 @@ export class FetchStatisticsRecorder {
     newer.claimed += older.claimed;
     if (older.firstSeen < newer.firstSeen) newer.firstSeen = older.firstSeen;
     for (const address of older.addresses) newer.addresses.add(address);
-    for (const [id, count] of older.fetchesByPolicyId) newer.fetchesByPolicyId.set(id, (newer.fetchesByPolicyId.get(id) ?? 0) + count);
+    for (const [id, count] of older.fetchesByPolicyId)
+      newer.fetchesByPolicyId.set(id, (newer.fetchesByPolicyId.get(id) ?? 0) + count);
   }
 
   private async pruneOnceADay(now: Date): Promise<void> {
@@ -206,7 +207,10 @@ export class FetchStatisticsRecorder {
         );
       }
     } catch (error) {
-      this.options.log.error({ event: 'fetch_statistics_error', error: (error as Error).message }, 'old fetch statistics not deleted');
+      this.options.log.error(
+        { event: 'fetch_statistics_error', error: (error as Error).message },
+        'old fetch statistics not deleted',
+      );
     }
   }
 }

@@ -89,7 +89,9 @@ export class ProviderClassifier {
     const claim = this.claimedBy(userAgent);
     if (claim === undefined) return { provider: UNKNOWN_PROVIDER, evidence: 'none' };
     // A provider that publishes its ranges fetches from them; the same user agent from elsewhere is not believed.
-    return claim.hasRanges ? { provider: UNKNOWN_PROVIDER, evidence: 'none', claimed: claim.id } : { provider: claim.id, evidence: 'ua' };
+    return claim.hasRanges
+      ? { provider: UNKNOWN_PROVIDER, evidence: 'none', claimed: claim.id }
+      : { provider: claim.id, evidence: 'ua' };
   }
 
   /** The provider a forward-confirmed reverse DNS name belongs to: the name is one of its domains or below one. */
@@ -150,7 +152,9 @@ const providerId = z
   .regex(/^[a-z][a-z0-9-]*$/, {
     error: (issue) => `provider id ${shown(issue.input)} must be lowercase letters, digits and hyphens, starting with a letter`,
   })
-  .refine((id) => id !== UNKNOWN_PROVIDER, { error: `provider id "${UNKNOWN_PROVIDER}" is reserved for fetches that match no provider` });
+  .refine((id) => id !== UNKNOWN_PROVIDER, {
+    error: `provider id "${UNKNOWN_PROVIDER}" is reserved for fetches that match no provider`,
+  });
 
 const userAgentPattern = z
   .string({ error: (issue) => `${shown(issue.input)} is not text; expected a regular expression such as ^Google-SMTP-STS` })

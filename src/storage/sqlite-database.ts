@@ -28,8 +28,10 @@ export function openStateDatabase(stateDir: string, access: 'read-write' | 'read
   }
   if (access === 'read-write') mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const db = new Database(path, { readonly: access === 'read-only', fileMustExist: access === 'read-only' });
-  // A reader waits for a writer's commit instead of failing with SQLITE_BUSY.
-  db.pragma('busy_timeout = 5000');
+  // better-sqlite3 waits for a lock on the event loop. A command that reads can wait for the
+  // service's commit; the service must not stall its requests, so a write that finds the
+  // database locked (someone's sqlite3 shell) fails at once and its batch is retried later.
+  db.pragma(`busy_timeout = ${access === 'read-only' ? 5000 : 100}`);
   if (access === 'read-write') {
     db.pragma('journal_mode = WAL');
     // FULL: a committed batch survives a power cut too, not only a crash of the process; one
@@ -56,10 +58,9 @@ export function migrate(db: SqliteDatabase, part: string, migrations: readonly s
   for (let version = from; version < migrations.length; version++) {
     db.transaction(() => {
       db.exec(migrations[version]!);
-      db.prepare('INSERT INTO schema_versions (part, version) VALUES (?, ?) ON CONFLICT(part) DO UPDATE SET version = excluded.version').run(
-        part,
-        version + 1,
-      );
+      db.prepare(
+        'INSERT INTO schema_versions (part, version) VALUES (?, ?) ON CONFLICT(part) DO UPDATE SET version = excluded.version',
+      ).run(part, version + 1);
     })();
   }
 }
@@ -68,5 +69,7 @@ export function migrate(db: SqliteDatabase, part: string, migrations: readonly s
 export function schemaVersion(db: SqliteDatabase, part: string): number {
   const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_versions'").get();
   if (!table) return 0;
-  return (db.prepare('SELECT version FROM schema_versions WHERE part = ?').get(part) as { version: number } | undefined)?.version ?? 0;
+  return (
+    (db.prepare('SELECT version FROM schema_versions WHERE part = ?').get(part) as { version: number } | undefined)?.version ?? 0
+  );
 }

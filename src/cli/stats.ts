@@ -1,0 +1,214 @@
+import { loadConfigFile } from '../config/load.js';
+import { daysBefore, utcDay, type ProviderFetchStatistics } from '../fetches/fetch-statistics.js';
+import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from '../fetches/providers.js';
+import { SqliteFetchStatistics } from '../fetches/sqlite-fetch-statistics.js';
+import { normaliseDomainName } from '../policy/domain-name.js';
+import { PolicySet } from '../policy/policy-set.js';
+import { formatTable } from './table.js';
+
+export interface StatsOptions {
+  domain?: string;
+  /** "7d", "2w" or a date, YYYY-MM-DD; the last 7 days when absent. */
+  since?: string;
+  json: boolean;
+  /** "Now", for tests. */
+  now?: Date;
+}
+
+/** Configured domains without fetches are named one by one up to this many; above it, counted. */
+const NAME_IDLE_DOMAINS_UP_TO = 20;
+
+interface ProviderRow {
+  provider: string;
+  fetches: number;
+  addresses: number;
+  first_seen: string;
+  last_seen: string;
+  last_policy_id: string;
+  /** The provider's last fetch got the policy served now: it has the current policy. */
+  has_current_policy: boolean | null;
+  current_id_fetches: number | null;
+  /** Fetches whose user agent claimed a provider the evidence did not confirm. */
+  claimed: number;
+  fetches_by_policy_id: Record<string, number>;
+}
+
+interface DomainReport {
+  domain: string;
+  /** null when the domain is no longer in the config (its statistics outlive it until retention). */
+  current_policy_id: string | null;
+  mode: string | null;
+  fetches: number;
+  current_id_fetches: number | null;
+  current_id_share: number | null;
+  providers: ProviderRow[];
+  not_seen: string[];
+}
+
+/**
+ * `mta-sts-server stats`: who fetched each domain's policy over a period, from the statistics the
+ * service keeps in its state directory, and whether they got the policy served now.
+ */
+export async function printStats(
+  path: string,
+  options: StatsOptions,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<number> {
+  const now = options.now ?? new Date();
+  const since = sinceDay(options.since ?? '7d', now);
+  if (!since.ok) {
+    err.write(`${since.problem}\n`);
+    return 2;
+  }
+  const loaded = await loadConfigFile(path);
+  if (!loaded.ok) {
+    for (const error of loaded.errors) err.write(`${error}\n`);
+    return 2;
+  }
+  const { config } = loaded;
+  let wanted: string | undefined;
+  if (options.domain !== undefined) {
+    const name = normaliseDomainName(options.domain);
+    if (!name.ok) {
+      err.write(`--domain ${options.domain} ${name.reason}\n`);
+      return 2;
+    }
+    wanted = name.name;
+  }
+  let rows: ProviderFetchStatistics[];
+  let classifier: ProviderClassifier;
+  try {
+    classifier = await ProviderClassifier.fromFiles([
+      SHIPPED_PROVIDERS_FILE,
+      ...(config.providersFile ? [config.providersFile] : []),
+    ]);
+    const store = SqliteFetchStatistics.openReadOnly(config.stateDir);
+    try {
+      rows = await store.query({ sinceDay: since.day, ...(wanted !== undefined && { domain: wanted }) });
+    } finally {
+      await store.close();
+    }
+  } catch (error) {
+    err.write(`${(error as Error).message}\n`);
+    if (!config.statistics.enabled) err.write(`(statistics.enabled is false in ${path})\n`);
+    return 1;
+  }
+  const served = [...new PolicySet(config.domains).policies].filter((policy) => wanted === undefined || policy.domain === wanted);
+  const reports = domainReports(served, rows, classifier.providerIds);
+  const until = utcDay(now);
+  if (options.json) {
+    out.write(`${JSON.stringify({ since: since.day, until, domains: reports }, null, 2)}\n`);
+    return 0;
+  }
+  out.write(`Policy fetches from ${since.day} to ${until} (UTC days)\n`);
+  const idle = reports.filter((report) => report.fetches === 0);
+  for (const report of reports) if (report.fetches > 0) out.write(`\n${renderDomain(report)}`);
+  if (idle.length > 0) {
+    const names = idle.length <= NAME_IDLE_DOMAINS_UP_TO ? `: ${idle.map((report) => report.domain).join(', ')}` : '';
+    out.write(`\nNo fetches for ${idle.length} domain${idle.length === 1 ? '' : 's'}${names}\n`);
+  }
+  return 0;
+}
+
+function sinceDay(text: string, now: Date): { ok: true; day: string } | { ok: false; problem: string } {
+  const relative = /^(\d{1,4})([dw])$/.exec(text);
+  if (relative) {
+    const days = Number(relative[1]) * (relative[2] === 'w' ? 7 : 1);
+    // Today counts as one of the days: "7d" is today and the six days before.
+    if (days >= 1) return { ok: true, day: daysBefore(now, days - 1) };
+  }
+  if (
+    /^\d{4}-\d{2}-\d{2}$/.test(text) &&
+    !Number.isNaN(Date.parse(`${text}T00:00:00Z`)) &&
+    utcDay(new Date(`${text}T00:00:00Z`)) === text
+  ) {
+    return { ok: true, day: text };
+  }
+  return { ok: false, problem: `--since ${text}: expected a number of days or weeks (7d, 2w) or a UTC date (2026-11-01)` };
+}
+
+function domainReports(
+  served: { domain: string; id: string; policy: { mode: string } }[],
+  rows: ProviderFetchStatistics[],
+  providerIds: string[],
+): DomainReport[] {
+  const byDomain = new Map<string, ProviderFetchStatistics[]>();
+  for (const row of rows) byDomain.set(row.domain, [...(byDomain.get(row.domain) ?? []), row]);
+  const current = new Map(served.map((policy) => [policy.domain, policy]));
+  // Configured domains in config order, then domains that were removed but still have statistics.
+  const domains = [...new Set([...current.keys(), ...[...byDomain.keys()].sort()])];
+  return domains.map((domain): DomainReport => {
+    const policy = current.get(domain);
+    const currentId = policy?.id ?? null;
+    const providers = (byDomain.get(domain) ?? [])
+      .map((row): ProviderRow => ({
+        provider: row.provider,
+        fetches: row.fetches,
+        addresses: row.addresses,
+        first_seen: row.firstSeen,
+        last_seen: row.lastSeen,
+        last_policy_id: row.lastPolicyId,
+        has_current_policy: currentId === null ? null : row.lastPolicyId === currentId,
+        current_id_fetches: currentId === null ? null : (row.fetchesByPolicyId[currentId] ?? 0),
+        claimed: row.claimed,
+        fetches_by_policy_id: row.fetchesByPolicyId,
+      }))
+      .sort((a, b) => b.fetches - a.fetches || a.provider.localeCompare(b.provider));
+    const fetches = providers.reduce((sum, row) => sum + row.fetches, 0);
+    const currentIdFetches = currentId === null ? null : providers.reduce((sum, row) => sum + row.current_id_fetches!, 0);
+    const seen = new Set(providers.map((row) => row.provider));
+    return {
+      domain,
+      current_policy_id: currentId,
+      mode: policy?.policy.mode ?? null,
+      fetches,
+      current_id_fetches: currentIdFetches,
+      current_id_share: currentIdFetches === null || fetches === 0 ? null : currentIdFetches / fetches,
+      providers,
+      not_seen: providerIds.filter((id) => !seen.has(id)),
+    };
+  });
+}
+
+const shortTime = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 16)}`;
+const percent = (part: number, whole: number) => `${Math.floor((part / whole) * 100)}%`;
+
+function renderDomain(report: DomainReport): string {
+  const heading =
+    report.current_policy_id === null
+      ? `${report.domain} (no longer in the config)`
+      : `${report.domain}: serving policy id ${report.current_policy_id} (mode ${report.mode})`;
+  const table = formatTable(
+    [['PROVIDER', 'FETCHES', 'ADDRESSES', 'FIRST SEEN', 'LAST SEEN', 'LAST POLICY ID', 'GOT CURRENT ID']].concat(
+      report.providers.map((row) => [
+        row.provider,
+        String(row.fetches),
+        String(row.addresses),
+        shortTime(row.first_seen),
+        shortTime(row.last_seen),
+        row.last_policy_id === report.current_policy_id ? `${row.last_policy_id} (current)` : row.last_policy_id,
+        row.current_id_fetches === null ? '-' : `${row.current_id_fetches} (${percent(row.current_id_fetches, row.fetches)})`,
+      ]),
+    ),
+    '  ',
+  );
+  const lines = [heading, table.trimEnd()];
+  if (report.current_id_fetches !== null) {
+    const upToDate = report.providers.filter((row) => row.has_current_policy).length;
+    lines.push(
+      `  ${report.current_id_fetches} of ${report.fetches} fetches (${percent(report.current_id_fetches, report.fetches)}) got the current policy id; ` +
+        `${upToDate} of ${report.providers.length} providers last fetched it.`,
+    );
+  }
+  const claimed = report.providers.filter((row) => row.claimed > 0);
+  if (claimed.length > 0) {
+    const count = claimed.reduce((sum, row) => sum + row.claimed, 0);
+    lines.push(
+      `  ${count} fetch${count === 1 ? '' : 'es'} named a provider in the user agent that address and reverse DNS did not confirm ` +
+        `(counted under ${claimed.map((row) => `${row.provider}: ${row.claimed}`).join(', ')}).`,
+    );
+  }
+  if (report.not_seen.length > 0) lines.push(`  Not seen: ${report.not_seen.join(', ')}.`);
+  return `${lines.join('\n')}\n`;
+}
