@@ -17,19 +17,25 @@
 # ---- build: compile the TypeScript with the dev dependencies ----
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
+# better-sqlite3 (the statistics database) is a native module: its install script downloads a
+# prebuilt binary when there is one for this platform and compiles it with these otherwise.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3 make g++ \
+    && rm -rf /var/lib/apt/lists/*
 # The lock file first, so the dependency layer is reused while only the source changes.
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build
+# What the runtime stage copies: the production packages, native module built, no compiler.
+RUN npm prune --omit=dev --no-audit --no-fund
 
 # ---- runtime: compiled code and production dependencies only ----
 FROM node:24-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
-# No dependency needs an install script, so none gets to run one while the image is built.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 # providers.yaml is read at run time (fetch attribution); example.yaml is a starting point for users.
 COPY config/providers.yaml config/example.yaml ./config/
@@ -44,7 +50,8 @@ ENV MTA_STS_CONFIG=/etc/mta-sts/mta-sts.yaml
 # The base image's `node` user, given numerically so that Kubernetes' runAsNonRoot can verify
 # the image does not run as root.
 USER 1000:1000
-# Certificates, private keys and the self-signed CA; keep them across container upgrades.
+# Certificates, private keys, the self-signed CA and the statistics database (mta-sts.db); keep
+# them across container upgrades.
 VOLUME /var/lib/mta-sts
 # A non-root user can bind 80 and 443 here without CAP_NET_BIND_SERVICE: Docker sets
 # net.ipv4.ip_unprivileged_port_start=0 in each container's network namespace (Docker 20.10+).

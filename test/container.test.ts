@@ -20,8 +20,9 @@ import { fileURLToPath } from 'node:url';
  *   /etc/mta-sts (config)      -> ROOT/etc/mta-sts, root-owned like a read-only config mount
  *   /var/lib/mta-sts (VOLUME)  -> ROOT/var/lib/mta-sts, owned by USER like the image's chown
  * Two parts of the image cannot be reproduced here, so the test stands in for them explicitly:
- * the RUN `npm ci --omit=dev` (it copies the production packages of package-lock.json from this
- * checkout's node_modules) and the image's `node` (the node running this test, first on PATH).
+ * the build stage's node_modules after its RUN `npm prune --omit=dev` (it copies the production
+ * packages of package-lock.json from this checkout's node_modules, native module built) and the
+ * image's `node` (the node running this test, first on PATH).
  * Because the image's files are staged this way, this checkout itself need not be readable by USER.
  */
 
@@ -60,7 +61,6 @@ interface Copy {
 interface Image {
   workdir: string;
   copies: Copy[];
-  runs: string[];
   env: Record<string, string>;
   user: { uid: number; gid: number };
   volumes: string[];
@@ -133,9 +133,8 @@ function durationMs(value: string): number {
 function finalImage(stages: Stage[]): Image {
   const stage = stages.at(-1);
   if (!stage) throw new Error('the Dockerfile has no FROM');
-  const image: Partial<Image> & Pick<Image, 'copies' | 'runs' | 'env' | 'volumes' | 'expose'> = {
+  const image: Partial<Image> & Pick<Image, 'copies' | 'env' | 'volumes' | 'expose'> = {
     copies: [],
-    runs: [],
     env: {},
     volumes: [],
     expose: [],
@@ -156,7 +155,7 @@ function finalImage(stages: Stage[]): Image {
         break;
       }
       case 'RUN':
-        image.runs.push(args);
+        // The final stage's RUN makes the config and state folders, which the test makes itself.
         break;
       case 'ENV':
         for (const [key, value] of envPairs(args)) image.env[key] = value;
@@ -441,7 +440,7 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
     assert.equal(Buffer.from(response.body, 'base64').toString('latin1'), EXPECTED_POLICY);
   });
 
-  it('keeps its state in the VOLUME, owned by USER, private keys at mode 0600', async () => {
+  it('keeps its state in the VOLUME, owned by USER, private keys at mode 0600, statistics in mta-sts.db', async () => {
     const entries = await readdir(stateDir, { recursive: true });
     assert.ok(entries.length > 0, 'the state directory is empty');
     let privateKeys = 0;
@@ -456,6 +455,8 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
       }
     }
     assert.ok(privateKeys > 0, 'no private key found in the state directory');
+    // The statistics database: the native module loads in the image and USER can create it.
+    assert.ok(entries.includes('mta-sts.db'), `no statistics database among ${entries.join(', ')}`);
   });
 
   it('exits 0 within 10 s of SIGTERM to PID 1, after which the HEALTHCHECK fails', async () => {
@@ -483,18 +484,32 @@ async function stageImageFiles(stages: Stage[], image: Image, workdir: string): 
       if (copy.from !== undefined && !source.startsWith(`${base}/`)) {
         throw new Error(`COPY --from=${copy.from} ${source}: expected a path under that stage's WORKDIR ${base}`);
       }
+      if (copy.from !== undefined && source === `${base}/node_modules`) {
+        await stageProductionPackages(stages, copy.from, dest);
+        continue;
+      }
       const local = join(PROJECT, copy.from === undefined ? source : source.slice(base.length + 1));
       // A folder's contents are copied into dest; a file goes into dest/ or becomes dest.
       const target = (await stat(local)).isDirectory() || !destIsFolder ? dest : join(dest, basename(source));
       await cp(local, target, { recursive: true });
     }
   }
-  // Stand-in for RUN npm ci --omit=dev: exactly the lock file's non-dev packages, each without
-  // its nested node_modules (those are separate lock entries when they are needed).
-  if (!image.runs.some((command) => /\bnpm ci\b.*--omit=dev\b/.test(command))) {
-    throw new Error('the final stage has no RUN npm ci --omit=dev, which this test stands in for');
+}
+
+/**
+ * Stand-in for a stage's node_modules after `npm prune --omit=dev`: exactly the lock file's
+ * non-dev packages, each without its nested node_modules (those are separate lock entries when
+ * they are needed).
+ */
+async function stageProductionPackages(stages: Stage[], stageName: string, dest: string): Promise<void> {
+  const stage = stages.find((candidate) => candidate.name === stageName)!;
+  const runs = stage.instructions.filter((instruction) => instruction.keyword === 'RUN').map((instruction) => instruction.args);
+  if (!runs.some((command) => /\bnpm (?:prune|ci)\b.*--omit=dev\b/.test(command))) {
+    throw new Error(
+      `COPY --from=${stageName} node_modules: that stage has no RUN npm prune --omit=dev, which this test stands in for`,
+    );
   }
-  const lock = JSON.parse(await readFile(join(workdir, 'package-lock.json'), 'utf8')) as {
+  const lock = JSON.parse(await readFile(join(PROJECT, 'package-lock.json'), 'utf8')) as {
     packages: Record<string, { dev?: boolean; optional?: boolean }>;
   };
   for (const [path, entry] of Object.entries(lock.packages)) {
@@ -506,7 +521,10 @@ async function stageImageFiles(stages: Stage[], image: Image, workdir: string): 
     );
     // Optional packages for other platforms are in the lock file but not installed.
     if (!present && entry.optional) continue;
-    await cp(source, join(workdir, path), { recursive: true, filter: (item) => item !== join(source, 'node_modules') });
+    await cp(source, join(dest, path.slice('node_modules/'.length)), {
+      recursive: true,
+      filter: (item) => item !== join(source, 'node_modules'),
+    });
   }
 }
 
