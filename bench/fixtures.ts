@@ -38,8 +38,11 @@ export async function writeCertificate(dir: string, host: string): Promise<{ cer
   return { certPath, keyPath, pem };
 }
 
-/** The HTTPS comparison's config: one policy, certificates from files, info logging (so the fetch log is on). */
-export function benchConfig(certPath: string, keyPath: string): string {
+/**
+ * The HTTPS comparison's config: one policy, certificates from files, info logging (so the fetch
+ * log is on); `extra` lines (top-level settings) are appended.
+ */
+export function benchConfig(certPath: string, keyPath: string, extra: readonly string[] = []): string {
   return `defaults: { mode: enforce, max_age: 604800 }
 domains:
   example.com:
@@ -54,7 +57,7 @@ tls:
     - { cert: ${JSON.stringify(certPath)}, key: ${JSON.stringify(keyPath)} }
 state_dir: ../state
 log: { level: info }
-`;
+${extra.map((line) => `${line}\n`).join('')}`;
 }
 
 export const scaleDomain = (index: number): string => `customer-${String(index).padStart(5, '0')}.example`;

@@ -37,14 +37,9 @@ export interface HttpsFixture {
 export async function prepareFixture(work: string): Promise<HttpsFixture> {
   const dir = join(work, 'https');
   const tls = join(dir, 'tls');
-  const configDir = join(dir, 'config');
   await mkdir(tls, { recursive: true });
-  await mkdir(configDir, { recursive: true });
-  await mkdir(join(dir, 'logs'));
   const { certPath, keyPath, pem } = await writeCertificate(tls, POLICY_HOST);
-  const configPath = join(configDir, 'mta-sts.yaml');
-  const text = benchConfig(certPath, keyPath);
-  await writeFile(configPath, text);
+  const { configPath, text } = await writeConfig(dir, certPath, keyPath);
   // The minimal server answers what the service's own code renders, so both send identical bodies.
   const loaded = loadConfigText(text, configPath);
   if (!loaded.ok) throw new Error(`bench config rejected:\n${loaded.errors.join('\n')}`);
@@ -53,13 +48,34 @@ export async function prepareFixture(work: string): Promise<HttpsFixture> {
 }
 
 /**
- * The real service, logging to a file through its production destination (stdout). `logName`
- * names the file under the fixture's logs/.
+ * The fixture's certificate and policy with more top-level settings (`extra` config lines), in a
+ * folder of its own: config/, logs/, and the state_dir (../state from the config) beside them.
  */
-export async function startService(fixture: HttpsFixture, logName: string) {
+export async function fixtureVariant(fixture: HttpsFixture, dir: string, extra: readonly string[]): Promise<HttpsFixture> {
+  const { configPath } = await writeConfig(dir, fixture.certPath, fixture.keyPath, extra);
+  return { ...fixture, dir, configPath };
+}
+
+/** The config folder holds only the config: the service watches the whole folder. */
+async function writeConfig(dir: string, certPath: string, keyPath: string, extra: readonly string[] = []) {
+  const configDir = join(dir, 'config');
+  await mkdir(configDir, { recursive: true });
+  await mkdir(join(dir, 'logs'), { recursive: true });
+  const configPath = join(configDir, 'mta-sts.yaml');
+  const text = benchConfig(certPath, keyPath, extra);
+  await writeFile(configPath, text);
+  return { configPath, text };
+}
+
+/**
+ * The real service, logging to a file through its production destination (stdout). `logName`
+ * names the file under the fixture's logs/; `providersFile` replaces the shipped provider list.
+ */
+export async function startService(fixture: HttpsFixture, logName: string, providersFile?: string) {
   const logPath = join(fixture.dir, 'logs', logName);
   const logFd = openSync(logPath, 'w');
-  const child: ServerChild = new Child('service', 'service-host', [JSON.stringify({ configPath: fixture.configPath })], {
+  const options = { configPath: fixture.configPath, ...(providersFile !== undefined && { providersFile }) };
+  const child: ServerChild = new Child('service', 'service-host', [JSON.stringify(options)], {
     stdout: logFd,
   });
   // The child has its own copy of the descriptor.
@@ -164,10 +180,48 @@ function machineBusyMs(): number {
   return cpus().reduce((sum, { times }) => sum + times.user + times.nice + times.sys + times.irq, 0);
 }
 
-export interface Run extends Measurement {
+export interface Run<Kind extends string = ServerKind> extends Measurement {
   mode: Mode;
-  server: ServerKind;
+  server: Kind;
   round: number;
+}
+
+export interface RunningServer {
+  child: ServerChild;
+  port: number;
+}
+
+/**
+ * Both servers stay up for the whole comparison and take turns, the order flipping every round
+ * (A B, B A, A B, ...), so that drift in machine speed weighs on both alike.
+ */
+export async function alternateRuns<Kind extends string>(
+  servers: Record<Kind, RunningServer>,
+  order: readonly [Kind, Kind],
+  modes: readonly Mode[],
+  fixture: HttpsFixture,
+  timing: Timing,
+  progress: (run: Run<Kind>) => void,
+): Promise<Run<Kind>[]> {
+  const runs: Run<Kind>[] = [];
+  for (const mode of modes) {
+    for (let round = 1; round <= timing.rounds; round++) {
+      for (const kind of round % 2 === 1 ? order : [order[1], order[0]]) {
+        const { child, port } = servers[kind];
+        const run = { mode, server: kind, round, ...(await measure(child, port, fixture, mode, timing)) };
+        runs.push(run);
+        progress(run);
+      }
+    }
+  }
+  return runs;
+}
+
+/** Stops a server child and waits for it to exit; returns its peak RSS in MB. */
+export async function stopServer({ child }: RunningServer): Promise<number> {
+  const stopped = await child.ask({ type: 'stop' }, 'stopped', 15_000);
+  await child.exit(10_000);
+  return stopped.maxRssKb / 1024;
 }
 
 export interface HttpsComparison {
@@ -177,54 +231,49 @@ export interface HttpsComparison {
   fetchLogBytes: number;
 }
 
-/**
- * Both servers stay up for the whole comparison and take turns, the order flipping every round
- * (A B, B A, A B, ...), so that drift in machine speed weighs on both alike.
- */
+/** The service against the minimal server, both modes, alternating (see alternateRuns). */
 export async function runHttpsComparison(
   fixture: HttpsFixture,
   timing: Timing,
   progress: (run: Run) => void,
 ): Promise<HttpsComparison> {
   const [service, minimal] = await Promise.all([startService(fixture, 'service.log'), startMinimal(fixture)]);
-  const servers = { service, minimal };
-  const runs: Run[] = [];
-  for (const mode of ['keep-alive', 'new-connection'] as const) {
-    for (let round = 1; round <= timing.rounds; round++) {
-      const order: ServerKind[] = round % 2 === 1 ? ['minimal', 'service'] : ['service', 'minimal'];
-      for (const kind of order) {
-        const { child, port } = servers[kind];
-        const run = { mode, server: kind, round, ...(await measure(child, port, fixture, mode, timing)) };
-        runs.push(run);
-        progress(run);
-      }
-    }
-  }
-  const stopped = await Promise.all([
-    service.child.ask({ type: 'stop' }, 'stopped', 15_000),
-    minimal.child.ask({ type: 'stop' }, 'stopped', 15_000),
-  ]);
-  await Promise.all([service.child.exit(10_000), minimal.child.exit(10_000)]);
-  const log = await countLines(service.logPath, '"event":"policy_fetch"');
+  const runs = await alternateRuns(
+    { service, minimal },
+    ['minimal', 'service'],
+    ['keep-alive', 'new-connection'],
+    fixture,
+    timing,
+    progress,
+  );
+  const peakRssMb = await Promise.all([stopServer(service), stopServer(minimal)]);
+  const log = await countLines(service.logPath, [FETCH_LINE]);
   return {
     runs,
-    peakRssMb: { service: stopped[0].maxRssKb / 1024, minimal: stopped[1].maxRssKb / 1024 },
-    fetchLogLines: log.matching,
+    peakRssMb: { service: peakRssMb[0], minimal: peakRssMb[1] },
+    fetchLogLines: log.matching[0]!,
     fetchLogBytes: log.bytes,
   };
 }
 
-/** Lines of a file that contain `marker`: proves the fetch log really was written, one line per request. */
-async function countLines(path: string, marker: string): Promise<{ matching: number; bytes: number }> {
-  let matching = 0;
+/** Marks the service's fetch log line, one per policy request (not its reverse-DNS follow-up, policy_fetch_ptr). */
+export const FETCH_LINE = '"event":"policy_fetch"';
+
+/**
+ * Lines of a file that contain each marker, in the order given: proves the fetch log really was
+ * written, one line per request.
+ */
+export async function countLines(path: string, markers: readonly string[]): Promise<{ matching: number[]; bytes: number }> {
+  const matching = markers.map(() => 0);
   let bytes = 0;
   let carry = '';
+  const count = (line: string) => markers.forEach((marker, index) => line.includes(marker) && matching[index]!++);
   for await (const chunk of createReadStream(path, { encoding: 'utf8' })) {
     bytes += Buffer.byteLength(chunk as string);
     const lines = (carry + (chunk as string)).split('\n');
     carry = lines.pop()!;
-    for (const line of lines) if (line.includes(marker)) matching++;
+    for (const line of lines) count(line);
   }
-  if (carry.includes(marker)) matching++;
+  count(carry);
   return { matching, bytes };
 }

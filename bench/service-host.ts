@@ -1,9 +1,10 @@
 /**
  * Child process: the real service, started through Service.start from a config file.
  *
- * argv[2] is JSON `{ configPath, tapLog? }`. Without `tapLog` the service logs as in production:
- * its own asynchronous pino destination on stdout, which the parent points at a file. With
+ * argv[2] is JSON `{ configPath, tapLog?, providersFile? }`. Without `tapLog` the service logs as
+ * in production: its own pino destination on stdout, which the parent points at a file. With
  * `tapLog` (scale runs) log lines go to that file through a tap that notices `config_reloaded`.
+ * `providersFile` replaces the shipped provider list (ServiceOptions.providersFile).
  */
 import { rename, writeFile } from 'node:fs/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -14,6 +15,7 @@ import { serveControl } from './server-control.js';
 interface HostOptions {
   configPath: string;
   tapLog?: string;
+  providersFile?: string;
 }
 
 const RELOAD_DEADLINE_MS = 30_000;
@@ -53,7 +55,11 @@ class LogTap implements DestinationStream {
 const options = JSON.parse(process.argv[2]!) as HostOptions;
 const tap = options.tapLog === undefined ? undefined : new LogTap(options.tapLog);
 const started = performance.now();
-const service = await Service.start({ configPath: options.configPath, ...(tap && { logDestination: tap }) });
+const service = await Service.start({
+  configPath: options.configPath,
+  ...(tap && { logDestination: tap }),
+  ...(options.providersFile !== undefined && { providersFile: options.providersFile }),
+});
 const startMs = performance.now() - started;
 
 serveControl({

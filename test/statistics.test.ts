@@ -423,7 +423,10 @@ test('retention deletes days past it at start; stats shows providers, last polic
     new RegExp(`^  microsoft +4 +1 +${daysBefore(now, 3)} 08:00 +${daysBefore(now, 3)} 09:30 +a{24} +0 \\(0%\\)$`),
   );
   assert.match(lines[5]!, new RegExp(`^  google +3 +1 .* ${currentId} \\(current\\) +3 \\(100%\\)$`));
-  assert.equal(lines[6], '  3 of 7 fetches (42%) got the current policy id; 1 of 2 providers last fetched it.');
+  assert.equal(
+    lines[6],
+    `  3 of 7 fetches (42%) got the current policy id; not fetched since it changed: microsoft (last ${daysBefore(now, 3)} 09:30).`,
+  );
   assert.match(lines[7]!, /^ {2}Not seen: yahoo, icloud, /);
 
   assert.deepEqual(stats('--since', 'last week'), {

@@ -1,6 +1,6 @@
 import { loadConfigFile } from '../config/load.js';
 import { daysBefore, utcDay, type ProviderFetchStatistics } from '../fetches/fetch-statistics.js';
-import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from '../fetches/providers.js';
+import { ProviderClassifier, SHIPPED_PROVIDERS_FILE, UNKNOWN_PROVIDER } from '../fetches/providers.js';
 import { SqliteFetchStatistics } from '../fetches/sqlite-fetch-statistics.js';
 import { normaliseDomainName } from '../policy/domain-name.js';
 import { PolicySet } from '../policy/policy-set.js';
@@ -195,10 +195,13 @@ function renderDomain(report: DomainReport): string {
   );
   const lines = [heading, table.trimEnd()];
   if (report.current_id_fetches !== null) {
-    const upToDate = report.providers.filter((row) => row.has_current_policy).length;
+    // "unknown" is not one sender: only named providers can be said to have picked the policy up.
+    const behind = report.providers.filter((row) => row.provider !== UNKNOWN_PROVIDER && !row.has_current_policy);
     lines.push(
       `  ${report.current_id_fetches} of ${report.fetches} fetches (${percent(report.current_id_fetches, report.fetches)}) got the current policy id; ` +
-        `${upToDate} of ${report.providers.length} providers last fetched it.`,
+        (behind.length === 0
+          ? 'every provider seen has fetched it.'
+          : `not fetched since it changed: ${behind.map((row) => `${row.provider} (last ${shortTime(row.last_seen)})`).join(', ')}.`),
     );
   }
   const claimed = report.providers.filter((row) => row.claimed > 0);
