@@ -21,13 +21,19 @@ interface ProvidersFile {
   providers: Record<string, { name: string; user_agents: string[]; ranges: string[] }>;
 }
 
+/** config/providers.yaml as parsed YAML, with its ranges and user-agent patterns listed. */
+export async function readShippedProviders(): Promise<{ data: ProvidersFile; ranges: string[]; userAgents: string[] }> {
+  const data = parse(await readFile(SHIPPED_PROVIDERS_FILE, 'utf8')) as ProvidersFile;
+  const entries = Object.values(data.providers);
+  return { data, ranges: entries.flatMap((entry) => entry.ranges), userAgents: entries.flatMap((entry) => entry.user_agents) };
+}
+
 /**
  * Lookups per second of ProviderClassifier.classify with the shipped provider list and with the
  * same list plus 65 536 generated ranges; both see the same addresses and user agents.
  */
 export async function runClassifierBench(): Promise<ClassifierResult> {
-  const shippedData = parse(await readFile(SHIPPED_PROVIDERS_FILE, 'utf8')) as ProvidersFile;
-  const shippedList = Object.values(shippedData.providers).flatMap((provider) => provider.ranges);
+  const { data: shippedData, ranges: shippedList } = await readShippedProviders();
   const shipped = await ProviderClassifier.fromFile(SHIPPED_PROVIDERS_FILE);
 
   const random = mulberry32(0x5eed);

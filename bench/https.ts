@@ -267,7 +267,9 @@ export async function countLines(path: string, markers: readonly string[]): Prom
   const matching = markers.map(() => 0);
   let bytes = 0;
   let carry = '';
-  const count = (line: string) => markers.forEach((marker, index) => line.includes(marker) && matching[index]!++);
+  const count = (line: string) => {
+    for (const [index, marker] of markers.entries()) if (line.includes(marker)) matching[index]++;
+  };
   for await (const chunk of createReadStream(path, { encoding: 'utf8' })) {
     bytes += Buffer.byteLength(chunk as string);
     const lines = (carry + (chunk as string)).split('\n');

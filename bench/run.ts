@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: the policy over HTTPS, the real service against a minimal node:https server,
- * keep-alive and one new TLS connection per request; then a 10 000-domain config (start-up, hot
- * reload under load, RSS); then the provider classifier's lookup cost. A report, not a test: it
+ * keep-alive and one new TLS connection per request; then the service with provider attribution
+ * and fetch statistics on against off; then a 10 000-domain config (start-up, hot reload under
+ * load, RSS); then the provider classifier's lookup cost. A report, not a test: it
  * exits 0 whatever the numbers, and non-zero only when something crashed.
  *
  * Flags: --quick (one short round, for trying changes) and --profile (adds CPU profiles of both
@@ -10,17 +11,20 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FLUSH_INTERVAL_S, runAttributionComparison, type AttributionComparison } from './attribution.js';
 import { killAllChildren } from './children.js';
-import { runClassifierBench, type ClassifierResult } from './classifier.js';
+import { readShippedProviders, runClassifierBench, type ClassifierResult } from './classifier.js';
 import {
   measure,
   prepareFixture,
   runHttpsComparison,
   startMinimal,
   startService,
+  stopServer,
   type HttpsComparison,
   type HttpsFixture,
   type Mode,
+  type Run,
   type ServerKind,
   type Timing,
 } from './https.js';
@@ -28,8 +32,17 @@ import { summariseProfile, type ProfileSummary } from './profile.js';
 import { heading, median, table, verdict } from './report.js';
 import { LOAD_AROUND_RELOAD_MS, runScale, SCALE_DOMAINS, type ScaleResult } from './scale.js';
 
-/** The issue's targets: service / minimal throughput with the fetch log on, and the 10 000-domain limits. */
-const TARGETS = { keepAliveRatio: 0.7, newConnectionRatio: 0.95, startMs: 3_000, reloadMs: 1_000 } as const;
+/**
+ * The issues' targets: service / minimal throughput with the fetch log on; throughput with
+ * attribution and statistics on / off; the 10 000-domain limits.
+ */
+const TARGETS = {
+  keepAliveRatio: 0.7,
+  newConnectionRatio: 0.95,
+  attributionRatio: 0.9,
+  startMs: 3_000,
+  reloadMs: 1_000,
+} as const;
 
 const flags = new Set(process.argv.slice(2));
 const timing: Timing = flags.has('--quick')
@@ -57,6 +70,22 @@ interface ServerSummary {
   cpuUsPerRequest: number;
 }
 
+interface AttributionSummary {
+  mode: Mode;
+  on: ServerSummary;
+  off: ServerSummary;
+  /** on / off requests per second (median of the per-round ratios): the issue's measure. */
+  ratio: number;
+  /** off / on server CPU per request (median of the per-round ratios). */
+  cpuRatio: number;
+  target: number;
+  pass: boolean;
+  cpuPass: boolean;
+  /** What the ON service classifies against: the shipped config/providers.yaml. */
+  shippedProviders: { providers: number; ranges: number; userAgentPatterns: number };
+  comparison: AttributionComparison;
+}
+
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'mta-sts-bench-'));
   const cleanUp = () => {
@@ -74,11 +103,12 @@ async function main(): Promise<void> {
     );
     const fixture = await prepareFixture(work);
     const https = await httpsSection(fixture);
+    const attribution = await attributionSection(fixture, work);
     const profiles = flags.has('--profile') ? await profileSection(fixture) : undefined;
     const scale = await scaleSection(work);
     const classifier = await classifierSection();
     print(heading('JSON summary'));
-    print(JSON.stringify({ timing, targets: TARGETS, https, profiles, scale, classifier }));
+    print(JSON.stringify({ timing, targets: TARGETS, https, attribution, profiles, scale, classifier }));
   } finally {
     await cleanUp();
   }
@@ -95,63 +125,10 @@ async function httpsSection(fixture: HttpsFixture): Promise<{ scenarios: Scenari
     print(`  ${run.mode} ${run.server} round ${run.round}: ${run.rps.toFixed(0)} req/s, p99 ${run.p99Ms.toFixed(2)} ms`),
   );
   const { runs } = comparison;
-  print('');
-  print(
-    table(
-      [
-        'scenario',
-        'server',
-        'round',
-        'req/s',
-        'p50 ms',
-        'p99 ms',
-        'server CPU %',
-        'CPU µs/req',
-        'client CPU %',
-        'other CPU %',
-        'peak RSS MB',
-        'failed',
-        'body',
-      ],
-      runs.map((run) => [
-        run.mode,
-        run.server,
-        String(run.round),
-        run.rps,
-        run.p50Ms,
-        run.p99Ms,
-        run.serverCpuPct,
-        run.serverCpuUsPerRequest,
-        run.clientCpuPct,
-        run.otherCpuPct,
-        run.serverPeakRssMb,
-        run.failures,
-        run.bodyVerified === null ? 'no response' : run.bodyVerified ? 'same' : 'DIFFERENT',
-      ]),
-    ),
-  );
-  for (const run of runs) for (const sample of run.failureSamples) print(`  failure (${run.mode}, ${run.server}): ${sample}`);
+  printRuns(runs);
 
   const scenarios = (['keep-alive', 'new-connection'] as const).map((mode): ScenarioSummary => {
-    const of = (server: ServerKind): ServerSummary => {
-      const mine = runs.filter((run) => run.mode === mode && run.server === server);
-      return {
-        rps: median(mine.map((run) => run.rps)),
-        p99Ms: median(mine.map((run) => run.p99Ms)),
-        cpuUsPerRequest: median(mine.map((run) => run.serverCpuUsPerRequest)),
-      };
-    };
-    // Ratios per round, from the two runs made one after the other, then their median: the
-    // machine's speed drifts between rounds more than between neighbouring runs.
-    const rounds = Array.from({ length: timing.rounds }, (_, index) => {
-      const pair = (server: ServerKind) =>
-        runs.find((run) => run.mode === mode && run.server === server && run.round === index + 1)!;
-      return { minimal: pair('minimal'), service: pair('service') };
-    });
-    const minimal = of('minimal');
-    const service = of('service');
-    const ratio = median(rounds.map((round) => round.service.rps / round.minimal.rps));
-    const cpuRatio = median(rounds.map((round) => round.minimal.serverCpuUsPerRequest / round.service.serverCpuUsPerRequest));
+    const { baseline: minimal, candidate: service, ratio, cpuRatio } = compareRuns(runs, mode, 'minimal', 'service');
     const target = mode === 'keep-alive' ? TARGETS.keepAliveRatio : TARGETS.newConnectionRatio;
     return { mode, minimal, service, ratio, cpuRatio, target, pass: ratio >= target, cpuPass: cpuRatio >= target };
   });
@@ -199,10 +176,185 @@ async function httpsSection(fixture: HttpsFixture): Promise<{ scenarios: Scenari
         'not the server, set the pace and the req/s ratio flatters the service; the CPU/req ratio does not depend on it.',
     );
   }
+  noteDisturbance(runs);
+  return { scenarios, comparison };
+}
+
+async function attributionSection(fixture: HttpsFixture, work: string): Promise<AttributionSummary> {
+  print(heading('Policy throughput: provider attribution and fetch statistics on vs off'));
+  const shipped = await readShippedProviders();
+  const shippedProviders = {
+    providers: Object.keys(shipped.data.providers).length,
+    ranges: shipped.ranges.length,
+    userAgentPatterns: shipped.userAgents.length,
+  };
+  print(
+    `on: as deployed: the shipped provider list (${shippedProviders.providers} providers, ${shippedProviders.ranges} ranges, ` +
+      `${shippedProviders.userAgentPatterns} user-agent patterns) checked on every request by ProviderClassifier.classify; ` +
+      `statistics enabled (every fetch summed in memory, written to SQLite in the state dir every ${FLUSH_INTERVAL_S} s); ` +
+      'reverse DNS enabled.',
+  );
+  print(
+    'off: the same config with statistics disabled and an empty provider list (providers: {}), so every fetch is ' +
+      '"unknown" with no range or user-agent work. Both log every fetch (info level, to a file) as above.',
+  );
+  print(
+    'The load comes from 127.0.0.1, a loopback address, for which reverse DNS is skipped by design (isPublicAddress ' +
+      'in src/fetches/fetch-log.ts): no DNS query leaves the machine. Its user agent matches no provider, so the ' +
+      'classifier walks the range table and tries every pattern.',
+  );
+  print(
+    `Keep-alive only (per-request cost; with a new connection per request the TLS handshake dominates), ` +
+      `${timing.connections} connections, ${timing.rounds} round(s), order alternating (on off, off on, ...).`,
+  );
+  const comparison = await runAttributionComparison(fixture, work, timing, (run) =>
+    print(`  ${run.mode} ${run.server} round ${run.round}: ${run.rps.toFixed(0)} req/s, p99 ${run.p99Ms.toFixed(2)} ms`),
+  );
+  const { runs, statistics } = comparison;
+  printRuns(runs);
+  const mode = 'keep-alive';
+  const { baseline: off, candidate: on, ratio, cpuRatio } = compareRuns(runs, mode, 'off', 'on');
+  const target = TARGETS.attributionRatio;
+  const summary: AttributionSummary = {
+    mode,
+    on,
+    off,
+    ratio,
+    cpuRatio,
+    target,
+    pass: ratio >= target,
+    cpuPass: cpuRatio >= target,
+    shippedProviders,
+    comparison,
+  };
+  print('');
+  print(
+    table(
+      [
+        'scenario',
+        'off req/s',
+        'on req/s',
+        'off CPU µs/req',
+        'on CPU µs/req',
+        'req/s ratio',
+        'CPU/req ratio',
+        'target',
+        'verdict',
+      ],
+      [
+        [
+          mode,
+          off.rps,
+          on.rps,
+          off.cpuUsPerRequest,
+          on.cpuUsPerRequest,
+          ratio,
+          cpuRatio,
+          target,
+          `${verdict(summary.pass)} (req/s), ${verdict(summary.cpuPass)} (CPU/req)`,
+        ],
+      ],
+    ),
+  );
+  print('req/s ratio = on / off throughput, as the issue asks; CPU/req ratio = off / on server CPU time per request.');
+  print(`peak RSS: on ${comparison.peakRssMb.on.toFixed(1)} MB, off ${comparison.peakRssMb.off.toFixed(1)} MB`);
+  const stored = (fetches: number | null) => (fetches === null ? 'unreadable' : String(fetches));
+  print(
+    `statistics (on): ${statistics.loggedFetches} policy_fetch log lines, ${stored(statistics.storedFetches)} fetches ` +
+      `stored in the database after stop (${stored(statistics.storedWhileRunning)} already written by the ` +
+      `${FLUSH_INTERVAL_S} s flushes before the stop): ${statistics.match ? 'match' : 'MISMATCH'}`,
+  );
+  if (!statistics.match) {
+    print(
+      `!!! MISMATCH: the statistics database holds ${stored(statistics.storedFetches)} fetches but the log has ` +
+        `${statistics.loggedFetches} policy_fetch lines${statistics.error ? ` (${statistics.error})` : ''}`,
+    );
+  }
+  print(
+    `off: ${statistics.offLoggedFetches} policy_fetch log lines, ` +
+      `${statistics.offDatabase ? 'A STATISTICS DATABASE WAS CREATED (it should not be)' : 'no statistics database'}; ` +
+      `reverse DNS lines in both logs: ${statistics.reverseDnsLines}${statistics.reverseDnsLines === 0 ? '' : ' (EXPECTED 0)'}`,
+  );
+  noteDisturbance(runs);
+  return summary;
+}
+
+/** Every run, one row each, then a few failures of each. */
+function printRuns<Kind extends string>(runs: readonly Run<Kind>[]): void {
+  print('');
+  print(
+    table(
+      [
+        'scenario',
+        'server',
+        'round',
+        'req/s',
+        'p50 ms',
+        'p99 ms',
+        'server CPU %',
+        'CPU µs/req',
+        'client CPU %',
+        'other CPU %',
+        'peak RSS MB',
+        'failed',
+        'body',
+      ],
+      runs.map((run) => [
+        run.mode,
+        run.server,
+        String(run.round),
+        run.rps,
+        run.p50Ms,
+        run.p99Ms,
+        run.serverCpuPct,
+        run.serverCpuUsPerRequest,
+        run.clientCpuPct,
+        run.otherCpuPct,
+        run.serverPeakRssMb,
+        run.failures,
+        run.bodyVerified === null ? 'no response' : run.bodyVerified ? 'same' : 'DIFFERENT',
+      ]),
+    ),
+  );
+  for (const run of runs) for (const sample of run.failureSamples) print(`  failure (${run.mode}, ${run.server}): ${sample}`);
+}
+
+/**
+ * `candidate` against `baseline` in one mode: the medians of each over the rounds, and the median
+ * of the per-round ratios (candidate / baseline req/s; baseline / candidate CPU per request). Each
+ * ratio comes from the two runs made one after the other: the machine's speed drifts between
+ * rounds more than between neighbouring runs.
+ */
+function compareRuns<Kind extends string>(
+  runs: readonly Run<Kind>[],
+  mode: Mode,
+  baseline: Kind,
+  candidate: Kind,
+): { baseline: ServerSummary; candidate: ServerSummary; ratio: number; cpuRatio: number } {
+  const of = (server: Kind): ServerSummary => {
+    const mine = runs.filter((run) => run.mode === mode && run.server === server);
+    return {
+      rps: median(mine.map((run) => run.rps)),
+      p99Ms: median(mine.map((run) => run.p99Ms)),
+      cpuUsPerRequest: median(mine.map((run) => run.serverCpuUsPerRequest)),
+    };
+  };
+  const rounds = Array.from({ length: timing.rounds }, (_, index) => {
+    const pair = (server: Kind) => runs.find((run) => run.mode === mode && run.server === server && run.round === index + 1)!;
+    return { baseline: pair(baseline), candidate: pair(candidate) };
+  });
+  return {
+    baseline: of(baseline),
+    candidate: of(candidate),
+    ratio: median(rounds.map((round) => round.candidate.rps / round.baseline.rps)),
+    cpuRatio: median(rounds.map((round) => round.baseline.serverCpuUsPerRequest / round.candidate.serverCpuUsPerRequest)),
+  };
+}
+
+function noteDisturbance(runs: readonly Run<string>[]): void {
   const disturbed = runs.filter((run) => run.otherCpuPct > 20).length;
   if (disturbed > 0)
     print(`note: other programs used over 20 % of a core during ${disturbed} of ${runs.length} runs (other CPU %).`);
-  return { scenarios, comparison };
 }
 
 interface ProfileComparison {
@@ -269,12 +421,7 @@ async function profileSection(fixture: HttpsFixture): Promise<ProfileComparison[
       ),
     );
   }
-  await Promise.all(
-    Object.values(servers).map(async ({ child }) => {
-      await child.ask({ type: 'stop' }, 'stopped', 15_000);
-      await child.exit(10_000);
-    }),
-  );
+  await Promise.all(Object.values(servers).map((server) => stopServer(server)));
   return comparisons;
 }
 

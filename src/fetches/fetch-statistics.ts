@@ -71,18 +71,11 @@ export interface RecorderOptions {
   log: Logger;
 }
 
-interface PendingDay {
-  day: string;
-  domain: string;
-  provider: string;
-  fetches: number;
-  claimed: number;
-  firstSeen: string;
-  lastSeen: string;
-  lastPolicyId: string;
+/** A day being summed in memory: the same as what the store gets, with sets it can still add to. */
+type PendingDay = Omit<DailyFetches, 'addresses' | 'fetchesByPolicyId'> & {
   addresses: Set<string>;
   fetchesByPolicyId: Map<string, number>;
-}
+};
 
 /**
  * Sums fetches in memory and hands them to the store as one batch per interval, so the request
