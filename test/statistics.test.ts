@@ -28,7 +28,7 @@ const GOOGLE_UA = 'Google-SMTP-STS';
 const scratch = () => mkdtemp(join(tmpdir(), 'mta-sts-stats-'));
 
 function fetchAt(at: string, domain: string, provider: string, ip: string, policyId: string, claimed = false): CountedFetch {
-  return { at: new Date(at), domain, provider, ip, policyId, claimed };
+  return { atMs: Date.parse(at), domain, provider, ip, policyId, claimed };
 }
 
 /** Rows sorted for comparison, without the fields a case does not care about. */

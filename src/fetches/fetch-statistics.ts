@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 
 /** One policy fetch as statistics count it: a GET that was answered with a policy. */
 export interface CountedFetch {
-  at: Date;
+  /** Milliseconds since the epoch (Date.now()). */
+  atMs: number;
   domain: string;
   /** The provider after all evidence (user agent, address, confirmed reverse DNS); "unknown" when none. */
   provider: string;
@@ -58,11 +59,13 @@ export interface FetchStatisticsStore {
   close(): Promise<void>;
 }
 
+const DAY_MS = 86_400_000;
+
 export const utcDay = (time: Date): string => time.toISOString().slice(0, 10);
 
 /** The UTC day `days` days before `time`'s. */
 export function daysBefore(time: Date, days: number): string {
-  return utcDay(new Date(time.getTime() - days * 86_400_000));
+  return utcDay(new Date(time.getTime() - days * DAY_MS));
 }
 
 export interface RecorderOptions {
@@ -71,11 +74,23 @@ export interface RecorderOptions {
   log: Logger;
 }
 
-/** A day being summed in memory: the same as what the store gets, with sets it can still add to. */
-type PendingDay = Omit<DailyFetches, 'addresses' | 'fetchesByPolicyId'> & {
+/** A day being summed in memory; record() runs on every request, so times stay numbers until a batch is written. */
+interface PendingDay {
+  /** Days since the epoch, UTC. */
+  dayNumber: number;
+  domain: string;
+  provider: string;
+  fetches: number;
+  claimed: number;
+  firstSeenMs: number;
+  lastSeenMs: number;
+  lastPolicyId: string;
   addresses: Set<string>;
   fetchesByPolicyId: Map<string, number>;
-};
+}
+
+/** By day, domain, provider: nested maps look up the same string objects each time, without building a key. */
+type PendingDays = Map<number, Map<string, Map<string, PendingDay>>>;
 
 /**
  * Sums fetches in memory and hands them to the store as one batch per interval, so the request
@@ -84,7 +99,7 @@ type PendingDay = Omit<DailyFetches, 'addresses' | 'fetchesByPolicyId'> & {
  * offered again with the next one.
  */
 export class FetchStatisticsRecorder {
-  private pending = new Map<string, PendingDay>();
+  private pending: PendingDays = new Map();
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
   private lastPrunedDay: string | undefined;
@@ -103,33 +118,40 @@ export class FetchStatisticsRecorder {
   }
 
   record(fetch: CountedFetch): void {
-    const day = utcDay(fetch.at);
-    const key = `${day} ${fetch.domain} ${fetch.provider}`;
-    const time = fetch.at.toISOString();
-    let entry = this.pending.get(key);
-    if (!entry) {
-      entry = {
-        day,
-        domain: fetch.domain,
-        provider: fetch.provider,
-        fetches: 0,
-        claimed: 0,
-        firstSeen: time,
-        lastSeen: time,
-        lastPolicyId: fetch.policyId,
-        addresses: new Set(),
-        fetchesByPolicyId: new Map(),
-      };
-      this.pending.set(key, entry);
-    }
+    const entry = this.pendingDay(Math.floor(fetch.atMs / DAY_MS), fetch.domain, fetch.provider);
     entry.fetches++;
     if (fetch.claimed) entry.claimed++;
-    if (time >= entry.lastSeen) {
-      entry.lastSeen = time;
+    if (fetch.atMs < entry.firstSeenMs) entry.firstSeenMs = fetch.atMs;
+    if (fetch.atMs >= entry.lastSeenMs) {
+      entry.lastSeenMs = fetch.atMs;
       entry.lastPolicyId = fetch.policyId;
     }
     entry.addresses.add(fetch.ip);
     entry.fetchesByPolicyId.set(fetch.policyId, (entry.fetchesByPolicyId.get(fetch.policyId) ?? 0) + 1);
+  }
+
+  private pendingDay(dayNumber: number, domain: string, provider: string): PendingDay {
+    let byDomain = this.pending.get(dayNumber);
+    if (!byDomain) this.pending.set(dayNumber, (byDomain = new Map()));
+    let byProvider = byDomain.get(domain);
+    if (!byProvider) byDomain.set(domain, (byProvider = new Map()));
+    let entry = byProvider.get(provider);
+    if (!entry) {
+      entry = {
+        dayNumber,
+        domain,
+        provider,
+        fetches: 0,
+        claimed: 0,
+        firstSeenMs: Infinity,
+        lastSeenMs: -Infinity,
+        lastPolicyId: '',
+        addresses: new Set(),
+        fetchesByPolicyId: new Map(),
+      };
+      byProvider.set(provider, entry);
+    }
+    return entry;
   }
 
   /** Writes what has been summed so far; one write at a time. */
@@ -148,18 +170,20 @@ export class FetchStatisticsRecorder {
   private async writeBatch(): Promise<void> {
     const now = new Date();
     await this.pruneOnceADay(now);
-    if (this.pending.size === 0) return;
-    const batch = this.pending;
+    const batch = [...this.pending.values()].flatMap((byDomain) =>
+      [...byDomain.values()].flatMap((byProvider) => [...byProvider.values()]),
+    );
+    if (batch.length === 0) return;
     this.pending = new Map();
-    const rows = [...batch.values()];
-    const fetches = rows.reduce((sum, row) => sum + row.fetches, 0);
+    const fetches = batch.reduce((sum, row) => sum + row.fetches, 0);
     try {
-      await this.store.add(rows);
-      this.options.log.debug({ event: 'fetch_statistics_written', rows: rows.length, fetches }, 'fetch statistics written');
+      await this.store.add(batch.map(dailyFetches));
+      this.options.log.debug({ event: 'fetch_statistics_written', rows: batch.length, fetches }, 'fetch statistics written');
       if (this.failing) this.options.log.info({ event: 'fetch_statistics_recovered', fetches }, 'fetch statistics written again');
       this.failing = false;
     } catch (error) {
-      for (const [key, row] of batch) this.mergeBack(key, row);
+      // Back in front of what arrived since, to be offered again with the next batch.
+      for (const older of batch) mergeInto(this.pendingDay(older.dayNumber, older.domain, older.provider), older);
       // Once per outage: a full disk would otherwise log an error every interval.
       if (!this.failing) {
         this.options.log.error(
@@ -169,21 +193,6 @@ export class FetchStatisticsRecorder {
       }
       this.failing = true;
     }
-  }
-
-  /** Puts a refused batch row back in front of what arrived since. */
-  private mergeBack(key: string, older: PendingDay): void {
-    const newer = this.pending.get(key);
-    if (!newer) {
-      this.pending.set(key, older);
-      return;
-    }
-    newer.fetches += older.fetches;
-    newer.claimed += older.claimed;
-    if (older.firstSeen < newer.firstSeen) newer.firstSeen = older.firstSeen;
-    for (const address of older.addresses) newer.addresses.add(address);
-    for (const [id, count] of older.fetchesByPolicyId)
-      newer.fetchesByPolicyId.set(id, (newer.fetchesByPolicyId.get(id) ?? 0) + count);
   }
 
   private async pruneOnceADay(now: Date): Promise<void> {
@@ -206,4 +215,32 @@ export class FetchStatisticsRecorder {
       );
     }
   }
+}
+
+function mergeInto(target: PendingDay, source: PendingDay): void {
+  target.fetches += source.fetches;
+  target.claimed += source.claimed;
+  target.firstSeenMs = Math.min(target.firstSeenMs, source.firstSeenMs);
+  if (source.lastSeenMs > target.lastSeenMs) {
+    target.lastSeenMs = source.lastSeenMs;
+    target.lastPolicyId = source.lastPolicyId;
+  }
+  for (const address of source.addresses) target.addresses.add(address);
+  for (const [id, count] of source.fetchesByPolicyId)
+    target.fetchesByPolicyId.set(id, (target.fetchesByPolicyId.get(id) ?? 0) + count);
+}
+
+function dailyFetches(pending: PendingDay): DailyFetches {
+  return {
+    day: utcDay(new Date(pending.dayNumber * DAY_MS)),
+    domain: pending.domain,
+    provider: pending.provider,
+    fetches: pending.fetches,
+    claimed: pending.claimed,
+    firstSeen: new Date(pending.firstSeenMs).toISOString(),
+    lastSeen: new Date(pending.lastSeenMs).toISOString(),
+    lastPolicyId: pending.lastPolicyId,
+    addresses: pending.addresses,
+    fetchesByPolicyId: pending.fetchesByPolicyId,
+  };
 }

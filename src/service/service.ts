@@ -137,7 +137,7 @@ export class Service {
   private countFetch(fetch: PolicyFetch, attribution: Attribution): void {
     if (fetch.method !== 'GET' || fetch.domain === null || fetch.policyId === null) return;
     this.statistics!.record({
-      at: new Date(),
+      atMs: Date.now(),
       domain: fetch.domain,
       provider: attribution.provider,
       ip: fetch.ip,
