@@ -345,7 +345,9 @@ function compareRuns<Kind extends string>(
       cpuUsPerRequest: median(mine.map((run) => run.serverCpuUsPerRequest)),
     };
   };
-  const rounds = Array.from({ length: timing.rounds }, (_, index) => {
+  // Sections may run more rounds than the global timing (the attribution comparison does).
+  const roundCount = Math.max(...runs.map((run) => run.round));
+  const rounds = Array.from({ length: roundCount }, (_, index) => {
     const pair = (server: Kind) => runs.find((run) => run.mode === mode && run.server === server && run.round === index + 1)!;
     return { baseline: pair(baseline), candidate: pair(candidate) };
   });
