@@ -11,7 +11,7 @@ import type { LoadCommand, LoadPlan, LoadReport, LoadResult, ServerCommand, Serv
 
 export const POLICY_HOST = 'mta-sts.example.com';
 /** A user agent no provider pattern matches: the classifier tries every pattern, its most expensive path. */
-const USER_AGENT = 'mta-sts-bench/1.0';
+export const USER_AGENT = 'mta-sts-bench/1.0';
 
 export type Mode = LoadPlan['mode'];
 export type ServerKind = 'minimal' | 'service';

@@ -11,7 +11,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FLUSH_INTERVAL_S, runAttributionComparison, type AttributionComparison } from './attribution.js';
+import {
+  FLUSH_INTERVAL_S,
+  measureAddedWork,
+  runAttributionComparison,
+  type AddedWork,
+  type AttributionComparison,
+} from './attribution.js';
 import { killAllChildren } from './children.js';
 import { readShippedProviders, runClassifierBench, type ClassifierResult } from './classifier.js';
 import {
@@ -21,6 +27,7 @@ import {
   startMinimal,
   startService,
   stopServer,
+  USER_AGENT,
   type HttpsComparison,
   type HttpsFixture,
   type Mode,
@@ -90,6 +97,8 @@ interface AttributionSummary {
   /** What the ON service classifies against: the shipped config/providers.yaml. */
   shippedProviders: { providers: number; ranges: number; userAgentPatterns: number };
   comparison: AttributionComparison;
+  /** The same difference timed in this process, where the machine's drift between runs does not blur it. */
+  addedWork: AddedWork & { addedUs: number; shareOfOnCpu: number };
 }
 
 async function main(): Promise<void> {
@@ -221,6 +230,9 @@ async function attributionSection(fixture: HttpsFixture, work: string): Promise<
   const mode = 'keep-alive';
   const { baseline: off, candidate: on, ratio, cpuRatio } = compareRuns(runs, mode, 'off', 'on');
   const target = TARGETS.attributionRatio;
+  const measured = await measureAddedWork(work, USER_AGENT);
+  const addedUs = measured.classifyShippedUs - measured.classifyEmptyUs + measured.recordUs;
+  const addedWork = { ...measured, addedUs, shareOfOnCpu: addedUs / on.cpuUsPerRequest };
   const summary: AttributionSummary = {
     mode,
     on,
@@ -232,6 +244,7 @@ async function attributionSection(fixture: HttpsFixture, work: string): Promise<
     cpuPass: cpuRatio >= target,
     shippedProviders,
     comparison,
+    addedWork,
   };
   print('');
   print(
@@ -263,6 +276,12 @@ async function attributionSection(fixture: HttpsFixture, work: string): Promise<
     ),
   );
   print('req/s ratio = on / off throughput, as the issue asks; CPU/req ratio = off / on server CPU time per request.');
+  print(
+    `in process: provider lookup ${measured.classifyShippedUs.toFixed(3)} µs with the shipped list, ` +
+      `${measured.classifyEmptyUs.toFixed(3)} µs with none; statistics record ${measured.recordUs.toFixed(3)} µs. ` +
+      `Added per request: ${addedUs.toFixed(3)} µs, ${(addedWork.shareOfOnCpu * 100).toFixed(2)} % of the on service's ` +
+      `${on.cpuUsPerRequest.toFixed(1)} µs CPU per request (equivalent ratio ${(1 - addedWork.shareOfOnCpu).toFixed(3)}).`,
+  );
   print(`peak RSS: on ${comparison.peakRssMb.on.toFixed(1)} MB, off ${comparison.peakRssMb.off.toFixed(1)} MB`);
   const stored = (fetches: number | null) => (fetches === null ? 'unreadable' : String(fetches));
   print(
