@@ -71,6 +71,28 @@ test('classifies fetches against the shipped provider file', async () => {
   }
 });
 
+test('a confirmed reverse DNS name names its provider, including those known by name only', async () => {
+  const classifier = await ProviderClassifier.fromFile(SHIPPED_PROVIDERS_FILE);
+  const cases: [string, string | undefined][] = [
+    ['mail-ua1-f45.google.com', 'google'],
+    ['mail-db8eur05on2101.outbound.protection.outlook.com', 'microsoft'],
+    ['imta08.westchester.pa.mail.comcast.net', 'comcast'],
+    // A residential Comcast customer is not Comcast's mail system.
+    ['c-73-162-10-5.hsd1.ca.comcast.net', undefined],
+    ['smtp47.i.mail.ru', 'mail-ru'],
+    ['mx0a-00191d01.pphosted.com', 'proofpoint'],
+    ['mx1-eu1.ppe-hosted.com', 'proofpoint'],
+    ['esa1.example.iphmx.com', 'cisco'],
+    // A domain only counts whole labels.
+    ['mail.notgoogle.com', undefined],
+    ['vps7.hosting.example', undefined],
+  ];
+  assert.deepEqual(
+    cases.map(([hostname]) => [hostname, classifier.providerOfHostname(hostname)]),
+    cases,
+  );
+});
+
 test('the shipped file attributes the other major senders', async () => {
   const classifier = await ProviderClassifier.fromFile(SHIPPED_PROVIDERS_FILE);
   // One address inside a listed range per provider; no provider below sends a User-Agent we know of.
