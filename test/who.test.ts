@@ -98,3 +98,54 @@ test('who on a terminal: the table drawn in place, no per-fetch lines', async ()
   assert.doesNotMatch(screen, /209\.85\.128\.5/);
   assert.match(screen, /\nmicrosoft {2}3 {8}2 /);
 });
+
+const ptrLine = (time: string, domain: string, ip: string, ptr: string | null, provider: string, contradicted: boolean) =>
+  JSON.stringify({
+    level: 'info',
+    time,
+    event: 'policy_fetch_ptr',
+    domain,
+    ip,
+    ptr,
+    ptr_confirmed: ptr !== null,
+    ptr_provider: provider === 'unknown' ? null : provider,
+    provider,
+    contradicted,
+  });
+
+test('who: a fetch left unknown moves to the provider its reverse DNS line names, as stats counts it', () => {
+  const log = [
+    fetchLine('2026-11-28T10:07:00.000Z', 'example.com', '192.0.2.10', '', 'unknown', null, 200, 'aaa111'),
+    fetchLine('2026-11-28T10:07:05.000Z', 'example.com', '192.0.2.10', '', 'unknown', null, 200, 'aaa111'),
+    ptrLine('2026-11-28T10:07:00.400Z', 'example.com', '192.0.2.10', 'mx0a-00191d01.pphosted.com', 'proofpoint', false),
+    ptrLine('2026-11-28T10:07:05.001Z', 'example.com', '192.0.2.10', 'mx0a-00191d01.pphosted.com', 'proofpoint', false),
+    // A spoofed user agent stays unknown and contradicted; a fetch already attributed is not moved.
+    fetchLine('2026-11-28T10:08:00.000Z', 'example.com', '203.0.113.7', 'Google-SMTP-STS', 'unknown', 'google', 200, 'aaa111'),
+    ptrLine('2026-11-28T10:08:00.200Z', 'example.com', '203.0.113.7', 'vps7.hosting.example', 'unknown', true),
+    fetchLine('2026-11-28T10:09:00.000Z', 'example.com', '209.85.128.5', 'Google-SMTP-STS', 'google', null, 200, 'aaa111'),
+    ptrLine('2026-11-28T10:09:00.100Z', 'example.com', '209.85.128.5', 'mail-ua1-f45.google.com', 'google', false),
+    // Two minutes on, a reverse DNS line cannot be about this fetch any more.
+    fetchLine('2026-11-28T10:10:00.000Z', 'example.com', '192.0.2.99', '', 'unknown', null, 200, 'aaa111'),
+    ptrLine('2026-11-28T10:12:00.000Z', 'example.com', '192.0.2.99', 'mx0b-00191d01.pphosted.com', 'proofpoint', false),
+  ].join('\n');
+  const result = spawnSync(process.execPath, [MAIN, 'who'], { input: log, encoding: 'utf8' });
+  assert.equal(result.status, 0, result.stderr);
+  assert.equal(
+    result.stdout,
+    [
+      '2026-11-28T10:07:00.000Z unknown example.com 192.0.2.10 200 aaa111',
+      '2026-11-28T10:07:05.000Z unknown example.com 192.0.2.10 200 aaa111',
+      '2026-11-28T10:07:00.400Z proofpoint by reverse DNS mx0a-00191d01.pphosted.com: the fetch of 2026-11-28T10:07:00.000Z from 192.0.2.10',
+      '2026-11-28T10:07:05.001Z proofpoint by reverse DNS mx0a-00191d01.pphosted.com: the fetch of 2026-11-28T10:07:05.000Z from 192.0.2.10',
+      '2026-11-28T10:08:00.000Z unknown (user agent claims google) example.com 203.0.113.7 200 aaa111',
+      '2026-11-28T10:09:00.000Z google example.com 209.85.128.5 200 aaa111',
+      '2026-11-28T10:10:00.000Z unknown example.com 192.0.2.99 200 aaa111',
+      '',
+      'PROVIDER    FETCHES  ADDRESSES  LAST SEEN                 LAST POLICY ID  UA CONTRADICTED',
+      'proofpoint  2        1          2026-11-28T10:07:05.000Z  aaa111          0',
+      'unknown     2        2          2026-11-28T10:10:00.000Z  aaa111          1',
+      'google      1        1          2026-11-28T10:09:00.000Z  aaa111          0',
+      '',
+    ].join('\n'),
+  );
+});

@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
 import { formatTable } from './table.js';
-import { FetchSummary, parseFetchLine, type FetchLine } from '../fetches/fetch-summary.js';
+import { FetchSummary, parseLogLine, type FetchLine } from '../fetches/fetch-summary.js';
 
 const REDRAW_MS = 1_000;
 
@@ -25,11 +25,23 @@ export async function who(
       }, REDRAW_MS)
     : undefined;
   for await (const text of createInterface({ input, crlfDelay: Infinity })) {
-    const fetch = parseFetchLine(text);
-    if (!fetch || (domain !== undefined && fetch.domain !== domain)) continue;
-    summary.add(fetch);
-    changed = true;
-    if (!live) out.write(`${plainLine(fetch)}\n`);
+    const line = parseLogLine(text);
+    if (!line) continue;
+    if ('fetch' in line) {
+      if (domain !== undefined && line.fetch.domain !== domain) continue;
+      summary.add(line.fetch);
+      changed = true;
+      if (!live) out.write(`${plainLine(line.fetch)}\n`);
+    } else {
+      if (domain !== undefined && line.ptr.domain !== domain) continue;
+      const moved = summary.addPtr(line.ptr);
+      if (!moved) continue;
+      changed = true;
+      if (!live)
+        out.write(
+          `${line.ptr.time} ${moved.provider} by reverse DNS ${line.ptr.ptr}: the fetch of ${moved.time} from ${moved.ip}\n`,
+        );
+    }
   }
   clearInterval(redraw);
   out.write(`${live ? '\x1b[H\x1b[2J' : '\n'}${renderTable(summary)}`);
