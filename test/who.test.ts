@@ -47,11 +47,16 @@ const LOG = [
   fetchLine('2026-11-28T10:06:00.000Z', null, '198.51.100.1', 'curl/8', 'unknown', null, 404, null),
 ].join('\n');
 
-test('who: one plain line per fetch, then the per-provider summary, when stdout is not a terminal', () => {
-  const result = spawnSync(process.execPath, [MAIN, 'who'], { input: LOG, encoding: 'utf8' });
+/** `who` over a recorded log piped in: its output, once it has exited 0. */
+function runWho(input: string, ...args: string[]): string {
+  const result = spawnSync(process.execPath, [MAIN, 'who', ...args], { input, encoding: 'utf8' });
   assert.equal(result.status, 0, result.stderr);
+  return result.stdout;
+}
+
+test('who: one plain line per fetch, then the per-provider summary, when stdout is not a terminal', () => {
   assert.equal(
-    result.stdout,
+    runWho(LOG),
     [
       '2026-11-28T10:01:00.000Z google example.com 209.85.128.5 200 aaa111',
       '2026-11-28T10:02:00.000Z microsoft example.com 104.47.1.2 200 aaa111',
@@ -70,9 +75,8 @@ test('who: one plain line per fetch, then the per-provider summary, when stdout 
 });
 
 test('who --domain keeps one domain; no fetches says so', () => {
-  const filtered = spawnSync(process.execPath, [MAIN, 'who', '--domain', 'Example.ORG'], { input: LOG, encoding: 'utf8' });
   assert.equal(
-    filtered.stdout,
+    runWho(LOG, '--domain', 'Example.ORG'),
     [
       '2026-11-28T10:03:00.000Z microsoft example.org 104.47.1.3 200 bbb222',
       '',
@@ -81,8 +85,7 @@ test('who --domain keeps one domain; no fetches says so', () => {
       '',
     ].join('\n'),
   );
-  const empty = spawnSync(process.execPath, [MAIN, 'who'], { input: 'not a log\n', encoding: 'utf8' });
-  assert.equal(empty.stdout, '\nno policy fetches seen yet\n');
+  assert.equal(runWho('not a log\n'), '\nno policy fetches seen yet\n');
 });
 
 test('who on a terminal: the table drawn in place, no per-fetch lines', async () => {
@@ -128,10 +131,8 @@ test('who: a fetch left unknown moves to the provider its reverse DNS line names
     fetchLine('2026-11-28T10:10:00.000Z', 'example.com', '192.0.2.99', '', 'unknown', null, 200, 'aaa111'),
     ptrLine('2026-11-28T10:12:00.000Z', 'example.com', '192.0.2.99', 'mx0b-00191d01.pphosted.com', 'proofpoint', false),
   ].join('\n');
-  const result = spawnSync(process.execPath, [MAIN, 'who'], { input: log, encoding: 'utf8' });
-  assert.equal(result.status, 0, result.stderr);
   assert.equal(
-    result.stdout,
+    runWho(log),
     [
       '2026-11-28T10:07:00.000Z unknown example.com 192.0.2.10 200 aaa111',
       '2026-11-28T10:07:05.000Z unknown example.com 192.0.2.10 200 aaa111',
