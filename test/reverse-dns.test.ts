@@ -63,6 +63,7 @@ test('confirmed, unconfirmed and contradicting reverse DNS, each in a second log
       ptr_confirmed: true,
       ptr_provider: 'google',
       provider: 'google',
+      provider_evidence: 'ua+ip+ptr',
       contradicted: false,
     });
     assert.deepEqual(strip(await ptrLineFor(running, '198.51.100.20')), {
@@ -73,6 +74,7 @@ test('confirmed, unconfirmed and contradicting reverse DNS, each in a second log
       ptr_confirmed: false,
       ptr_provider: null,
       provider: 'unknown',
+      provider_evidence: 'none',
       contradicted: false,
     });
     const spoofed = await ptrLineFor(running, '203.0.113.7');

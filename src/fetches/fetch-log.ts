@@ -71,6 +71,7 @@ export function createFetchLog(log: Logger, classifier: ProviderClassifier, opti
       // The address and user agent decide; a confirmed name only fills in an address no range covers.
       const provider = verdict.provider !== UNKNOWN_PROVIDER ? verdict.provider : (ptrProvider ?? UNKNOWN_PROVIDER);
       const claimed = verdict.claimed !== undefined && verdict.claimed !== provider;
+      const ptrAgrees = ptrProvider !== null && ptrProvider === provider;
       log.info({
         event: 'policy_fetch_ptr',
         domain: fetch.domain,
@@ -79,6 +80,8 @@ export function createFetchLog(log: Logger, classifier: ProviderClassifier, opti
         ptr_confirmed: result.confirmed,
         ptr_provider: ptrProvider,
         provider,
+        // The first line's evidence, with "ptr" added when the confirmed name names the same provider.
+        provider_evidence: ptrAgrees ? (verdict.evidence === 'none' ? 'ptr' : `${verdict.evidence}+ptr`) : verdict.evidence,
         // The evidence disagrees: a user agent or a confirmed name of another provider than the verdict.
         contradicted: claimed || (ptrProvider !== null && ptrProvider !== provider),
         ...(result.error && { ptr_error: result.error }),
