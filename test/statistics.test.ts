@@ -395,6 +395,7 @@ test('retention deletes days past it at start; stats shows providers, last polic
   assert.deepEqual(
     com!.providers.map((row) => [
       row.provider,
+      row.name,
       row.fetches,
       row.addresses,
       row.last_policy_id,
@@ -402,9 +403,9 @@ test('retention deletes days past it at start; stats shows providers, last polic
       row.current_id_fetches,
     ]),
     [
-      ['microsoft', 4, 1, 'aaaaaaaaaaaaaaaaaaaaaaaa', false, 0],
-      ['google', 3, 1, currentId, true, 3],
-      ['yahoo', 1, 1, 'aaaaaaaaaaaaaaaaaaaaaaaa', false, 0],
+      ['microsoft', 'Microsoft', 4, 1, 'aaaaaaaaaaaaaaaaaaaaaaaa', false, 0],
+      ['google', 'Google', 3, 1, currentId, true, 3],
+      ['yahoo', 'Yahoo', 1, 1, 'aaaaaaaaaaaaaaaaaaaaaaaa', false, 0],
     ],
   );
   assert.deepEqual([com!.fetches, com!.current_id_fetches, com!.current_id_share], [8, 3, 3 / 8]);
@@ -420,14 +421,14 @@ test('retention deletes days past it at start; stats shows providers, last polic
   assert.match(lines[3]!, /^ {2}PROVIDER +FETCHES +ADDRESSES +FIRST SEEN +LAST SEEN +LAST POLICY ID +GOT CURRENT ID$/);
   assert.match(
     lines[4]!,
-    new RegExp(`^  microsoft +4 +1 +${daysBefore(now, 3)} 08:00 +${daysBefore(now, 3)} 09:30 +a{24} +0 \\(0%\\)$`),
+    new RegExp(`^  Microsoft +4 +1 +${daysBefore(now, 3)} 08:00 +${daysBefore(now, 3)} 09:30 +a{24} +0 \\(0%\\)$`),
   );
-  assert.match(lines[5]!, new RegExp(`^  google +3 +1 .* ${currentId} \\(current\\) +3 \\(100%\\)$`));
+  assert.match(lines[5]!, new RegExp(`^  Google +3 +1 .* ${currentId} \\(current\\) +3 \\(100%\\)$`));
   assert.equal(
     lines[6],
-    `  3 of 7 fetches (42%) got the current policy id; not fetched since it changed: microsoft (last ${daysBefore(now, 3)} 09:30).`,
+    `  3 of 7 fetches (42%) got the current policy id; not fetched since it changed: Microsoft (last ${daysBefore(now, 3)} 09:30).`,
   );
-  assert.match(lines[7]!, /^ {2}Not seen: yahoo, icloud, /);
+  assert.match(lines[7]!, /^ {2}Not seen: Yahoo, Apple iCloud Mail, /);
 
   assert.deepEqual(stats('--since', 'last week'), {
     code: 2,

@@ -20,6 +20,8 @@ const NAME_IDLE_DOMAINS_UP_TO = 20;
 
 interface ProviderRow {
   provider: string;
+  /** The display name from the provider list. */
+  name: string;
   fetches: number;
   addresses: number;
   first_seen: string;
@@ -42,6 +44,7 @@ interface DomainReport {
   current_id_fetches: number | null;
   current_id_share: number | null;
   providers: ProviderRow[];
+  /** Provider ids with no fetch of this domain's policy in the period. */
   not_seen: string[];
 }
 
@@ -95,7 +98,7 @@ export async function printStats(
     return 1;
   }
   const served = [...new PolicySet(config.domains).policies].filter((policy) => wanted === undefined || policy.domain === wanted);
-  const reports = domainReports(served, rows, classifier.providerIds);
+  const reports = domainReports(served, rows, classifier);
   const until = utcDay(now);
   if (options.json) {
     out.write(`${JSON.stringify({ since: since.day, until, domains: reports }, null, 2)}\n`);
@@ -103,7 +106,7 @@ export async function printStats(
   }
   out.write(`Policy fetches from ${since.day} to ${until} (UTC days)\n`);
   const idle = reports.filter((report) => report.fetches === 0);
-  for (const report of reports) if (report.fetches > 0) out.write(`\n${renderDomain(report)}`);
+  for (const report of reports) if (report.fetches > 0) out.write(`\n${renderDomain(report, classifier)}`);
   if (idle.length > 0) {
     const names = idle.length <= NAME_IDLE_DOMAINS_UP_TO ? `: ${idle.map((report) => report.domain).join(', ')}` : '';
     out.write(`\nNo fetches for ${idle.length} domain${idle.length === 1 ? '' : 's'}${names}\n`);
@@ -131,7 +134,7 @@ function sinceDay(text: string, now: Date): { ok: true; day: string } | { ok: fa
 function domainReports(
   served: { domain: string; id: string; policy: { mode: string } }[],
   rows: ProviderFetchStatistics[],
-  providerIds: string[],
+  classifier: ProviderClassifier,
 ): DomainReport[] {
   const byDomain = new Map<string, ProviderFetchStatistics[]>();
   for (const row of rows) byDomain.set(row.domain, [...(byDomain.get(row.domain) ?? []), row]);
@@ -144,6 +147,7 @@ function domainReports(
     const providers = (byDomain.get(domain) ?? [])
       .map((row): ProviderRow => ({
         provider: row.provider,
+        name: classifier.providerName(row.provider),
         fetches: row.fetches,
         addresses: row.addresses,
         first_seen: row.firstSeen,
@@ -166,7 +170,7 @@ function domainReports(
       current_id_fetches: currentIdFetches,
       current_id_share: currentIdFetches === null || fetches === 0 ? null : currentIdFetches / fetches,
       providers,
-      not_seen: providerIds.filter((id) => !seen.has(id)),
+      not_seen: classifier.providerIds.filter((id) => !seen.has(id)),
     };
   });
 }
@@ -174,7 +178,7 @@ function domainReports(
 const shortTime = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 16)}`;
 const percent = (part: number, whole: number) => `${Math.floor((part / whole) * 100)}%`;
 
-function renderDomain(report: DomainReport): string {
+function renderDomain(report: DomainReport, classifier: ProviderClassifier): string {
   const heading =
     report.current_policy_id === null
       ? `${report.domain} (no longer in the config)`
@@ -182,7 +186,7 @@ function renderDomain(report: DomainReport): string {
   const table = formatTable(
     [['PROVIDER', 'FETCHES', 'ADDRESSES', 'FIRST SEEN', 'LAST SEEN', 'LAST POLICY ID', 'GOT CURRENT ID']].concat(
       report.providers.map((row) => [
-        row.provider,
+        row.name,
         String(row.fetches),
         String(row.addresses),
         shortTime(row.first_seen),
@@ -201,7 +205,7 @@ function renderDomain(report: DomainReport): string {
       `  ${report.current_id_fetches} of ${report.fetches} fetches (${percent(report.current_id_fetches, report.fetches)}) got the current policy id; ` +
         (behind.length === 0
           ? 'every provider seen has fetched it.'
-          : `not fetched since it changed: ${behind.map((row) => `${row.provider} (last ${shortTime(row.last_seen)})`).join(', ')}.`),
+          : `not fetched since it changed: ${behind.map((row) => `${row.name} (last ${shortTime(row.last_seen)})`).join(', ')}.`),
     );
   }
   const claimed = report.providers.filter((row) => row.claimed > 0);
@@ -209,9 +213,10 @@ function renderDomain(report: DomainReport): string {
     const count = claimed.reduce((sum, row) => sum + row.claimed, 0);
     lines.push(
       `  ${count} fetch${count === 1 ? '' : 'es'} named a provider in the user agent that address and reverse DNS did not confirm ` +
-        `(counted under ${claimed.map((row) => `${row.provider}: ${row.claimed}`).join(', ')}).`,
+        `(counted under ${claimed.map((row) => `${row.name}: ${row.claimed}`).join(', ')}).`,
     );
   }
-  if (report.not_seen.length > 0) lines.push(`  Not seen: ${report.not_seen.join(', ')}.`);
+  if (report.not_seen.length > 0)
+    lines.push(`  Not seen: ${report.not_seen.map((id) => classifier.providerName(id)).join(', ')}.`);
   return `${lines.join('\n')}\n`;
 }
