@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { connect as connectTcp } from 'node:net';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { serveProcess } from './support/json-log-process.js';
 import { LOOPBACK_LISTEN, writeTestConfig } from './support/service.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -97,41 +98,10 @@ test('serve: an invalid config refuses to start with exit 2 and located errors',
   );
 });
 
-interface Served {
-  child: ChildProcessWithoutNullStreams;
-  lines: Record<string, unknown>[];
-  waitFor: (event: string) => Promise<Record<string, unknown>>;
-}
-
-function startServe(configPath: string): Served {
-  const child = spawn(process.execPath, [MAIN, 'serve', '--config', configPath]);
-  const lines: Record<string, unknown>[] = [];
-  const waiters: [string, (line: Record<string, unknown>) => void][] = [];
-  let buffered = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const complete = buffered.split('\n');
-    buffered = complete.pop()!;
-    for (const text of complete) {
-      const line = JSON.parse(text) as Record<string, unknown>;
-      lines.push(line);
-      for (const [event, resolve] of waiters) if (line.event === event) resolve(line);
-    }
-  });
-  const waitFor = (event: string) =>
-    new Promise<Record<string, unknown>>((resolve) => {
-      const seen = lines.find((line) => line.event === event);
-      if (seen) resolve(seen);
-      else waiters.push([event, resolve]);
-    });
-  return { child, lines, waitFor };
-}
-
 test('serve: SIGTERM answers the request already sent, refuses new connections, and exits 0', async () => {
   const { configPath } = await writeTestConfig(`domains:\n  example.com: { mode: none }\n${LOOPBACK_LISTEN}`);
-  const served = startServe(configPath);
-  const exited = once(served.child, 'exit') as Promise<[number | null, string | null]>;
-  const started = await served.waitFor('service_started');
+  const served = serveProcess(configPath);
+  const started = await served.waitForEvent('service_started');
   const port = (started.https as { port: number }).port;
   const tlsOptions = { host: '127.0.0.1', port, servername: 'mta-sts.example.com', rejectUnauthorized: false };
 
@@ -145,19 +115,19 @@ test('serve: SIGTERM answers the request already sent, refuses new connections, 
   keepAlive.on('data', (chunk: Buffer) => (response += chunk.toString()));
   const get = 'GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.com\r\n\r\n';
   keepAlive.write(get);
-  await served.waitFor('policy_fetch');
+  await served.waitForEvent('policy_fetch');
 
   // A request sent just before the signal is answered, not cut off.
   keepAlive.write(get);
   const stopAt = Date.now();
   served.child.kill('SIGTERM');
-  await served.waitFor('shutdown_requested');
+  await served.waitForEvent('shutdown_requested');
   const refused = await new Promise<string>((resolve) => {
     const socket = connectTcp({ host: '127.0.0.1', port }, () => resolve('accepted'));
     socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
   });
   assert.equal(refused, 'ECONNREFUSED');
-  const [code] = await exited;
+  const { code } = await served.exited;
   assert.equal(code, 0);
   assert.ok(Date.now() - stopAt < 10_000);
   assert.equal(response.match(/HTTP\/1\.1 200 OK\r\n/g)?.length, 2);
@@ -166,13 +136,12 @@ test('serve: SIGTERM answers the request already sent, refuses new connections, 
 
 test('serve: SIGHUP reloads the config', async () => {
   const { configPath } = await writeTestConfig(`domains:\n  example.com: { mode: none }\n${LOOPBACK_LISTEN}`);
-  const served = startServe(configPath);
-  const exited = once(served.child, 'exit') as Promise<[number | null, string | null]>;
-  await served.waitFor('service_started');
+  const served = serveProcess(configPath);
+  await served.waitForEvent('service_started');
   served.child.kill('SIGHUP');
-  const requested = await served.waitFor('reload_requested');
+  const requested = await served.waitForEvent('reload_requested');
   assert.equal(requested.signal, 'SIGHUP');
   served.child.kill('SIGTERM');
-  const [code] = await exited;
+  const { code } = await served.exited;
   assert.equal(code, 0);
 });

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { JsonLogProcess } from './support/json-log-process.js';
 
 /*
  * The container image, run without Docker: this test reads the Dockerfile's final stage and
@@ -227,43 +228,6 @@ function ip(...args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-/** The entrypoint's process and log: pino JSON lines on stdout. */
-class ServiceProcess {
-  readonly events: Record<string, unknown>[] = [];
-  stderr = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private ended = false;
-
-  constructor(readonly child: ChildProcess) {
-    let partial = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      const lines = (partial + chunk).split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) if (line.trim() !== '') this.events.push(JSON.parse(line) as Record<string, unknown>);
-    });
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
-    this.exited = new Promise((resolve) =>
-      child.on('exit', (code, signal) => {
-        this.ended = true;
-        resolve({ code, signal });
-      }),
-    );
-  }
-
-  get running(): boolean {
-    return !this.ended;
-  }
-
-  async waitForEvent(event: string, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.events.some((line) => line.event === event)) {
-      if (this.ended) throw new Error(`the entrypoint exited before logging ${event}; stderr:\n${this.stderr}`);
-      if (Date.now() > deadline) throw new Error(`no ${event} log line within ${timeoutMs} ms; stderr:\n${this.stderr}`);
-      await sleep(100);
-    }
-  }
-}
-
 /** The pids of `pid`'s children: the entrypoint is the only child of `unshare --fork`. */
 async function childPids(pid: number): Promise<number[]> {
   const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
@@ -296,7 +260,7 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
   let image: Image;
   let root: string | undefined;
   let netnsCreated = false;
-  let service: ServiceProcess | undefined;
+  let service: JsonLogProcess | undefined;
   let entrypointPid: number;
   let env: NodeJS.ProcessEnv;
   let stateDir: string;
@@ -372,7 +336,7 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
       cwd: toHost(image.workdir),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    service = new ServiceProcess(child);
+    service = new JsonLogProcess(child);
     await service.waitForEvent('service_started', START_TIMEOUT_MS);
     const pids = await childPids(child.pid!);
     assert.equal(pids.length, 1, `unshare has one child, the entrypoint (found ${pids.join(', ')})`);

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import {
@@ -19,6 +18,7 @@ import { SqliteFetchStatistics } from '../src/fetches/sqlite-fetch-statistics.js
 import { createLogger } from '../src/service/logger.js';
 import { stateDatabasePath } from '../src/storage/sqlite-database.js';
 import { TestDnsServer } from './support/dns-server.js';
+import { JsonLogProcess, serveProcess } from './support/json-log-process.js';
 import { fetchPolicy } from './support/fetch-policy.js';
 import { LogCapture, startTestService, startTestServiceAt, writeTestConfig } from './support/service.js';
 
@@ -235,49 +235,20 @@ test('attribution through the real server: what is logged and what is stored, ca
   );
 });
 
-/** The service as its own process, the way it runs in production, reporting the ports from its log. */
-class ServiceProcess {
-  readonly lines: Record<string, unknown>[] = [];
-  readonly exited: Promise<void>;
-  private readonly child: ChildProcessWithoutNullStreams;
+async function httpsPortOf(service: JsonLogProcess): Promise<number> {
+  const started = await service.waitForEvent('service_started');
+  return (started.https as { port: number }).port;
+}
 
-  constructor(configPath: string) {
-    this.child = spawn(process.execPath, [MAIN, 'serve', '--config', configPath], { stdio: 'pipe' });
-    let partial = '';
-    this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      const lines = (partial + chunk).split('\n');
-      partial = lines.pop()!;
-      for (const line of lines) if (line.trim() !== '') this.lines.push(JSON.parse(line) as Record<string, unknown>);
-    });
-    this.exited = new Promise((resolve) => this.child.on('exit', () => resolve()));
-  }
+/** Fetches the service acknowledged as written to the database, so far. */
+const writtenBy = (service: JsonLogProcess) =>
+  service.lines
+    .filter((line) => line.event === 'fetch_statistics_written')
+    .reduce((sum, line) => sum + (line.fetches as number), 0);
 
-  async waitFor(match: (line: Record<string, unknown>) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.lines.find(match);
-      if (found) return found;
-      if (Date.now() > deadline) throw new Error(`no matching log line within ${timeoutMs} ms`);
-      await sleep(20);
-    }
-  }
-
-  async httpsPort(): Promise<number> {
-    const started = await this.waitFor((line) => line.event === 'service_started');
-    return (started.https as { port: number }).port;
-  }
-
-  /** Fetches acknowledged as written to the database, so far. */
-  written(): number {
-    return this.lines
-      .filter((line) => line.event === 'fetch_statistics_written')
-      .reduce((sum, line) => sum + (line.fetches as number), 0);
-  }
-
-  kill(signal: NodeJS.Signals): Promise<void> {
-    this.child.kill(signal);
-    return this.exited;
-  }
+async function stopWith(service: JsonLogProcess, signal: NodeJS.Signals): Promise<void> {
+  service.child.kill(signal);
+  await service.exited;
 }
 
 async function storedFetches(stateDir: string): Promise<number> {
@@ -294,30 +265,30 @@ test('kill -9 loses at most the fetches since the last batch; a restart keeps co
     serviceConfig('reverse_dns: { enabled: false }\nlog: { level: debug }\nstatistics: { flush_interval_s: 1 }\n'),
   );
   const stateDir = join(dir, 'state');
-  const first = new ServiceProcess(configPath);
-  const port = await first.httpsPort();
+  const first = serveProcess(configPath);
+  const port = await httpsPortOf(first);
   const ca = await readFile(join(stateDir, 'self-signed', 'ca.pem'), 'utf8');
   const fetchOnce = (servicePort: number) =>
     fetchPolicy({ port: servicePort, host: 'mta-sts.example.com', ca, headers: { 'user-agent': GOOGLE_UA } });
   try {
     for (let i = 0; i < 5; i++) await fetchOnce(port);
-    await first.waitFor(() => first.written() === 5, 5_000);
+    await first.waitFor('5 fetches written', () => writtenBy(first) === 5, 5_000);
     // Three more, then the process dies before (or while) the next batch is written.
     for (let i = 0; i < 3; i++) await fetchOnce(port);
   } finally {
-    await first.kill('SIGKILL');
+    await stopWith(first, 'SIGKILL');
   }
   const afterCrash = await storedFetches(stateDir);
   assert.ok(afterCrash >= 5, `every acknowledged batch is kept (stored ${afterCrash}, acknowledged 5)`);
-  assert.ok(afterCrash >= first.written(), `stored ${afterCrash}, acknowledged ${first.written()}`);
+  assert.ok(afterCrash >= writtenBy(first), `stored ${afterCrash}, acknowledged ${writtenBy(first)}`);
   assert.ok(afterCrash <= 8, `stored ${afterCrash} of 8 fetches`);
 
-  const second = new ServiceProcess(configPath);
+  const second = serveProcess(configPath);
   try {
-    const secondPort = await second.httpsPort();
+    const secondPort = await httpsPortOf(second);
     for (let i = 0; i < 2; i++) await fetchOnce(secondPort);
   } finally {
-    await second.kill('SIGTERM');
+    await stopWith(second, 'SIGTERM');
   }
   assert.equal(await storedFetches(stateDir), afterCrash + 2);
 });

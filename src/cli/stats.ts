@@ -121,13 +121,9 @@ function sinceDay(text: string, now: Date): { ok: true; day: string } | { ok: fa
     // Today counts as one of the days: "7d" is today and the six days before.
     if (days >= 1) return { ok: true, day: daysBefore(now, days - 1) };
   }
-  if (
-    /^\d{4}-\d{2}-\d{2}$/.test(text) &&
-    !Number.isNaN(Date.parse(`${text}T00:00:00Z`)) &&
-    utcDay(new Date(`${text}T00:00:00Z`)) === text
-  ) {
-    return { ok: true, day: text };
-  }
+  // A date that does not exist (2026-02-30) parses to another day or to none.
+  const date = new Date(`${text}T00:00:00Z`);
+  if (/^\d{4}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(date.getTime()) && utcDay(date) === text) return { ok: true, day: text };
   return { ok: false, problem: `--since ${text}: expected a number of days or weeks (7d, 2w) or a UTC date (2026-11-01)` };
 }
 
@@ -137,7 +133,11 @@ function domainReports(
   classifier: ProviderClassifier,
 ): DomainReport[] {
   const byDomain = new Map<string, ProviderFetchStatistics[]>();
-  for (const row of rows) byDomain.set(row.domain, [...(byDomain.get(row.domain) ?? []), row]);
+  for (const row of rows) {
+    const domainRows = byDomain.get(row.domain);
+    if (domainRows) domainRows.push(row);
+    else byDomain.set(row.domain, [row]);
+  }
   const current = new Map(served.map((policy) => [policy.domain, policy]));
   // Configured domains in config order, then domains that were removed but still have statistics.
   const domains = [...new Set([...current.keys(), ...[...byDomain.keys()].sort()])];

@@ -1,3 +1,4 @@
+import type { Statement } from 'better-sqlite3';
 import { migrate, openStateDatabase, schemaVersion, type SqliteDatabase } from '../storage/sqlite-database.js';
 import type { DailyFetches, FetchStatisticsStore, ProviderFetchStatistics } from './fetch-statistics.js';
 
@@ -51,24 +52,30 @@ export class SqliteFetchStatistics implements FetchStatisticsStore {
     return new SqliteFetchStatistics(db);
   }
 
+  /** The write statements, prepared at the first batch (a read-only store never writes). */
+  private writes: { upsertDay: Statement; addAddress: Statement; addPolicyId: Statement } | undefined;
+
   async add(batch: readonly DailyFetches[]): Promise<void> {
-    const upsertDay = this.db.prepare(
-      `INSERT INTO fetch_days (day, domain, provider, fetches, claimed, first_seen, last_seen, last_policy_id)
-       VALUES (@day, @domain, @provider, @fetches, @claimed, @firstSeen, @lastSeen, @lastPolicyId)
-       ON CONFLICT (day, domain, provider) DO UPDATE SET
-         fetches = fetches + excluded.fetches,
-         claimed = claimed + excluded.claimed,
-         first_seen = min(first_seen, excluded.first_seen),
-         last_policy_id = CASE WHEN excluded.last_seen >= last_seen THEN excluded.last_policy_id ELSE last_policy_id END,
-         last_seen = max(last_seen, excluded.last_seen)`,
-    );
-    const addAddress = this.db.prepare(
-      'INSERT OR IGNORE INTO fetch_day_addresses (day, domain, provider, address) VALUES (?, ?, ?, ?)',
-    );
-    const addPolicyId = this.db.prepare(
-      `INSERT INTO fetch_day_policy_ids (day, domain, provider, policy_id, fetches) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (day, domain, provider, policy_id) DO UPDATE SET fetches = fetches + excluded.fetches`,
-    );
+    this.writes ??= {
+      upsertDay: this.db.prepare(
+        `INSERT INTO fetch_days (day, domain, provider, fetches, claimed, first_seen, last_seen, last_policy_id)
+         VALUES (@day, @domain, @provider, @fetches, @claimed, @firstSeen, @lastSeen, @lastPolicyId)
+         ON CONFLICT (day, domain, provider) DO UPDATE SET
+           fetches = fetches + excluded.fetches,
+           claimed = claimed + excluded.claimed,
+           first_seen = min(first_seen, excluded.first_seen),
+           last_policy_id = CASE WHEN excluded.last_seen >= last_seen THEN excluded.last_policy_id ELSE last_policy_id END,
+           last_seen = max(last_seen, excluded.last_seen)`,
+      ),
+      addAddress: this.db.prepare(
+        'INSERT OR IGNORE INTO fetch_day_addresses (day, domain, provider, address) VALUES (?, ?, ?, ?)',
+      ),
+      addPolicyId: this.db.prepare(
+        `INSERT INTO fetch_day_policy_ids (day, domain, provider, policy_id, fetches) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (day, domain, provider, policy_id) DO UPDATE SET fetches = fetches + excluded.fetches`,
+      ),
+    };
+    const { upsertDay, addAddress, addPolicyId } = this.writes;
     this.db.transaction(() => {
       for (const row of batch) {
         const { day, domain, provider } = row;

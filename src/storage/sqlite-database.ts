@@ -47,9 +47,7 @@ export function openStateDatabase(stateDir: string, access: 'read-write' | 'read
  */
 export function migrate(db: SqliteDatabase, part: string, migrations: readonly string[]): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_versions (part TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID');
-  const current = (db.prepare('SELECT version FROM schema_versions WHERE part = ?').get(part) as { version: number } | undefined)
-    ?.version;
-  const from = current ?? 0;
+  const from = schemaVersion(db, part);
   if (from > migrations.length) {
     throw new Error(
       `the ${part} tables in the state database are at version ${from}, newer than this mta-sts-server knows (${migrations.length}); run the newer version or restore a backup`,
