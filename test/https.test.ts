@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { after, before, test } from 'node:test';
 import { connect, type TLSSocket } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { issueTestCertificate, type TestCertificate } from './support/certificates.js';
 import { fetchPolicy } from './support/fetch-policy.js';
 import { rawHttpRequest, rawHttpsRequest } from './support/raw-client.js';
-import { LOOPBACK_LISTEN, startTestService, writeTestConfig, type TestService } from './support/service.js';
+import { freePorts } from './support/pebble.js';
+import { LogCapture, LOOPBACK_LISTEN, startTestService, writeTestConfig, type TestService } from './support/service.js';
+import { Service } from '../src/service/service.js';
 
 const COM_POLICY =
   'version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.mail.protection.outlook.com\r\nmax_age: 1209600\r\n';
@@ -208,5 +211,27 @@ state_dir: state
     assert.deepEqual(ips, ['127.0.0.1', '::1']);
   } finally {
     await dual.service.stop();
+  }
+});
+
+test('a port already in use fails the start with its error and leaves nothing listening', async () => {
+  const listenOn = (port: number) =>
+    new Promise<Server>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve(server));
+    });
+  const busy = await listenOn(0);
+  const [httpsPort] = await freePorts(1);
+  const busyPort = (busy.address() as AddressInfo).port;
+  const { configPath } = await writeTestConfig(
+    `domains:\n  example.com: { mode: none }\nlisten: { address: 127.0.0.1, https: ${httpsPort}, http: ${busyPort} }\nadmin: { port: 0 }\nstate_dir: state\n`,
+  );
+  try {
+    await assert.rejects(Service.start({ configPath, logDestination: new LogCapture() }), { code: 'EADDRINUSE' });
+    // The HTTPS listener opened before the failure was closed again: its port is free.
+    (await listenOn(httpsPort!)).close();
+  } finally {
+    busy.close();
   }
 });

@@ -117,8 +117,15 @@ export class Service {
       statistics,
     );
     service.lastConfigText = text.text;
-    await source.sync(service.policies.hosts);
-    await service.listen();
+    try {
+      await source.sync(service.policies.hosts);
+      await service.listen();
+    } catch (error) {
+      // A port in use, say: release what is already open (listeners, renewal timers, the
+      // statistics database), so that the caller gets the error and nothing keeps running.
+      await service.release();
+      throw error;
+    }
     service.logCertificateExpiry();
     source.listening();
     service.watchConfig();
@@ -342,6 +349,13 @@ export class Service {
 
   /** Stops accepting connections, lets in-flight requests finish, then closes. */
   async stop(): Promise<void> {
+    await this.release();
+    this.log.info({ event: 'service_stopped' }, 'stopped');
+    this.log.flush();
+  }
+
+  /** Closes whatever is open, whether the service started fully or only in part. */
+  private async release(): Promise<void> {
     this.configWatch?.close();
     this.certificateSource.close();
     // Connections without a request in progress would hold the stop until their idle timeout;
@@ -357,8 +371,6 @@ export class Service {
     // Fetches still waiting for their reverse DNS are counted before the last batch is written.
     await this.reverseDns?.drain();
     await this.statistics?.close();
-    this.log.info({ event: 'service_stopped' }, 'stopped');
-    this.log.flush();
   }
 }
 

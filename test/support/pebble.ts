@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { webcrypto } from 'node:crypto';
-import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -220,19 +219,27 @@ function httpsGet(url: string, ca: string): Promise<string> {
 }
 
 /**
- * Ports the kernel hands out as free right now (bound to port 0 on 127.0.0.1 together, so they differ,
- * then released for pebble to take). Another process could take one in between; on loopback in a
- * test run that does not happen in practice.
+ * Free ports for listeners that must be named before they start (pebble's, the service's port 80).
+ * They come from below the kernel's ephemeral range: a port taken from that range and released
+ * could be handed to the next listen(0) in the meantime, say the service's own HTTPS listener,
+ * which then holds the port the test meant for something else.
  */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers = Array.from({ length: count }, () => createServer());
-  for (const server of servers) {
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
+  const ephemeralLow = Number((await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).split(/\s+/)[0]);
+  const ports = new Set<number>();
+  while (ports.size < count) {
+    const port = 10_000 + Math.floor(Math.random() * (ephemeralLow - 10_000));
+    if (!ports.has(port) && (await canListen(port))) ports.add(port);
   }
-  const ports = servers.map((server) => (server.address() as { port: number }).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
+  return [...ports];
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 let sharedEndpointCertificate: Promise<{ certificatePem: string; keyPem: string }> | undefined;
