@@ -3,12 +3,13 @@
 # mta-sts-server as a container:
 #   docker build -t mta-sts-server .
 #   docker run -d --name mta-sts -p 80:80 -p 443:443 \
-#     -v /srv/mta-sts/mta-sts.yaml:/etc/mta-sts/mta-sts.yaml:ro \
+#     -v /srv/mta-sts:/etc/mta-sts:ro \
 #     -v mta-sts-state:/var/lib/mta-sts \
 #     mta-sts-server
-# The config must listen on https 443 and http 80 and keep state in /var/lib/mta-sts (the
-# config defaults; config/example.yaml uses other values for running outside a container).
-# Other commands: `docker run --rm -v ...:/etc/mta-sts/mta-sts.yaml:ro mta-sts-server check-config`.
+# /srv/mta-sts holds mta-sts.yaml, started from config/production.yaml (in the image at
+# /app/config/production.yaml). The config must listen on https 443 and http 80 and keep state in
+# /var/lib/mta-sts (the config defaults; config/example.yaml uses other values for running
+# outside a container). Other commands: `docker run --rm -v /srv/mta-sts:/etc/mta-sts:ro mta-sts-server check-config`.
 #
 # test/container.test.ts reads the final stage (COPY, WORKDIR, ENV, USER, VOLUME, EXPOSE,
 # HEALTHCHECK, ENTRYPOINT, CMD) and runs it without Docker, so keep those instructions in the
@@ -37,8 +38,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
-# providers.yaml is read at run time (fetch attribution); example.yaml is a starting point for users.
-COPY config/providers.yaml config/example.yaml ./config/
+# providers.yaml is read at run time (fetch attribution); production.yaml and example.yaml are
+# starting points for users.
+COPY config/providers.yaml config/production.yaml config/example.yaml ./config/
 # The application files stay owned by root: the service cannot rewrite its own code.
 # The state directory must be chowned before VOLUME below: Docker discards changes made to a
 # volume path after its VOLUME instruction. The `test` fails the build if the base image's
