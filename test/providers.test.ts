@@ -219,8 +219,8 @@ test('data-file problems are all reported, each naming the file and the field', 
       const lines = error.message.split('\n').map((line) => line.replace(/(is not a regular expression): .*/, '$1'));
       assert.deepEqual(lines.sort(), [
         'config/providers.yaml providers.Bad_Id: provider id "Bad_Id" must be lowercase letters, digits and hyphens, starting with a letter',
+        'config/providers.yaml providers.empty.extra: unknown key; allowed: name, user_agents, ranges, ptr_domains',
         'config/providers.yaml providers.empty.name: the display name must not be empty',
-        'config/providers.yaml providers.empty: allowed: name, user_agents, ranges, ptr_domains',
         'config/providers.yaml providers.empty: needs user_agents, ranges or ptr_domains; with none it can never match a fetch',
         'config/providers.yaml providers.google.ranges[1]: "1.2.3.400/8" is not a CIDR range: "1.2.3.400" is not an IP address',
         'config/providers.yaml providers.google.ranges[2]: 7 is not text; expected a CIDR range such as 192.0.2.0/24',
@@ -241,7 +241,7 @@ test('data-file structure errors', () => {
     }
     return 'no error';
   };
-  assert.equal(problems(null), 'p.yaml (top level): expected a mapping with providers');
+  assert.equal(problems(null), 'p.yaml (top level): null is not a mapping; expected one with providers');
   assert.equal(problems({ providers: [] }), 'p.yaml providers: expected a mapping of provider ids to providers');
   assert.equal(
     problems({ providers: { unknown: { name: 'U', user_agents: ['^U'], ranges: [] } } }),
@@ -266,29 +266,48 @@ test('data-file structure errors', () => {
   );
 });
 
-test('fromFile names the file for unreadable and malformed files', async () => {
+test('fromFile names the file for unreadable and malformed files, and locates problems in it', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'providers-test-'));
   try {
     const missing = join(dir, 'missing.yaml');
-    await assert.rejects(ProviderClassifier.fromFile(missing), (error: Error) => {
-      assert.ok(error.message.startsWith(`${missing}: cannot read the provider list: ENOENT`), error.message);
-      return true;
+    await assert.rejects(ProviderClassifier.fromFile(missing), {
+      message: `${missing}: cannot read the provider list: no such file`,
+    });
+    await assert.rejects(ProviderClassifier.fromFile(dir), {
+      message: `${dir}: cannot read the provider list: it is a directory; give the path of the YAML file in it`,
     });
     const broken = join(dir, 'broken.yaml');
     await writeFile(broken, 'providers:\n  google: [unclosed\n');
-    await assert.rejects(ProviderClassifier.fromFile(broken), (error: Error) => {
-      assert.ok(error.message.startsWith(`${broken}: not valid YAML: `), error.message);
-      return true;
+    await assert.rejects(ProviderClassifier.fromFile(broken), {
+      message: `${broken}:3:1 providers.google: unexpected end of the stream within a flow collection`,
     });
     const invalid = join(dir, 'invalid.yaml');
     await writeFile(invalid, "providers:\n  x:\n    name: X\n    user_agents: []\n    ranges: ['10.0.0.1/8']\n");
     await assert.rejects(ProviderClassifier.fromFile(invalid), {
-      message: `${invalid} providers.x.ranges[0]: "10.0.0.1/8" is not a CIDR range: the address has bits set beyond the /8 prefix`,
+      message: `${invalid}:5:14 providers.x.ranges[0]: "10.0.0.1/8" is not a CIDR range: the address has bits set beyond the /8 prefix`,
+    });
+    const bomb = join(dir, 'bomb.yaml');
+    await writeFile(bomb, aliasBomb('providers'));
+    await assert.rejects(ProviderClassifier.fromFile(bomb), (error: Error) => {
+      assert.match(error.message, /^.*bomb\.yaml:\d+:\d+ .*aliases add more than 100,000 nodes in all/);
+      return true;
     });
   } finally {
     await rm(dir, { recursive: true });
   }
 });
+
+/** Nine levels of nine aliases each: 9^9 nodes once expanded, from a few hundred bytes. */
+function aliasBomb(key: string): string {
+  const lines = ['l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]'];
+  for (let level = 1; level < 9; level++)
+    lines.push(
+      `l${level}: &l${level} [${Array(9)
+        .fill(`*l${level - 1}`)
+        .join(', ')}]`,
+    );
+  return `${lines.join('\n')}\n${key}: *l8\n`;
+}
 
 test('IpRangeTable: the longest matching prefix wins', () => {
   const table = new IpRangeTable<string>();

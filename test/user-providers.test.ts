@@ -57,7 +57,7 @@ test('a broken providers file stops the start with errors naming that file', asy
     assert.ok(error instanceof ConfigError);
     assert.match(
       error.problems.join('\n'),
-      new RegExp(`^${dir}/my-providers.yaml providers.mycorp.ranges\\[0\\]: "10.0.0.1/8" is not a CIDR range`),
+      new RegExp(`^${dir}/my-providers.yaml:2:53 providers.mycorp.ranges\\[0\\]: "10.0.0.1/8" is not a CIDR range`),
     );
     return true;
   });

@@ -4,51 +4,42 @@ import { z } from 'zod';
 import { normaliseDomainName } from '../policy/domain-name.js';
 import { parseMxPattern, type MxPattern } from '../policy/mx-pattern.js';
 import { MAX_AGE_LIMIT, POLICY_MODES, type PolicyMode, type StsPolicy } from '../policy/policy.js';
+import { mapping, type IssueParams } from './issues.js';
+import { quote } from './quote.js';
 
 /**
  * The config file's shape. Its key names are the interface users and docs rely on; every
  * message here is shown after "file:line:column field.path:", so it says what is allowed.
  */
 
-/** A mapping whose unknown keys are errors: a typo such as `nmx:` must not pass silently. */
-function mapping<Shape extends z.ZodRawShape>(shape: Shape) {
-  const allowed = Object.keys(shape).join(', ');
-  return z.strictObject(shape, {
-    error: (issue) => (issue.code === 'unrecognized_keys' ? `allowed: ${allowed}` : `expected a mapping with ${allowed}`),
-  });
-}
-
-const shown = (value: unknown): string =>
-  typeof value === 'string' ? JSON.stringify(value) : String(JSON.stringify(value) ?? value);
-
 const mode = z.enum(POLICY_MODES, {
-  error: (issue) => `${shown(issue.input)} is not a mode; allowed: ${POLICY_MODES.join(', ')}`,
+  error: (issue) => `${quote(issue.input)} is not a mode; allowed: ${POLICY_MODES.join(', ')}`,
 });
 
 const maxAge = z
-  .number({ error: (issue) => `${shown(issue.input)} is not a number of seconds (0 to ${MAX_AGE_LIMIT})` })
-  .int({ error: (issue) => `${shown(issue.input)} is not a whole number of seconds` })
-  .min(0, { error: (issue) => `${shown(issue.input)} is below 0` })
+  .number({ error: (issue) => `${quote(issue.input)} is not a number of seconds (0 to ${MAX_AGE_LIMIT})` })
+  .int({ error: (issue) => `${quote(issue.input)} is not a whole number of seconds` })
+  .min(0, { error: (issue) => `${quote(issue.input)} is below 0` })
   // RFC 8461 §3.2: max_age is at most 31557600.
-  .max(MAX_AGE_LIMIT, { error: (issue) => `${shown(issue.input)} is above ${MAX_AGE_LIMIT} (one year)` });
+  .max(MAX_AGE_LIMIT, { error: (issue) => `${quote(issue.input)} is above ${MAX_AGE_LIMIT} (one year)` });
 
 const text = (what: string) =>
   z.string({
     error: (issue) =>
-      issue.input === undefined ? `is required: ${what}` : `${shown(issue.input)} is not text; expected ${what}`,
+      issue.input === undefined ? `is required: ${what}` : `${quote(issue.input)} is not text; expected ${what}`,
   });
 
 const mxPattern = text('a host name such as mail.example.com or *.mail.example.com').transform((value, ctx): MxPattern => {
   const parsed = parseMxPattern(value);
   if (parsed.ok) return parsed.pattern;
-  ctx.addIssue({ code: 'custom', message: `${shown(value)} ${parsed.reason}` });
+  ctx.addIssue({ code: 'custom', message: `${quote(value)} ${parsed.reason}` });
   return z.NEVER;
 });
 
 // RFC 8460 §3: rua is a mailto: or https: URI.
 const reportUri = text('mailto:address or https:// URL').refine(
   (value) => /^mailto:[^@\s,;!]+@[^@\s,;!]+\.[^@\s,;!]+$/i.test(value) || /^https:\/\/[^\s,;!]+$/i.test(value),
-  { error: (issue) => `${shown(issue.input)} is not a report address; allowed: mailto:user@example.com or https://...` },
+  { error: (issue) => `${quote(issue.input)} is not a report address; allowed: mailto:user@example.com or https://...` },
 );
 
 const tlsRpt = mapping({
@@ -56,7 +47,7 @@ const tlsRpt = mapping({
 });
 
 const list = <T extends z.ZodType>(item: T, what: string) =>
-  z.array(item, { error: (issue) => `${shown(issue.input)} is not a list; expected ${what}` });
+  z.array(item, { error: (issue) => `${quote(issue.input)} is not a list; expected ${what}` });
 
 const domainSettings = mapping({
   mode: mode.optional(),
@@ -67,11 +58,11 @@ const domainSettings = mapping({
 
 const defaults = mapping({ mode: mode.default('testing'), max_age: maxAge.default(604_800), tlsrpt: tlsRpt.optional() });
 
-const notAPort = { error: (issue: { input?: unknown }) => `${shown(issue.input)} is not a port number (0 to 65535)` };
+const notAPort = { error: (issue: { input?: unknown }) => `${quote(issue.input)} is not a port number (0 to 65535)` };
 const port = z.number(notAPort).int(notAPort).min(0, notAPort).max(65535, notAPort);
 
 const ipAddress = text('an IP address such as "::" or "0.0.0.0"').refine((value) => isIP(value) !== 0, {
-  error: (issue) => `${shown(issue.input)} is not an IP address; use "::" for all IPv6 and IPv4 addresses`,
+  error: (issue) => `${quote(issue.input)} is not an IP address; use "::" for all IPv6 and IPv4 addresses`,
 });
 
 const listen = mapping({ address: ipAddress.default('::'), https: port.default(443), http: port.default(80) });
@@ -87,13 +78,13 @@ const ACME_CHALLENGES = ['http-01', 'tls-alpn-01'] as const;
 
 const acmeDirectory = text(`a CA name (${ACME_CA_NAMES.join(', ')}) or a directory URL`).refine(
   (value) => (ACME_CA_NAMES as readonly string[]).includes(value) || /^https:\/\/[^\s]+$/.test(value),
-  { error: (issue) => `${shown(issue.input)} is not a CA; allowed: ${ACME_CA_NAMES.join(', ')} or an https:// directory URL` },
+  { error: (issue) => `${quote(issue.input)} is not a CA; allowed: ${ACME_CA_NAMES.join(', ')} or an https:// directory URL` },
 );
 
 const acmeSettings = mapping({
   directory: acmeDirectory.default('letsencrypt'),
   email: text('the contact address the CA writes to about expiring certificates').regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, {
-    error: (issue) => `${shown(issue.input)} is not an email address`,
+    error: (issue) => `${quote(issue.input)} is not an email address`,
   }),
   accept_terms: z.literal(true, {
     error: "must be true: certificates are only issued once you accept the CA's terms of service (see the CA's website)",
@@ -105,14 +96,14 @@ const acmeSettings = mapping({
   }).optional(),
   challenge: z
     .enum(ACME_CHALLENGES, {
-      error: (issue) => `${shown(issue.input)} is not a challenge type; allowed: ${ACME_CHALLENGES.join(', ')}`,
+      error: (issue) => `${quote(issue.input)} is not a challenge type; allowed: ${ACME_CHALLENGES.join(', ')}`,
     })
     .default('http-01'),
   profile: text('an ACME profile name offered by the CA, such as shortlived').optional(),
   renew_when_remaining: z
-    .number({ error: (issue) => `${shown(issue.input)} is not a fraction of the certificate lifetime (0.05 to 0.9)` })
-    .min(0.05, { error: (issue) => `${shown(issue.input)} is below 0.05 of the certificate lifetime` })
-    .max(0.9, { error: (issue) => `${shown(issue.input)} is above 0.9 of the certificate lifetime` })
+    .number({ error: (issue) => `${quote(issue.input)} is not a fraction of the certificate lifetime (0.05 to 0.9)` })
+    .min(0.05, { error: (issue) => `${quote(issue.input)} is below 0.05 of the certificate lifetime` })
+    .max(0.9, { error: (issue) => `${quote(issue.input)} is above 0.9 of the certificate lifetime` })
     .default(1 / 3),
 });
 
@@ -130,10 +121,16 @@ const tls = z.discriminatedUnion(
     mapping({ source: z.literal('acme'), acme: acmeSettings }),
   ],
   {
-    error: (issue) =>
-      issue.code === 'invalid_union' && issue.input && typeof issue.input === 'object'
-        ? `source ${shown((issue.input as { source?: unknown }).source)} is not supported; allowed: ${TLS_SOURCES.join(', ')}`
-        : `expected a mapping with source (${TLS_SOURCES.join(', ')})`,
+    error: (issue) => {
+      const allowed = TLS_SOURCES.join(', ');
+      if (issue.code !== 'invalid_union' || !issue.input || typeof issue.input !== 'object') {
+        return `${quote(issue.input)} is not a mapping; expected one with source (${allowed})`;
+      }
+      const { source } = issue.input as { source?: unknown };
+      return source === undefined
+        ? `is required; allowed: ${allowed}`
+        : `source ${quote(source)} is not supported; allowed: ${allowed}`;
+    },
   },
 );
 
@@ -148,12 +145,12 @@ const cidr = text('an IP address or CIDR range').refine(
   },
   {
     error: (issue) =>
-      `${shown(issue.input)} is not an IP address or CIDR range such as 10.0.0.0/8 or fd00::/8 (no host bits after the prefix)`,
+      `${quote(issue.input)} is not an IP address or CIDR range such as 10.0.0.0/8 or fd00::/8 (no host bits after the prefix)`,
   },
 );
 
 const admin = mapping({
-  enabled: z.boolean({ error: (issue) => `${shown(issue.input)} is not true or false` }).default(true),
+  enabled: z.boolean({ error: (issue) => `${quote(issue.input)} is not true or false` }).default(true),
   address: ipAddress.default('127.0.0.1'),
   port: port.default(9464),
   token: text('a bearer token (or set MTA_STS_ADMIN_TOKEN)').min(16, { error: 'must be at least 16 characters' }).optional(),
@@ -161,26 +158,26 @@ const admin = mapping({
 
 const dnsServer = text('a DNS server address such as 192.0.2.53 or 127.0.0.1:5353').refine(
   (value) => isIP(value) !== 0 || isIP(value.replace(/^\[(.*)\]:\d+$/, '$1').replace(/^([^:]+):\d+$/, '$1')) !== 0,
-  { error: (issue) => `${shown(issue.input)} is not a DNS server address; write an IP address, optionally with :port` },
+  { error: (issue) => `${quote(issue.input)} is not a DNS server address; write an IP address, optionally with :port` },
 );
 
 const wholeNumber = (what: string, min: number, max: number) => {
   const allowed = `allowed: ${min} to ${max} ${what}`;
   return z
-    .number({ error: (issue) => `${shown(issue.input)} is not a number; ${allowed}` })
-    .int({ error: (issue) => `${shown(issue.input)} is not a whole number; ${allowed}` })
-    .min(min, { error: (issue) => `${shown(issue.input)} is too small; ${allowed}` })
-    .max(max, { error: (issue) => `${shown(issue.input)} is too large; ${allowed}` });
+    .number({ error: (issue) => `${quote(issue.input)} is not a number; ${allowed}` })
+    .int({ error: (issue) => `${quote(issue.input)} is not a whole number; ${allowed}` })
+    .min(min, { error: (issue) => `${quote(issue.input)} is too small; ${allowed}` })
+    .max(max, { error: (issue) => `${quote(issue.input)} is too large; ${allowed}` });
 };
 
 const reverseDns = mapping({
-  enabled: z.boolean({ error: (issue) => `${shown(issue.input)} is not true or false` }).default(true),
+  enabled: z.boolean({ error: (issue) => `${quote(issue.input)} is not true or false` }).default(true),
   servers: list(dnsServer, 'a list of DNS server addresses').default([]),
   timeout_ms: wholeNumber('milliseconds', 100, 30_000).default(2_000),
 });
 
 const statistics = mapping({
-  enabled: z.boolean({ error: (issue) => `${shown(issue.input)} is not true or false` }).default(true),
+  enabled: z.boolean({ error: (issue) => `${quote(issue.input)} is not true or false` }).default(true),
   retention_days: wholeNumber('days', 1, 3660).default(400),
   flush_interval_s: wholeNumber('seconds', 1, 300).default(10),
 });
@@ -188,7 +185,7 @@ const statistics = mapping({
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const log = mapping({
   level: z
-    .enum(LOG_LEVELS, { error: (issue) => `${shown(issue.input)} is not a log level; allowed: ${LOG_LEVELS.join(', ')}` })
+    .enum(LOG_LEVELS, { error: (issue) => `${quote(issue.input)} is not a log level; allowed: ${LOG_LEVELS.join(', ')}` })
     .default('info'),
 });
 
@@ -250,16 +247,16 @@ function checkDomainNames(raw: DomainsInput, ctx: z.RefinementCtx): void {
   const isMode = (value: unknown): value is PolicyMode => POLICY_MODES.includes(value as PolicyMode);
   const defaultMode = isMode(raw.defaults?.mode) ? raw.defaults.mode : undefined;
   for (const [key, settings] of Object.entries(raw.domains)) {
-    const keyIssue = (message: string) =>
-      ctx.addIssue({ code: 'custom', path: ['domains', key], params: { at: 'key' }, message, continue: true });
+    const keyIssue = (message: string, params: IssueParams = {}) =>
+      ctx.addIssue({ code: 'custom', path: ['domains', key], params: { ...params, at: 'key' }, message, continue: true });
     const name = normaliseDomainName(key);
     if (!name.ok) {
-      keyIssue(`domain name ${shown(key)} ${name.reason}`);
+      keyIssue(`domain name ${quote(key)} ${name.reason}`);
       continue;
     }
     const earlier = seen.get(name.name);
     if (earlier !== undefined) {
-      keyIssue(`duplicate domain: ${shown(key)} is the same domain as ${shown(earlier)}`);
+      keyIssue(`duplicate domain: ${quote(key)} is the same domain as ${quote(earlier)}`);
       continue;
     }
     seen.set(name.name, key);
@@ -268,7 +265,7 @@ function checkDomainNames(raw: DomainsInput, ctx: z.RefinementCtx): void {
     // RFC 8461 §3.2: every policy but mode "none" names at least one mx pattern.
     if (mode !== undefined && mode !== 'none' && (mx === undefined || (Array.isArray(mx) && mx.length === 0))) {
       const message = `mode ${mode} needs at least one mx pattern (mx: [mail.${name.name}]); only mode none may leave it out`;
-      if (mx === undefined) keyIssue(message);
+      if (mx === undefined) keyIssue(message, { missing: 'mx' });
       else ctx.addIssue({ code: 'custom', path: ['domains', key, 'mx'], message, continue: true });
     }
   }

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
 import { z } from 'zod';
+import { describeIssues, mapping, unlocatedLines } from '../config/issues.js';
+import { quote } from '../config/quote.js';
+import { parseYaml, readYamlFile } from '../config/yaml-document.js';
 import { IpRangeTable, parseCidr } from './ip-ranges.js';
 
 export interface ProviderVerdict {
@@ -60,8 +61,7 @@ export class ProviderClassifier {
   static async fromFiles(paths: readonly string[]): Promise<ProviderClassifier> {
     const merged: Record<string, unknown> = {};
     for (const path of paths) {
-      const data = await readProviderData(path);
-      ProviderClassifier.fromData(data, path);
+      const data = await readProviderFile(path);
       Object.assign(merged, (data as { providers: Record<string, unknown> }).providers);
     }
     return ProviderClassifier.fromData({ providers: merged }, paths.join(' + '));
@@ -71,7 +71,7 @@ export class ProviderClassifier {
   static fromData(data: unknown, sourceName: string): ProviderClassifier {
     const parsed = providersFileSchema.safeParse(data);
     if (!parsed.success) {
-      throw new Error(parsed.error.issues.map((issue) => `${sourceName} ${formatPath(issue.path)}: ${issue.message}`).join('\n'));
+      throw new Error(unlocatedLines(describeIssues(parsed.error.issues, providersFileSchema, data), sourceName).join('\n'));
     }
     return new ProviderClassifier(parsed.data.providers, parsed.data.ranges);
   }
@@ -121,60 +121,52 @@ export class ProviderClassifier {
   }
 }
 
-async function readProviderData(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new Error(`${path}: cannot read the provider list: ${(error as Error).message}`);
+/** A provider list's data, checked on its own so that its errors are located in it (`file:line:column field: ...`). */
+async function readProviderFile(path: string): Promise<unknown> {
+  const read = await readYamlFile(path, 'the provider list');
+  if (!read.ok) throw new Error(read.problem);
+  const parsed = parseYaml(read.text, path);
+  if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
+  const { data } = parsed.document;
+  const checked = providersFileSchema.safeParse(data);
+  if (!checked.success) {
+    throw new Error(parsed.document.reportProblems(describeIssues(checked.error.issues, providersFileSchema, data)).join('\n'));
   }
-  try {
-    return parse(text);
-  } catch (error) {
-    throw new Error(`${path}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
-  }
+  return data;
 }
 
 function matches(provider: Provider, userAgent: string): boolean {
   return provider.userAgents.some((pattern) => pattern.test(userAgent));
 }
 
-const shown = (value: unknown): string => JSON.stringify(value) ?? String(value);
-
-function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const segment of path) out += typeof segment === 'number' ? `[${segment}]` : `${out === '' ? '' : '.'}${String(segment)}`;
-  return out === '' ? '(top level)' : out;
-}
-
 const providerId = z
   .string()
   .regex(/^[a-z][a-z0-9-]*$/, {
-    error: (issue) => `provider id ${shown(issue.input)} must be lowercase letters, digits and hyphens, starting with a letter`,
+    error: (issue) => `provider id ${quote(issue.input)} must be lowercase letters, digits and hyphens, starting with a letter`,
   })
   .refine((id) => id !== UNKNOWN_PROVIDER, {
     error: `provider id "${UNKNOWN_PROVIDER}" is reserved for fetches that match no provider`,
   });
 
 const userAgentPattern = z
-  .string({ error: (issue) => `${shown(issue.input)} is not text; expected a regular expression such as ^Google-SMTP-STS` })
+  .string({ error: (issue) => `${quote(issue.input)} is not text; expected a regular expression such as ^Google-SMTP-STS` })
   .transform((pattern, ctx): RegExp => {
     let regex: RegExp;
     try {
       regex = new RegExp(pattern);
     } catch (error) {
-      ctx.addIssue({ code: 'custom', message: `${shown(pattern)} is not a regular expression: ${(error as Error).message}` });
+      ctx.addIssue({ code: 'custom', message: `${quote(pattern)} is not a regular expression: ${(error as Error).message}` });
       return z.NEVER;
     }
     if (regex.test('')) {
-      ctx.addIssue({ code: 'custom', message: `${shown(pattern)} matches the empty string, so it would claim every fetch` });
+      ctx.addIssue({ code: 'custom', message: `${quote(pattern)} matches the empty string, so it would claim every fetch` });
       return z.NEVER;
     }
     return regex;
   });
 
 const cidrRange = z
-  .string({ error: (issue) => `${shown(issue.input)} is not text; expected a CIDR range such as 192.0.2.0/24` })
+  .string({ error: (issue) => `${quote(issue.input)} is not text; expected a CIDR range such as 192.0.2.0/24` })
   .superRefine((range, ctx) => {
     try {
       parseCidr(range);
@@ -184,68 +176,53 @@ const cidrRange = z
   });
 
 const list = <T extends z.ZodType>(item: T, what: string) =>
-  z.array(item, { error: (issue) => `${shown(issue.input)} is not a list; expected ${what} (write [] for none)` });
+  z.array(item, { error: (issue) => `${quote(issue.input)} is not a list; expected ${what} (write [] for none)` });
 
-const provider = z
-  .strictObject(
-    {
-      name: z.string({ error: 'expected a display name' }).min(1, { error: 'the display name must not be empty' }),
-      user_agents: list(userAgentPattern, 'a list of regular expressions'),
-      ranges: list(cidrRange, 'a list of CIDR ranges'),
-      ptr_domains: list(
-        z
-          .string({ error: 'expected a domain such as google.com' })
-          .regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, { error: (issue) => `${shown(issue.input)} is not a lower-case domain name` }),
-        'a list of domains',
-      ).default([]),
-    },
-    {
-      error: (issue) =>
-        issue.code === 'unrecognized_keys'
-          ? 'allowed: name, user_agents, ranges, ptr_domains'
-          : 'expected a mapping with name, user_agents, ranges, ptr_domains',
-    },
-  )
-  .refine((entry) => entry.user_agents.length > 0 || entry.ranges.length > 0 || entry.ptr_domains.length > 0, {
-    error: 'needs user_agents, ranges or ptr_domains; with none it can never match a fetch',
-  });
+const provider = mapping({
+  name: z.string({ error: 'expected a display name' }).min(1, { error: 'the display name must not be empty' }),
+  user_agents: list(userAgentPattern, 'a list of regular expressions'),
+  ranges: list(cidrRange, 'a list of CIDR ranges'),
+  ptr_domains: list(
+    z
+      .string({ error: 'expected a domain such as google.com' })
+      .regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, { error: (issue) => `${quote(issue.input)} is not a lower-case domain name` }),
+    'a list of domains',
+  ).default([]),
+}).refine((entry) => entry.user_agents.length > 0 || entry.ranges.length > 0 || entry.ptr_domains.length > 0, {
+  error: 'needs user_agents, ranges or ptr_domains; with none it can never match a fetch',
+});
 
-const providersFileSchema = z
-  .strictObject(
-    {
-      providers: z.record(providerId, provider, {
-        // Without this, a bad id would be reported only as "invalid key", hiding what is wrong with it.
-        error: (issue) =>
-          issue.code === 'invalid_key'
-            ? issue.issues.map((inner) => inner.message).join('; ')
-            : 'expected a mapping of provider ids to providers',
-      }),
-    },
-    { error: (issue) => (issue.code === 'unrecognized_keys' ? 'allowed: providers' : 'expected a mapping with providers') },
-  )
-  .transform(({ providers: entries }, ctx) => {
-    const providers = new Map<string, Provider>();
-    const ranges = new IpRangeTable<Provider>();
-    for (const [id, entry] of Object.entries(entries)) {
-      const provider: Provider = {
-        id,
-        name: entry.name,
-        userAgents: entry.user_agents,
-        hasRanges: entry.ranges.length > 0,
-        ptrDomains: entry.ptr_domains,
-      };
-      providers.set(id, provider);
-      entry.ranges.forEach((range, index) => {
-        // Overlapping ranges are fine (the most specific wins), but the same range twice leaves one owner silently dropped.
-        const earlier = ranges.add(range, provider);
-        if (earlier !== undefined) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['providers', id, 'ranges', index],
-            message: `${shown(range)} is already listed under providers.${earlier.id}`,
-          });
-        }
-      });
-    }
-    return { providers, ranges };
-  });
+const providersFileSchema = mapping({
+  providers: z.record(providerId, provider, {
+    // Without this, a bad id would be reported only as "invalid key", hiding what is wrong with it.
+    error: (issue) =>
+      issue.code === 'invalid_key'
+        ? issue.issues.map((inner) => inner.message).join('; ')
+        : 'expected a mapping of provider ids to providers',
+  }),
+}).transform(({ providers: entries }, ctx) => {
+  const providers = new Map<string, Provider>();
+  const ranges = new IpRangeTable<Provider>();
+  for (const [id, entry] of Object.entries(entries)) {
+    const provider: Provider = {
+      id,
+      name: entry.name,
+      userAgents: entry.user_agents,
+      hasRanges: entry.ranges.length > 0,
+      ptrDomains: entry.ptr_domains,
+    };
+    providers.set(id, provider);
+    entry.ranges.forEach((range, index) => {
+      // Overlapping ranges are fine (the most specific wins), but the same range twice leaves one owner silently dropped.
+      const earlier = ranges.add(range, provider);
+      if (earlier !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['providers', id, 'ranges', index],
+          message: `${quote(range)} is already listed under providers.${earlier.id}`,
+        });
+      }
+    });
+  }
+  return { providers, ranges };
+});

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 
 /** RFC 1035 §2.3.4: labels are at most 63 octets, names at most 253 in text form. */
@@ -15,6 +16,9 @@ export type NameCheck = { ok: true; name: string } | { ok: false; reason: string
 export function normaliseDomainName(input: string): NameCheck {
   const trimmed = input.trim().replace(/\.$/, '');
   if (trimmed === '') return { ok: false, reason: 'is empty' };
+  if (isAddressLiteral(trimmed)) return { ok: false, reason: 'is an IP address, not a domain name' };
+  // Longer than any name can be even after IDN mapping; also keeps domainToASCII off huge input.
+  if (trimmed.length > MAX_NAME_LENGTH * 4) return { ok: false, reason: `is longer than ${MAX_NAME_LENGTH} characters` };
   // domainToASCII lower-cases and applies UTS #46; it returns '' for names it cannot convert.
   const ascii = /^[\x00-\x7f]*$/.test(trimmed) ? trimmed.toLowerCase() : domainToASCII(trimmed);
   if (ascii === '') return { ok: false, reason: 'is not a valid internationalised domain name' };
@@ -27,5 +31,14 @@ export function normaliseDomainName(input: string): NameCheck {
       return { ok: false, reason: 'may only contain letters, digits and inner hyphens in each dot-separated label' };
     }
   }
+  // RFC 3696 §2: a top-level domain is never all digits; such a "name" is an address (127.1, 10.0.0.1.5).
+  if (/^[0-9]+$/.test(labels.at(-1)!))
+    return { ok: false, reason: 'ends in an all-numeric label, so it is an address, not a domain name' };
   return { ok: true, name: ascii };
+}
+
+/** An IPv4 or IPv6 address, bare or as an address literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`, RFC 5321 §4.1.3). */
+export function isAddressLiteral(text: string): boolean {
+  const bracketed = /^\[(?:ipv6:)?(.*)\]$/i.exec(text);
+  return isIP(bracketed ? bracketed[1]! : text) !== 0;
 }
