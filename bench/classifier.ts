@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
+import jsYaml from 'js-yaml';
 import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from '../src/fetches/providers.js';
 
 export const GENERATED_RANGES = 65_536;
@@ -23,7 +23,7 @@ interface ProvidersFile {
 
 /** config/providers.yaml as parsed YAML, with its ranges and user-agent patterns listed. */
 export async function readShippedProviders(): Promise<{ data: ProvidersFile; ranges: string[]; userAgents: string[] }> {
-  const data = parse(await readFile(SHIPPED_PROVIDERS_FILE, 'utf8')) as ProvidersFile;
+  const data = jsYaml.load(await readFile(SHIPPED_PROVIDERS_FILE, 'utf8'), { schema: jsYaml.CORE_SCHEMA }) as ProvidersFile;
   const entries = Object.values(data.providers);
   return { data, ranges: entries.flatMap((entry) => entry.ranges), userAgents: entries.flatMap((entry) => entry.user_agents) };
 }

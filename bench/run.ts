@@ -485,7 +485,7 @@ async function scaleSection(work: string): Promise<ScaleResult> {
         ],
         ['hot reload: longest event-loop stall, ms', reload.maxStallMs, '', ''],
         ['  of which loadConfigText (in-process, warm), ms', scale.steps.loadConfigTextMs, '', ''],
-        ["  for comparison: yaml's parseDocument (located errors only), ms", scale.steps.yamlParseMs, '', ''],
+        ['    of which the YAML parse (with positions), ms', scale.steps.yamlParseMs, '', ''],
         ['  of which new PolicySet, ms', scale.steps.policySetMs, '', ''],
         ['  of which diffPolicySets, ms', scale.steps.diffMs, '', ''],
         ['hot reload: until the added host has a certificate, ms', reload.newHostsReadyMs, '', ''],

@@ -31,7 +31,7 @@ test('check-config: exit 0 for a usable file, 2 with every located problem other
         '',
       ) +
       `${configPath}:3:11 domains.example.com.mode: "enforced" is not a mode; allowed: enforce, testing, none\n` +
-      `${configPath}:4:5 domains.example.com.nmx: unknown key; allowed: mode, mx, max_age, tlsrpt\n` +
+      `${configPath}:4:5 domains.example.com.nmx: unknown key; did you mean mx?\n` +
       `${configPath}: 2 problems; nothing was changed\n`,
   });
   const missing = cli(['check-config', '--config', '/nonexistent/mta-sts.yaml']);

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { loadConfigFile } from '../config/load.js';
 import { CertificateFiles } from '../tls/certificate-files.js';
 
-/** Validates the config (and certificate files it names); exit code 0 when usable, 2 otherwise. */
+/** Validates the config (and the certificate and provider files it names); exit code 0 when usable, 2 otherwise. */
 export async function checkConfig(path: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
   const loaded = await loadConfigFile(path);
   if (!loaded.ok) {
@@ -12,6 +12,16 @@ export async function checkConfig(path: string, out: NodeJS.WritableStream, err:
   }
   for (const warning of loaded.warnings) err.write(`warning: ${warning}\n`);
   const { config } = loaded;
+  if (config.providersFile !== undefined) {
+    // As `serve` reads them: the shipped list with the user's file over it, each file checked on its own first.
+    const { ProviderClassifier, SHIPPED_PROVIDERS_FILE } = await import('../fetches/providers.js');
+    const problems = await ProviderClassifier.fromFiles([SHIPPED_PROVIDERS_FILE, config.providersFile]).then(
+      () => [],
+      (error: Error) => error.message.split('\n'),
+    );
+    for (const problem of problems) err.write(`${problem}\n`);
+    if (problems.length > 0) return 2;
+  }
   if (config.tls.source === 'files') {
     const { errors } = await new CertificateFiles(config.tls.certificates).reload();
     for (const error of errors) err.write(`${error}\n`);

@@ -403,7 +403,13 @@ class NodeTable {
    * collection's kind is not known until it closes.
    */
   openSegment(node: number): PropertyKey | undefined {
-    const start = contentStart(this.text, this.opened[node]!, this.text.length);
+    let start = contentStart(this.text, this.opened[node]!, this.text.length);
+    // Past the node's anchor and tag (`&name`, `!tag`) to its content.
+    while (this.text[start] === '&' || this.text[start] === '!') {
+      const end = this.text.slice(start).search(/\s/);
+      if (end === -1) return undefined;
+      start = contentStart(this.text, start + end, this.text.length);
+    }
     const first = this.text[start];
     if (first === '[' || (first === '-' && /\s/.test(this.text[start + 1] ?? ''))) return this.childCount[node];
     const firstChild = this.firstChild[node]!;

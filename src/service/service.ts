@@ -4,6 +4,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import { loadConfigText, readConfigText } from '../config/load.js';
+import { plainText } from '../config/quote.js';
 import type { Config } from '../config/schema.js';
 import { formatZoneLine, stsTxtRecord } from '../dns/records.js';
 import { createFetchLog, type Attribution, type PolicyFetch } from '../fetches/fetch-log.js';
@@ -277,17 +278,29 @@ export class Service {
     this.configWatch = watchFiles([this.options.configPath], () => void this.reload());
   }
 
-  /** Re-reads the config file (on change, SIGHUP, or a test). Reloads run one at a time. */
+  /**
+   * Re-reads the config file (on change, SIGHUP, or a test). Reloads run one at a time, and one
+   * that fails in any way is logged and leaves the queue working: the next edit is read as usual.
+   * The promise resolves when this reload is done; it never rejects.
+   */
   reload(): Promise<void> {
-    this.reloading = this.reloading.then(() => this.reloadNow());
+    const run = this.reloading.then(() => this.reloadNow());
+    // The second catch: even a failure to log the failure must not stop the reloads after it.
+    this.reloading = run.catch((error: unknown) => this.reportReloadFailure(error)).catch(() => undefined);
     return this.reloading;
+  }
+
+  /** Not a problem in the file (those are located errors) but in applying it: logged, and the last good config stays. */
+  private reportReloadFailure(error: unknown): void {
+    const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    this.reportConfigProblem('config_error', [`${this.options.configPath}: the reload failed: ${plainText(what, 160)}`]);
   }
 
   private async reloadNow(): Promise<void> {
     const path = this.options.configPath;
     const read = await readConfigText(path);
     if (!read.ok) return this.reportConfigProblem('config_unreadable', [read.problem]);
-    if (read.text === this.lastConfigText) return;
+    if (read.text === this.lastConfigText) return this.recovered(false);
     const loaded = loadConfigText(read.text, path);
     if (!loaded.ok) return this.reportConfigProblem('config_invalid', loaded.errors);
     this.apply(loaded.config, loaded.warnings, read.text);
@@ -300,6 +313,20 @@ export class Service {
     if (problem === this.lastConfigProblem) return;
     this.lastConfigProblem = problem;
     this.log.error({ event, errors }, 'config not applied; still serving the last good config');
+  }
+
+  /**
+   * A good config after a bad one: said once, so that the log shows where a problem ended, and
+   * forgotten, so that the same mistake made again is reported again. `applied` is false when the
+   * file is back to the text already served (nothing to reload).
+   */
+  private recovered(applied: boolean): void {
+    if (this.lastConfigProblem === undefined) return;
+    this.lastConfigProblem = undefined;
+    this.log.info(
+      { event: 'config_recovered', applied },
+      applied ? 'the config is valid again and applied' : 'the config is valid again; it is the config already served',
+    );
   }
 
   private apply(next: Config, warnings: string[], text: string): void {
@@ -320,7 +347,7 @@ export class Service {
       providersFile: this.config.providersFile,
     };
     this.lastConfigText = text;
-    this.lastConfigProblem = undefined;
+    this.recovered(true);
     this.metrics.reloaded('applied');
     for (const warning of warnings) this.log.warn({ event: 'config_warning', warning }, warning);
     if (restartOnly.length > 0) {
