@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import type { AcmeIssuer, IssuedCertificate } from '../src/tls/acme/acme-issuer.js';
 import { AcmeError } from '../src/tls/acme/acme-issuer.js';
 import { AcmeMaintenance, renewalDue, storageKey, type MaintenanceTiming } from '../src/tls/acme/maintenance.js';
-import type { LiveCertificate } from '../src/tls/certificate.js';
+import { loadCertificate, type LiveCertificate } from '../src/tls/certificate.js';
+import { parseConfigText } from '../src/config/load.js';
 import { FileStorage } from '../src/storage/file-storage.js';
 import { createLogger } from '../src/service/logger.js';
 import { issueTestCertificate } from './support/certificates.js';
@@ -167,4 +168,37 @@ test('a host removed from the config stops being ordered and renewed', async () 
   await new Promise((resolve) => setTimeout(resolve, 400));
   assert.equal(issuer.orders, ordersAtRemoval);
   maintenance.stop();
+});
+
+test('the renewal default is pinned: a config without renew_when_remaining renews once a third of the lifetime is left', async () => {
+  const loaded = parseConfigText(
+    'domains: { example.com: { mode: none } }\ntls: { source: acme, acme: { email: hostmaster@example.com, accept_terms: true } }\n',
+    'mta-sts.yaml',
+  );
+  assert.ok(loaded.ok && loaded.config.tls.source === 'acme');
+  const renewWhenRemaining = loaded.config.tls.acme.renew_when_remaining;
+  assert.equal(renewWhenRemaining, 1 / 3);
+
+  const host = 'mta-sts.example.com';
+  const { dir: certificates } = await writeTestConfig('');
+  const stored = await certificateFor(certificates, host);
+  const { notBefore, notAfter } = loadCertificate(stored.chainPem, stored.keyPem, 'stored');
+  const lifetime = notAfter.getTime() - notBefore.getTime();
+  const thirdLeft = notAfter.getTime() - lifetime / 3;
+  for (const [now, renews] of [
+    [thirdLeft - 60_000, false],
+    [thirdLeft + 60_000, true],
+  ] as const) {
+    const { storage, maintenance, issuer } = await setup(() => certificateFor(certificates, host), {
+      renewWhenRemaining,
+      now: () => now,
+    });
+    await storage.store(storageKey('ca.test', host, 'chain.pem'), stored.chainPem);
+    await storage.store(storageKey('ca.test', host, 'key.pem'), stored.keyPem, { secret: true });
+    await maintenance.setHosts([host]);
+    maintenance.startOrdering();
+    await maintenance.check(host);
+    maintenance.stop();
+    assert.equal(issuer.orders, renews ? 1 : 0, `${(notAfter.getTime() - now) / lifetime} of the lifetime left`);
+  }
 });

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, open as openFile, writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { loadConfigFile, parseConfigText } from '../src/config/load.js';
+import { formatPath, quote } from '../src/config/quote.js';
+import { aliasBomb } from './support/yaml-inputs.js';
+import { writeTestConfig } from './support/service.js';
 
 const errorsOf = (yaml: string): string[] => {
   const result = parseConfigText(yaml, 'mta-sts.yaml');
@@ -198,6 +204,13 @@ test('statistics settings: whole numbers in range, with the range in the message
   ]);
 });
 
+test('max_age: 31557600 (one year, RFC 8461 §3.2) is the largest allowed, 31557601 is rejected', () => {
+  assert.equal(accepted('domains:\n  a.example: { mode: none, max_age: 31557600 }\n').config.domains[0]!.policy.maxAge, 31557600);
+  assert.deepEqual(errorsOf('domains:\n  a.example: { mode: none, max_age: 31557601 }\n'), [
+    'mta-sts.yaml:2:37 domains.a.example.max_age: 31557601 is above 31557600 (one year)',
+  ]);
+});
+
 test('limits: max_age 0 and 31557600 are allowed; enforce below one day is a located warning', () => {
   const { config, warnings } = accepted(
     'domains:\n  a.example: { mode: none, max_age: 0 }\n  b.example: { mx: [m.b.example], max_age: 31557600 }\n  c.example: { mode: enforce, mx: [m.c.example], max_age: 3600 }\n',
@@ -234,4 +247,219 @@ test('10 000 domains with a duplicate at the end: found and located', () => {
   assert.deepEqual(errorsOf(lines.join('\n') + '\n'), [
     'mta-sts.yaml:10002:3 domains.d7.example: duplicate key; each key may appear only once in a mapping',
   ]);
+});
+
+test('the unquoted wildcard MX: a located error with the fix, in flow and block lists and as a single value', () => {
+  const hint =
+    'an unquoted "*" starts a YAML alias, and there is no anchor &.mail.protection.outlook.com; quote wildcard names: "*.mail.protection.outlook.com"';
+  assert.deepEqual(errorsOf('domains:\n  example.com:\n    mx: [mail.example.com, *.mail.protection.outlook.com]\n'), [
+    `mta-sts.yaml:3:28 domains.example.com.mx[1]: ${hint}`,
+  ]);
+  assert.deepEqual(
+    errorsOf('domains:\n  example.com:\n    mx:\n      - mail.example.com\n      - *.mail.protection.outlook.com\n'),
+    [`mta-sts.yaml:5:9 domains.example.com.mx[1]: ${hint}`],
+  );
+  assert.deepEqual(errorsOf('domains:\n  example.com: { mode: enforce, mx: *.mail.protection.outlook.com }\n'), [
+    `mta-sts.yaml:2:37 domains.example.com.mx: ${hint}`,
+  ]);
+  // An alias that is not a wildcard gets no wildcard advice.
+  assert.deepEqual(errorsOf('domains:\n  example.com: { mode: *enforce }\n'), [
+    'mta-sts.yaml:2:24 domains.example.com.mode: alias *enforce names no anchor above it (anchors are written &name); to write a "*" itself, quote the value',
+  ]);
+});
+
+test('anchors and aliases are allowed: one mx list shared by several domains', () => {
+  const { config } = accepted(
+    'domains:\n  example.com: { mode: enforce, mx: &outlook ["*.mail.protection.outlook.com"] }\n  example.org: { mx: *outlook }\n',
+  );
+  assert.deepEqual(
+    config.domains.map((domain) => [domain.name, domain.policy.mx.map((pattern) => pattern.text)]),
+    [
+      ['example.com', ['*.mail.protection.outlook.com']],
+      ['example.org', ['*.mail.protection.outlook.com']],
+    ],
+  );
+});
+
+test('alias bombs, alias loops and deep nesting: located errors, found before anything expands them', () => {
+  // Stopped at the first alias past the cap, long before the last level.
+  const bombed =
+    'mta-sts.yaml:6:10 l5[0]: aliases add more than 100,000 nodes in all (an alias bomb?); anchors and aliases are allowed, but not this many copies';
+  assert.deepEqual(errorsOf(`${aliasBomb('bomb')}domains: { example.com: { mode: none } }\n`), [bombed]);
+  // In a field whose message quotes its value: before, the message itself expanded it.
+  assert.deepEqual(errorsOf(`${aliasBomb('unused')}domains:\n  example.com: { mode: *l8 }\n`), [bombed]);
+  const mappingBomb = ['m0: &m0 { a: x, b: x, c: x, d: x, e: x, f: x, g: x, h: x }'];
+  for (let level = 1; level < 9; level++) {
+    mappingBomb.push(
+      `m${level}: &m${level} { ${'abcdefgh'
+        .split('')
+        .map((key) => `${key}: *m${level - 1}`)
+        .join(', ')} }`,
+    );
+  }
+  assert.match(
+    errorsOf(`${mappingBomb.join('\n')}\n`).join('\n'),
+    /^mta-sts\.yaml:6:\d+ m5\.[a-h]: aliases add more than 100,000 nodes/,
+  );
+  assert.deepEqual(errorsOf('defaults: &loop\n  tlsrpt: *loop\n'), [
+    'mta-sts.yaml:2:11 defaults.tlsrpt: alias *loop is inside the node its anchor names; an alias cannot contain itself',
+  ]);
+  assert.deepEqual(errorsOf(`domains: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`), [
+    `mta-sts.yaml:1:73 domains${'[0]'.repeat(62)}: nested more than 64 levels deep; a config needs about six`,
+  ]);
+  const indented = Array.from({ length: 200 }, (_, depth) => `${'  '.repeat(depth)}k${depth}:`).join('\n');
+  const path = Array.from({ length: 63 }, (_, depth) => `k${depth}`).join('.');
+  assert.deepEqual(errorsOf(`${indented}\n`), [
+    `mta-sts.yaml:64:127 ${path}: nested more than 64 levels deep; a config needs about six`,
+  ]);
+});
+
+test('values in messages are cut, escaped and never expanded; the path too', () => {
+  const huge = 'x'.repeat(1_000_000);
+  assert.deepEqual(errorsOf(`domains:\n  example.com: { mode: ${huge} }\n`), [
+    `mta-sts.yaml:2:24 domains.example.com.mode: "${'x'.repeat(80)}"…(+999920) is not a mode; allowed: enforce, testing, none`,
+  ]);
+  assert.deepEqual(errorsOf(`domains:\n  example.com: { mode: none, ${huge}: 1 }\n`), [
+    `mta-sts.yaml:2:30 domains.example.com.${'x'.repeat(80)}…(+999920): unknown key; allowed: mode, mx, max_age, tlsrpt`,
+  ]);
+  assert.deepEqual(errorsOf('domains:\n  example.com: { mode: "enforce\\u001b[2J\\u202e\\u0085" }\n'), [
+    'mta-sts.yaml:2:24 domains.example.com.mode: "enforce\\u001b[2J\\u202e\\u0085" is not a mode; allowed: enforce, testing, none',
+  ]);
+  // 10 × 10 × 10 shared lists, under the alias cap: the message shows a bounded part of it.
+  const shared = 'l0: &l0 [a, b, c, d, e, f, g, h, i, j]\nl1: &l1 [*l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0]\n';
+  const [message] = errorsOf(
+    `${shared}domains:\n  example.com: { mode: [*l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1] }\n`,
+  ).slice(-1);
+  assert.ok(message!.length < 300, message);
+  assert.match(message!, /^mta-sts\.yaml:4:24 domains\.example\.com\.mode: \[\[\["a", "b", .*…\(\+\d+\)\] is not a mode/);
+});
+
+test('quote and formatPath: bounded whatever the value (huge, shared, cyclic), control characters escaped', () => {
+  const cyclic: unknown[] = ['a'];
+  cyclic.push(cyclic);
+  assert.match(quote(cyclic), /^\["a", \["a", \["a", .*…\(\+\d+\)\]+$/);
+  assert.ok(quote(cyclic).length < 200);
+  assert.equal(quote(Array(1_000_000).fill(1)).length < 200, true);
+  assert.match(quote(Array(1_000_000).fill(1)), /, …\(\+\d{6}\)\]$/);
+  assert.equal(quote({ mode: 'enforce', mx: ['a.example'] }), '{"mode": "enforce", "mx": ["a.example"]}');
+  assert.equal(quote('tab\there\u2028'), '"tab\\there\\u2028"');
+  assert.equal(quote(undefined), 'undefined');
+  assert.equal(quote(42), '42');
+  assert.equal(formatPath(['domains', 'a\nb', 'mx', 3]), 'domains.a\\u000ab.mx[3]');
+  assert.equal(formatPath([]), '(top level)');
+});
+
+test('input a parser chokes on: NUL bytes, tabs, binary junk, several documents, unknown tags; a BOM is fine', () => {
+  assert.deepEqual(errorsOf('domains:\n  example.com: { mode: no\u0000ne }\n'), [
+    'mta-sts.yaml:2:26 a NUL byte; a config file is text (is this the right file?)',
+  ]);
+  assert.deepEqual(errorsOf('domains:\n\texample.com: { mode: none }\n'), [
+    'mta-sts.yaml:2:1 a tab in the indentation; YAML indents with spaces',
+  ]);
+  assert.deepEqual(errorsOf('domains: { example.com: { mode: none } }\n---\nlog: { level: info }\n'), [
+    'mta-sts.yaml: holds more than one YAML document ("---" separates them); a config file is one document',
+  ]);
+  assert.deepEqual(errorsOf('domains:\n  example.com: { mode: !enforce none }\n'), [
+    'mta-sts.yaml:2:24 domains.example.com.mode: unknown tag !<!enforce>; this file uses no tags: remove the "!" or quote the value',
+  ]);
+  const junk = Buffer.from(Array.from({ length: 4096 }, (_, index) => (index * 7919 + 13) % 256)).toString('latin1');
+  const [junkError] = errorsOf(junk);
+  assert.match(junkError!, /^mta-sts\.yaml:\d+:\d+ /);
+  const bom = accepted('\ufeffdomains:\n  example.com: { mode: enforce, mx: [mail.example.com], max_age: 60 }\n');
+  assert.deepEqual(
+    bom.warnings.map((warning) => warning.split(' ')[0]),
+    ['mta-sts.yaml:2:66'],
+  );
+});
+
+test('IP addresses are neither policy domains nor MX patterns (RFC 8461 §4.1 matches MX host names)', () => {
+  const notAnMx = 'is an IP address; RFC 8461 §4.1 matches MX host names, so list the name your MX record points at';
+  assert.deepEqual(
+    errorsOf(
+      'domains:\n  192.0.2.1: { mode: none }\n  "[192.0.2.1]": { mode: none }\n' +
+        '  example.com: { mx: ["192.0.2.1", "2001:db8::1", "[2001:db8::1]", "[IPv6:2001:db8::1]", "*.192.0.2.1", "10.0.0.1."] }\n' +
+        '  example.org: { mx: [mail.127.1] }\n',
+    ),
+    [
+      'mta-sts.yaml:2:3 domains.192.0.2.1: domain name "192.0.2.1" is an IP address, not a domain name',
+      'mta-sts.yaml:3:3 domains.[192.0.2.1]: domain name "[192.0.2.1]" is an IP address, not a domain name',
+      `mta-sts.yaml:4:23 domains.example.com.mx[0]: "192.0.2.1" ${notAnMx}`,
+      `mta-sts.yaml:4:36 domains.example.com.mx[1]: "2001:db8::1" ${notAnMx}`,
+      `mta-sts.yaml:4:51 domains.example.com.mx[2]: "[2001:db8::1]" ${notAnMx}`,
+      `mta-sts.yaml:4:68 domains.example.com.mx[3]: "[IPv6:2001:db8::1]" ${notAnMx}`,
+      `mta-sts.yaml:4:90 domains.example.com.mx[4]: "*.192.0.2.1" ${notAnMx}`,
+      `mta-sts.yaml:4:105 domains.example.com.mx[5]: "10.0.0.1." ${notAnMx}`,
+      'mta-sts.yaml:5:23 domains.example.org.mx[0]: "mail.127.1" ends in an all-numeric label, so it is an address, not a domain name',
+    ],
+  );
+});
+
+test('unknown keys are named in every mapping, with the key probably meant, never as a missing other key', () => {
+  const domain = 'domains: { example.com: { mode: none } }\n';
+  const cases: [string, string[]][] = [
+    ['tls: { sorce: acme }\n', ['mta-sts.yaml:2:8 tls.sorce: unknown key; did you mean source?']],
+    [
+      'tls: { source: acme, acme: { emial: hostmaster@example.com, accept_terms: true } }\n',
+      ['mta-sts.yaml:2:30 tls.acme.emial: unknown key; did you mean email?'],
+    ],
+    [
+      'tls: { source: acme, acme: { email: hostmaster@example.com, accept_terms: true, renew_when_remain: 0.5 } }\n',
+      ['mta-sts.yaml:2:81 tls.acme.renew_when_remain: unknown key; did you mean renew_when_remaining?'],
+    ],
+    ['tls: { source: self-signed, acme: {} }\n', ['mta-sts.yaml:2:29 tls.acme: unknown key; allowed: source']],
+    [
+      'tls: { acme: { email: a@example.com, accept_terms: true } }\n',
+      ['mta-sts.yaml:2:6 tls.source: is required; allowed: self-signed, files, acme'],
+    ],
+    ['listen: { htps: 8443 }\n', ['mta-sts.yaml:2:11 listen.htps: unknown key; did you mean https?']],
+    ['admin: { Port: 9464 }\n', ['mta-sts.yaml:2:10 admin.Port: unknown key; did you mean port?']],
+    [
+      'statistics: { retention: 30 }\n',
+      ['mta-sts.yaml:2:15 statistics.retention: unknown key; allowed: enabled, retention_days, flush_interval_s'],
+    ],
+    ['defaults: { tlsrpt: { ruа: [] } }\n', ['mta-sts.yaml:2:23 defaults.tlsrpt.ruа: unknown key; did you mean rua?']],
+    ['log: info\n', ['mta-sts.yaml:2:6 log: "info" is not a mapping; expected one with level']],
+  ];
+  for (const [extra, expected] of cases) {
+    const errors = errorsOf(domain + extra);
+    assert.deepEqual(errors, expected, extra);
+    assert.doesNotMatch(errors.join('\n'), /undefined/, extra);
+  }
+  // The typo of mx in a domain that needs one: only the typo.
+  assert.deepEqual(errorsOf('domains:\n  example.com: { mode: enforce, mxx: [mail.example.com] }\n'), [
+    'mta-sts.yaml:2:33 domains.example.com.mxx: unknown key; did you mean mx?',
+  ]);
+});
+
+test('a domain written as its policy host (mta-sts.<domain>) is a located warning', () => {
+  const { warnings } = accepted('domains:\n  example.org: { mode: none }\n  MTA-STS.example.com: { mx: [mail.example.com] }\n');
+  assert.deepEqual(warnings, [
+    'mta-sts.yaml:3:3 domains.MTA-STS.example.com: this is the policy host of example.com, not a mail domain: it would be served at mta-sts.mta-sts.example.com; list the mail domain (example.com) and its policy is served at mta-sts.example.com',
+  ]);
+});
+
+test('files that are not config files: a directory, a FIFO, a huge file', async () => {
+  const { dir } = await writeTestConfig('');
+  await mkdir(`${dir}/conf.d`);
+  assert.deepEqual(await loadConfigFile(`${dir}/conf.d`), {
+    ok: false,
+    errors: [`${dir}/conf.d: cannot read the config file: it is a directory; give the path of the YAML file in it`],
+  });
+  await promisify(execFile)('mkfifo', [`${dir}/fifo`]);
+  assert.deepEqual(await loadConfigFile(`${dir}/fifo`), {
+    ok: false,
+    errors: [`${dir}/fifo: cannot read the config file: it is not a regular file`],
+  });
+  // Sparse: 40 MiB on paper, nothing on disk; only the first 32 MiB and a byte are read.
+  const huge = await openFile(`${dir}/huge.yaml`, 'w');
+  await huge.truncate(40 * 1024 * 1024);
+  await huge.close();
+  assert.deepEqual(await loadConfigFile(`${dir}/huge.yaml`), {
+    ok: false,
+    errors: [
+      `${dir}/huge.yaml: cannot read the config file: it is larger than 32 MiB, which no config or provider list needs (is this the right file?)`,
+    ],
+  });
+  await writeFile(`${dir}/ok.yaml`, 'domains: { example.com: { mode: none } }\n');
+  assert.equal((await loadConfigFile(`${dir}/ok.yaml`)).ok, true);
 });

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { ipBytes, normaliseIp } from '../src/fetches/ip-address.js';
 import { IpRangeTable } from '../src/fetches/ip-ranges.js';
 import { ProviderClassifier, SHIPPED_PROVIDERS_FILE, type ProviderVerdict } from '../src/fetches/providers.js';
+import { aliasBomb } from './support/yaml-inputs.js';
 
 const GOOGLE_UA = 'Google-SMTP-STS';
 
@@ -296,18 +297,6 @@ test('fromFile names the file for unreadable and malformed files, and locates pr
     await rm(dir, { recursive: true });
   }
 });
-
-/** Nine levels of nine aliases each: 9^9 nodes once expanded, from a few hundred bytes. */
-function aliasBomb(key: string): string {
-  const lines = ['l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]'];
-  for (let level = 1; level < 9; level++)
-    lines.push(
-      `l${level}: &l${level} [${Array(9)
-        .fill(`*l${level - 1}`)
-        .join(', ')}]`,
-    );
-  return `${lines.join('\n')}\n${key}: *l8\n`;
-}
 
 test('IpRangeTable: the longest matching prefix wins', () => {
   const table = new IpRangeTable<string>();

@@ -117,3 +117,75 @@ test('SIGHUP-style reload of an unchanged file changes nothing and logs nothing'
     await running.service.stop();
   }
 });
+
+test('the unquoted wildcard in the live file: the service keeps serving, the same mistake made again is logged again', async () => {
+  const good = configWith('testing', ['mx1.example.com']);
+  const running = await startTestService(good);
+  const ca = await readFile(`${running.dir}/state/self-signed/ca.pem`, 'utf8');
+  const served = () => fetchPolicy({ port: running.httpsPort, host: 'mta-sts.example.com', ca });
+  const invalidLines = () => running.log.events('config_invalid');
+  try {
+    const broken = good.replace('mx: [mx1.example.com]', 'mx: [mx1.example.com, *.mail.protection.outlook.com]');
+    await replaceFile(running.configPath, broken);
+    await running.service.reload();
+    assert.deepEqual(invalidLines().at(-1)!.errors, [
+      `${running.configPath}:3:55 domains.example.com.mx[1]: an unquoted "*" starts a YAML alias, and there is no anchor &.mail.protection.outlook.com; quote wildcard names: "*.mail.protection.outlook.com"`,
+    ]);
+    assert.deepEqual(await served(), { status: 200, body: body('testing', ['mx1.example.com']) });
+
+    // Back to the text already served: nothing to apply, but the problem is over.
+    await replaceFile(running.configPath, good);
+    await running.service.reload();
+    assert.deepEqual(
+      running.log.events('config_recovered').map((line) => line.applied),
+      [false],
+    );
+    // The same mistake again is reported again, not taken for the problem already logged.
+    await replaceFile(running.configPath, broken);
+    await running.service.reload();
+    assert.equal(invalidLines().length, 2);
+
+    // Fixed by quoting: applied, and the recovery logged.
+    await replaceFile(running.configPath, broken.replace('*.mail.protection.outlook.com', '"*.mail.protection.outlook.com"'));
+    await running.service.reload();
+    assert.deepEqual(
+      running.log.events('config_recovered').map((line) => line.applied),
+      [false, true],
+    );
+    assert.deepEqual(await served(), {
+      status: 200,
+      body: body('testing', ['mx1.example.com', '*.mail.protection.outlook.com']),
+    });
+    assert.equal(running.log.events('config_reloaded').length, 1);
+  } finally {
+    await running.service.stop();
+  }
+});
+
+test('a reload that fails in an unforeseen way is logged, and the reloads after it still work', async () => {
+  const running = await startTestService(configWith('testing', ['mx1.example.com']));
+  try {
+    // Nothing in the file can make a reload throw any more; a fault elsewhere (a bug, a full disk) still may.
+    const service = running.service as unknown as { apply: (...args: unknown[]) => void };
+    const apply = service.apply;
+    service.apply = () => {
+      throw new Error('simulated fault');
+    };
+    await replaceFile(running.configPath, configWith('enforce', ['mx1.example.com']));
+    await running.service.reload();
+    service.apply = apply;
+    assert.deepEqual(running.log.events('config_error').at(-1)!.errors, [
+      `${running.configPath}: the reload failed: Error: simulated fault`,
+    ]);
+    await replaceFile(running.configPath, configWith('enforce', ['mx2.example.com']));
+    await running.service.reload();
+    const reloaded = running.log.events('config_reloaded');
+    assert.equal(reloaded.length, 1);
+    assert.equal(
+      running.service.currentPolicies.forHost('mta-sts.example.com')!.body.toString(),
+      body('enforce', ['mx2.example.com']),
+    );
+  } finally {
+    await running.service.stop();
+  }
+});

@@ -467,7 +467,11 @@ function describeFailure(error: unknown, text: string, nodes: NodeTable): Locate
       : `alias ${aliasName(text, star)} names no anchor above it (anchors are written &name); to write a "*" itself, quote the value`;
     return { offset: star, message: withPath(nodes, ancestors, message) };
   }
-  return { offset, message: withPath(nodes, ancestors, rephrase(reason)) };
+  // js-yaml marks the end of a node with an unknown tag; the tag itself, as written, is more useful.
+  const unknownTag = /^unknown tag !<(.+)>$/s.exec(reason);
+  const tagAt = unknownTag ? text.lastIndexOf(unknownTag[1]!, offset) : -1;
+  const at = tagAt !== -1 && !text.slice(tagAt, offset).includes('\n') ? tagAt : offset;
+  return { offset: at, message: withPath(nodes, ancestors, rephrase(reason)) };
 }
 
 /** js-yaml's wording, made actionable where a config author would not know what to do; input in it is cut and escaped. */
