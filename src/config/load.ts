@@ -1,5 +1,4 @@
 import { dirname, resolve } from 'node:path';
-import { normaliseDomainName } from '../policy/domain-name.js';
 import { describeIssues, type Problem } from './issues.js';
 import { formatPath, plainText } from './quote.js';
 import { configSchema, type Config } from './schema.js';
@@ -80,10 +79,12 @@ type RawDomains = Record<string, { max_age?: unknown } | null>;
 
 /** Things that are allowed but almost certainly not meant. */
 function warningsFor(config: Config, data: unknown): Problem[] {
-  const byName = new Map(config.domains.map((domain) => [domain.name, domain]));
+  // config.domains is in the order of the mapping's keys: the same index is the same domain.
+  const keys = Object.keys((data as { domains: RawDomains }).domains);
+  const written = (data as { domains: RawDomains }).domains;
   const warnings: Problem[] = [];
-  for (const [key, settings] of Object.entries((data as { domains: RawDomains }).domains)) {
-    const domain = byName.get((normaliseDomainName(key) as { name: string }).name)!;
+  config.domains.forEach((domain, index) => {
+    const key = keys[index]!;
     if (domain.name.startsWith('mta-sts.')) {
       const mailDomain = domain.name.slice('mta-sts.'.length);
       warnings.push({
@@ -95,7 +96,7 @@ function warningsFor(config: Config, data: unknown): Problem[] {
       });
     }
     if (domain.policy.mode === 'enforce' && domain.policy.maxAge < SHORT_ENFORCE_MAX_AGE) {
-      const path = settings?.max_age === undefined ? ['defaults', 'max_age'] : ['domains', key, 'max_age'];
+      const path = written[key]?.max_age === undefined ? ['defaults', 'max_age'] : ['domains', key, 'max_age'];
       warnings.push({
         path,
         at: 'value',
@@ -104,6 +105,6 @@ function warningsFor(config: Config, data: unknown): Problem[] {
           'senders will re-fetch often and an attacker who blocks the fetch can strip TLS sooner',
       });
     }
-  }
+  });
   return warnings;
 }

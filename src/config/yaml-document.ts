@@ -86,20 +86,31 @@ function describeReadError(error: unknown): string {
 export function parseYaml(text: string, displayPath: string): YamlParse {
   // js-yaml drops a leading BOM itself, which would shift every position by one.
   const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  const nodes = new NodeTable(source);
+  const first = compose(source, displayPath, false);
+  // js-yaml stops at the first key written twice; a second pass keeps the last value of each
+  // (as JSON.parse does) and the node table finds them all, with their paths.
+  if (first.duplicateKey) return compose(source, displayPath, true).parse;
+  return first.parse;
+}
+
+function compose(source: string, displayPath: string, allowDuplicateKeys: boolean): { parse: YamlParse; duplicateKey?: true } {
+  const nodes = new NodeTable(source, allowDuplicateKeys);
   try {
     const data = jsYaml.load(source, {
       schema: jsYaml.CORE_SCHEMA,
-      // Keys written twice are all found, with their paths, by the node table instead of stopping at the first.
-      json: true,
+      json: allowDuplicateKeys,
       listener: (event, state) => (event === 'open' ? nodes.open(state) : nodes.close(state)),
       maxDepth: MAX_NESTING,
     } as jsYaml.LoadOptions);
-    return { ok: true, document: new YamlDocument(source, displayPath, data, nodes) };
+    return { parse: { ok: true, document: new YamlDocument(source, displayPath, data, nodes) } };
   } catch (error) {
+    if (error instanceof jsYaml.YAMLException && error.reason === 'duplicated mapping key')
+      return { parse: { ok: false, errors: [] }, duplicateKey: true };
     const document = new YamlDocument(source, displayPath, undefined, nodes);
     const located = describeFailure(error, source, nodes);
-    return { ok: false, errors: located ? document.report([located]) : [`${displayPath}: ${fileLevelFailure(error)}`] };
+    return {
+      parse: { ok: false, errors: located ? document.report([located]) : [`${displayPath}: ${fileLevelFailure(error)}`] },
+    };
   }
 }
 
@@ -199,7 +210,6 @@ const SCALAR = 1;
 const ALIAS = 2;
 const MAPPING = 3;
 const SEQUENCE = 4;
-const KINDS: Record<string, number> = { scalar: SCALAR, mapping: MAPPING, sequence: SEQUENCE };
 
 /** A problem the node table finds while js-yaml composes (a bomb, a cycle); thrown through js-yaml to stop it at once. */
 class YamlProblem extends Error {
@@ -225,7 +235,6 @@ interface Entry {
  */
 class NodeTable {
   root = NONE;
-  hasDuplicateKeys = false;
   /** Nodes being composed, outermost first. */
   readonly stack: number[] = [];
   /** The composed value of each node: the object of a collection, the scalar of a key. */
@@ -246,7 +255,11 @@ class NodeTable {
   private aliasExpansion = 0;
   private readonly entriesByNode = new Map<number, Map<string, Entry>>();
 
-  constructor(private readonly text: string) {}
+  /** @param hasDuplicateKeys whether js-yaml found a key written twice (in a first pass) */
+  constructor(
+    private readonly text: string,
+    readonly hasDuplicateKeys: boolean,
+  ) {}
 
   open(state: jsYaml.State): void {
     if (this.count === this.start.length) this.grow();
@@ -264,11 +277,11 @@ class NodeTable {
     this.start[node] = start;
     this.end[node] = state.position;
     this.results[node] = state.result;
-    const kind = this.text.charCodeAt(start) === 0x2a /* * */ ? ALIAS : (KINDS[state.kind] ?? EMPTY);
+    const kind = this.text.charCodeAt(start) === 0x2a /* * */ ? ALIAS : kindOf(state.kind);
     const only = this.childCount[node] === 1 ? this.firstChild[node]! : NONE;
     // js-yaml composes a scalar (or alias) in a block as a would-be key first: two events, one node.
     const finished = kind < MAPPING && only !== NONE && this.start[only] === start ? only : this.finish(node, kind, state);
-    const parent = this.stack.at(-1);
+    const parent = this.stack[this.stack.length - 1];
     if (parent === undefined) this.root = finished;
     else this.append(parent, finished);
   }
@@ -282,10 +295,6 @@ class NodeTable {
       for (let child = this.firstChild[node]!; child !== NONE; child = this.nextSibling[child]!) size += this.size[child]!;
       this.size[node] = size;
       if ((state as { anchor?: string | null }).anchor != null) this.anchoredSizes.set(this.results[node] as object, size);
-      // json: true keeps the last value of a key written twice, so the object has fewer keys than the text.
-      if (kind === MAPPING && this.keysWritten(node) !== Object.keys(this.results[node] as object).length) {
-        this.hasDuplicateKeys = true;
-      }
     }
     if (kind !== MAPPING && kind !== SEQUENCE) this.firstChild[node] = this.lastChild[node] = NONE;
     return node;
@@ -383,21 +392,6 @@ class NodeTable {
     return entries;
   }
 
-  /** The same pairing as `pairs`, only counted: it runs for every mapping of every load. */
-  private keysWritten(node: number): number {
-    let keys = 0;
-    let awaitingValue = false;
-    for (let child = this.firstChild[node]!; child !== NONE; child = this.nextSibling[child]!) {
-      if (!awaitingValue || followedByColon(this.text, this.end[child]!)) {
-        keys++;
-        awaitingValue = true;
-      } else {
-        awaitingValue = false;
-      }
-    }
-    return keys;
-  }
-
   /**
    * The key or index of the child an unfinished collection is composing, read from the text: the
    * collection's kind is not known until it closes.
@@ -417,6 +411,10 @@ class NodeTable {
     const last = this.pairs(node).at(-1);
     return last && last.value === NONE ? keyText(this.results[last.key]) : undefined;
   }
+}
+
+function kindOf(kind: string | null): number {
+  return kind === 'scalar' ? SCALAR : kind === 'mapping' ? MAPPING : kind === 'sequence' ? SEQUENCE : EMPTY;
 }
 
 /** A key as js-yaml stores it in the object: the String() of the scalar. */

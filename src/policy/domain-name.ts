@@ -39,6 +39,8 @@ export function normaliseDomainName(input: string): NameCheck {
 
 /** An IPv4 or IPv6 address, bare or as an address literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`, RFC 5321 §4.1.3). */
 export function isAddressLiteral(text: string): boolean {
+  // Names are checked by the hundred thousand: only what could be an address goes through isIP.
+  if (!/^[\d.]+$|:|^\[/.test(text)) return false;
   const bracketed = /^\[(?:ipv6:)?(.*)\]$/i.exec(text);
   return isIP(bracketed ? bracketed[1]! : text) !== 0;
 }
