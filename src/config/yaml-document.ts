@@ -86,14 +86,30 @@ function describeReadError(error: unknown): string {
 export function parseYaml(text: string, displayPath: string): YamlParse {
   // js-yaml drops a leading BOM itself, which would shift every position by one.
   const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  const first = compose(source, displayPath, false);
+  // The common case, read at js-yaml's own speed: without an anchor no alias can expand, and a
+  // valid file needs no positions (they are composed when a problem or warning asks for one).
+  if (!source.includes('&')) {
+    try {
+      const data = jsYaml.load(source, { schema: jsYaml.CORE_SCHEMA, maxDepth: MAX_NESTING } as jsYaml.LoadOptions);
+      return { ok: true, document: new YamlDocument(source, displayPath, data) };
+    } catch {
+      // Composed again below, with the positions that say where and in which field.
+    }
+  }
+  const first = compose(source, false);
   // js-yaml stops at the first key written twice; a second pass keeps the last value of each
   // (as JSON.parse does) and the node table finds them all, with their paths.
-  if (first.duplicateKey) return compose(source, displayPath, true).parse;
-  return first.parse;
+  const composed = 'error' in first && first.duplicateKey ? compose(source, true) : first;
+  if (!('error' in composed)) return { ok: true, document: new YamlDocument(source, displayPath, composed.data, composed.nodes) };
+  const located = describeFailure(composed.error, source, composed.nodes);
+  const document = new YamlDocument(source, displayPath, undefined, composed.nodes);
+  return { ok: false, errors: located ? document.report([located]) : [`${displayPath}: ${fileLevelFailure(composed.error)}`] };
 }
 
-function compose(source: string, displayPath: string, allowDuplicateKeys: boolean): { parse: YamlParse; duplicateKey?: true } {
+type Composed = { nodes: NodeTable; data: unknown } | { nodes: NodeTable; error: unknown; duplicateKey: boolean };
+
+/** js-yaml with the node table listening: positions, alias sizes (a bomb stops here), the path of a failure. */
+function compose(source: string, allowDuplicateKeys: boolean): Composed {
   const nodes = new NodeTable(source, allowDuplicateKeys);
   try {
     const data = jsYaml.load(source, {
@@ -102,27 +118,29 @@ function compose(source: string, displayPath: string, allowDuplicateKeys: boolea
       listener: (event, state) => (event === 'open' ? nodes.open(state) : nodes.close(state)),
       maxDepth: MAX_NESTING,
     } as jsYaml.LoadOptions);
-    return { parse: { ok: true, document: new YamlDocument(source, displayPath, data, nodes) } };
+    return { nodes, data };
   } catch (error) {
-    if (error instanceof jsYaml.YAMLException && error.reason === 'duplicated mapping key')
-      return { parse: { ok: false, errors: [] }, duplicateKey: true };
-    const document = new YamlDocument(source, displayPath, undefined, nodes);
-    const located = describeFailure(error, source, nodes);
-    return {
-      parse: { ok: false, errors: located ? document.report([located]) : [`${displayPath}: ${fileLevelFailure(error)}`] },
-    };
+    const duplicateKey = error instanceof jsYaml.YAMLException && error.reason === 'duplicated mapping key';
+    return { nodes, error, duplicateKey };
   }
 }
 
 export class YamlDocument {
   private lineStarts: number[] | undefined;
 
+  /** `nodes` is composed on first use when the text was read without positions. */
   constructor(
     private readonly text: string,
     private readonly displayPath: string,
     readonly data: unknown,
-    private readonly nodes: NodeTable,
+    private composedNodes?: NodeTable,
   ) {}
+
+  /** Read without positions means read without a key written twice: js-yaml would have stopped. */
+  private get nodes(): NodeTable {
+    this.composedNodes ??= compose(this.text, false).nodes;
+    return this.composedNodes;
+  }
 
   /** Where the key or value at `path` is written, or the nearest enclosing node that is. */
   offsetOf(path: readonly PropertyKey[], where: 'key' | 'value' = 'value'): number {
@@ -150,8 +168,9 @@ export class YamlDocument {
 
   /** Every key written a second time in one mapping, with its path. */
   duplicateKeys(): { path: PropertyKey[]; offset: number }[] {
+    if (!this.composedNodes?.hasDuplicateKeys) return [];
     const { nodes } = this;
-    if (!nodes.hasDuplicateKeys || nodes.root === NONE) return [];
+    if (nodes.root === NONE) return [];
     const found: { path: PropertyKey[]; offset: number }[] = [];
     // Iterative, and never through an alias: the walk is as long as the text, not as the data.
     const pending: { node: number; path: PropertyKey[] }[] = [{ node: nodes.root, path: [] }];
