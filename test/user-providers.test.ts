@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, Service } from '../src/service/service.js';
 import { fetchPolicy } from './support/fetch-policy.js';
 import { LogCapture, LOOPBACK_LISTEN, startTestService, writeTestConfig } from './support/service.js';
@@ -61,4 +63,23 @@ test('a broken providers file stops the start with errors naming that file', asy
     );
     return true;
   });
+});
+
+test('check-config reads providers_file as serve does: a broken one is exit 2 with its located problem', async () => {
+  const main = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const { dir, configPath } = await writeTestConfig(
+    `domains: { example.com: { mode: none } }\nproviders_file: my-providers.yaml\n${LOOPBACK_LISTEN}`,
+  );
+  const checkConfig = () => {
+    const result = spawnSync(process.execPath, [main, 'check-config', '--config', configPath], { encoding: 'utf8' });
+    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+  };
+  await writeFile(`${dir}/my-providers.yaml`, 'providers:\n  mycorp: { name: MyCorp, user_agents: [], ranges: [10.0.0.1/8] }\n');
+  assert.deepEqual(checkConfig(), {
+    code: 2,
+    stdout: '',
+    stderr: `${dir}/my-providers.yaml:2:53 providers.mycorp.ranges[0]: "10.0.0.1/8" is not a CIDR range: the address has bits set beyond the /8 prefix\n`,
+  });
+  await writeFile(`${dir}/my-providers.yaml`, USER_PROVIDERS);
+  assert.deepEqual(checkConfig(), { code: 0, stdout: `${configPath}: ok, 1 domain\n`, stderr: '' });
 });
