@@ -8,7 +8,7 @@ import { formatPath, plainText, quote } from './quote.js';
  * YAML text → data, with the position of every key and value, and nothing that can escape or
  * explode: syntax errors, unknown aliases, alias bombs and deep nesting all come back as located
  * problems. One parser (js-yaml, CORE schema) for every file the service reads; its event listener
- * gives the positions, so a file with problems costs no second parse.
+ * gives the positions when a problem needs them.
  */
 
 /**
