@@ -265,6 +265,11 @@ test('data-file structure errors', () => {
     }),
     'p.yaml providers.two.ranges[1]: "2001:db8:0::/32" is already listed under providers.one',
   );
+  // Values in messages are cut and escaped, whatever their size.
+  assert.equal(
+    problems({ providers: { one: { name: 'One', user_agents: [], ranges: [`${'9'.repeat(1000)}\u001b/8`] } } }),
+    `p.yaml providers.one.ranges[0]: "${'9'.repeat(80)}"…(+923) is not a CIDR range: "${'9'.repeat(80)}"…(+921) is not an IP address`,
+  );
 });
 
 test('fromFile names the file for unreadable and malformed files, and locates problems in it', async () => {

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { quote } from '../config/quote.js';
 import { ipBytes } from './ip-address.js';
 
 interface TrieNode<T> {
@@ -60,13 +61,14 @@ export function asCidr(entry: string): string {
 
 /** Parses `address/prefix`, throwing an Error whose message names the range and says what is wrong with it. */
 export function parseCidr(cidr: string): { bytes: Uint8Array; prefix: number } {
-  const fail = (why: string) => new Error(`${JSON.stringify(cidr)} is not a CIDR range: ${why}`);
+  // The range comes from a file the user wrote: quoted cut and escaped, as every value in a message.
+  const fail = (why: string) => new Error(`${quote(cidr)} is not a CIDR range: ${why}`);
   const [address = '', prefixText, ...rest] = cidr.split('/');
   if (prefixText === undefined || rest.length > 0) {
     throw fail('expected address/prefix-length, such as 192.0.2.0/24 or 2001:db8::/32');
   }
   const family = isIP(address);
-  if (family === 0 || address.includes('%')) throw fail(`${JSON.stringify(address)} is not an IP address`);
+  if (family === 0 || address.includes('%')) throw fail(`${quote(address)} is not an IP address`);
   const bytes = ipBytes(address)!;
   // A mapped range would be stored as IPv6 yet never match, since mapped addresses are looked up as IPv4.
   if (family === 6 && bytes.length === 4) throw fail('IPv4-mapped IPv6 ranges are not supported; write the IPv4 range');
