@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { normaliseIp } from '../fetches/ip-address.js';
 import type { FetchRecorder } from '../fetches/fetch-log.js';
-import { normaliseHostHeader, type PolicySet } from '../policy/policy-set.js';
+import type { PolicySet } from '../policy/policy-set.js';
+import { parseRequestTarget } from './request-target.js';
 import { hasAmbiguousHost } from './request-guards.js';
 
 // RFC 8461 §3.3: the policy is at this fixed path on the policy host.
@@ -21,9 +22,11 @@ export interface PolicyResponderOptions {
   headers: Readonly<Record<string, string>>;
 }
 
-/** Who asked and for which host; from the socket, or from Fastify when a trusted proxy forwarded the request. */
+/** Who asked and for which host. */
 export interface Requester {
+  /** The client's address, normalised: the peer's, or the one a trusted proxy forwarded. */
   ip: string;
+  /** The requested host (src/server/request-target.ts). */
   host: string;
 }
 
@@ -56,9 +59,9 @@ export function createPolicyResponder({ policies, recordFetch, headers }: Policy
     response.writeHead(status, responseHeaders);
     response.end(method === 'HEAD' ? undefined : body);
     recordFetch({
-      host: served?.host ?? normaliseHostHeader(host),
+      host,
       domain: served?.domain ?? null,
-      ip: normaliseIp(ip),
+      ip,
       ua: request.headers['user-agent'] ?? '',
       method,
       status,
@@ -74,8 +77,9 @@ type RequestHandler = (request: IncomingMessage, response: ServerResponse) => vo
 /**
  * The listener's request handler: a plain request for the policy path is answered directly,
  * everything else (and anything that needs Fastify's judgement: a trusted proxy's forwarded
- * address, an ambiguous Host) goes to Fastify. Skipping Fastify's routing, hooks and reply
- * objects here is what keeps the policy within reach of a bare node:https server.
+ * address, an ambiguous Host, a target other than the bare policy path) goes to Fastify.
+ * Skipping Fastify's routing, hooks and reply objects here is what keeps the policy within
+ * reach of a bare node:https server.
  */
 export function withPolicyFastPath(
   respond: PolicyResponder,
@@ -84,10 +88,16 @@ export function withPolicyFastPath(
 ): RequestHandler {
   return (request, response) => {
     const peer = request.socket.remoteAddress ?? '';
-    if (request.url !== POLICY_PATH || trustProxy(peer) || hasAmbiguousHost(request.rawHeaders)) {
+    const url = request.url ?? '';
+    if (url !== POLICY_PATH || trustProxy(peer) || hasAmbiguousHost(request.rawHeaders)) {
       fastify(request, response);
       return;
     }
-    respond(request, response, { ip: peer, host: request.headers.host ?? '' });
+    const target = parseRequestTarget(url, request.headers.host);
+    if (!target.ok) {
+      fastify(request, response); // which answers 400
+      return;
+    }
+    respond(request, response, { ip: normaliseIp(peer), host: target.host });
   };
 }
