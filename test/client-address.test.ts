@@ -140,12 +140,12 @@ ${LOOPBACK_LISTEN}`);
 after(() => running.service.stop());
 
 /** One policy request over real HTTPS from 127.0.0.1; resolves with the status and the fetch log line. */
-async function fetchOverHttps(headers: string) {
+async function fetchOverHttps(headers: string, servername: string | undefined = 'mta-sts.example.com') {
   const before = running.log.events('policy_fetch').length;
   const response = await rawHttpsRequest(
     running.httpsPort,
     `GET ${POLICY_PATH} HTTP/1.1\r\nHost: mta-sts.example.com\r\n${headers}Connection: close\r\n\r\n`,
-    { servername: 'mta-sts.example.com', ca: comCert.caPem },
+    servername === undefined ? { rejectUnauthorized: false } : { servername, ca: comCert.caPem },
   );
   await running.log.waitFor(() => running.log.events('policy_fetch').length > before);
   return { status: response.status, body: response.body, line: running.log.events('policy_fetch')[before]! };
@@ -161,7 +161,7 @@ test('HTTPS fast path: proxy headers from a peer that is not a trusted proxy cha
   assert.equal(line.host, 'mta-sts.example.com');
 });
 
-test('HTTPS through a trusted proxy: its forwarded address and Host’s policy', async () => {
+test('HTTPS through a trusted proxy: its forwarded address, Host’s policy, and no certificate check', async () => {
   await writeTrustProxy(['127.0.0.1']);
   try {
     const forwarded = await fetchOverHttps(
@@ -174,6 +174,10 @@ test('HTTPS through a trusted proxy: its forwarded address and Host’s policy',
     );
     assert.equal((await fetchOverHttps('X-Forwarded-For: not-an-ip\r\n')).line.ip, '127.0.0.1');
     assert.equal((await fetchOverHttps('Forwarded: for="[2001:db8:cafe::17]:4711"\r\n')).line.ip, '2001:db8:cafe::17');
+    // nginx sends no SNI upstream by default: a trusted proxy's connection is not held to the certificate.
+    const withoutSni = await fetchOverHttps('X-Forwarded-For: 203.0.113.9\r\n', undefined);
+    assert.equal(withoutSni.status, 200);
+    assert.equal(withoutSni.line.ip, '203.0.113.9');
   } finally {
     await writeTrustProxy([]);
   }

@@ -115,10 +115,11 @@ test('TLS 1.1 and older are refused; TLS 1.2 and 1.3 are served', async () => {
   assert.equal(await attempt('TLSv1.2', 'TLSv1.3'), 'TLSv1.3');
 });
 
-test('a client without SNI still completes the handshake', async () => {
+test('a client without SNI completes the handshake, with a certificate that covers no policy host: 421', async () => {
   const response = await rawHttpsRequest(running.httpsPort, policyRequest('mta-sts.example.org'), { rejectUnauthorized: false });
-  assert.equal(response.status, 200);
-  assert.equal(response.body, ORG_POLICY);
+  assert.equal(response.certificate.subject.CN, 'mta-sts-server');
+  assert.equal(response.status, 421);
+  assert.doesNotMatch(response.body, /STSv1/);
 });
 
 test('ambiguous or malformed requests get 400, not a policy', async () => {

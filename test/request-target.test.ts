@@ -137,7 +137,15 @@ test('HTTPS: an absolute-form target names the host; Host is ignored', async () 
   assert.equal(notOurs.status, 404);
   assert.equal(notOurs.body, '404 not found\n');
 
-  await running.log.waitFor(() => running.log.events('policy_fetch').length === before + 2);
+  // The org connection's certificate does not cover example.com: the target's host is judged, not Host.
+  const misdirected = await rawHttpsRequest(
+    running.httpsPort,
+    absoluteRequest(`https://mta-sts.example.com${POLICY_PATH}`, 'mta-sts.example.org'),
+    org,
+  );
+  assert.equal(misdirected.status, 421);
+
+  await running.log.waitFor(() => running.log.events('policy_fetch').length === before + 3);
   assert.deepEqual(
     running.log
       .events('policy_fetch')
@@ -146,6 +154,7 @@ test('HTTPS: an absolute-form target names the host; Host is ignored', async () 
     [
       ['mta-sts.example.org', 'example.org', 200],
       ['other.example', null, 404],
+      ['mta-sts.example.com', null, 421],
     ],
   );
 

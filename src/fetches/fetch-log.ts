@@ -7,7 +7,7 @@ import type { ReverseDns } from './reverse-dns.js';
 export interface PolicyFetch {
   /** The requested host (Host, or the absolute-form target's authority), lower case, without port. */
   host: string;
-  /** The policy domain, or null when the host is not one of ours. */
+  /** The policy domain, or null when the host is not one of ours or the request was misdirected (421). */
   domain: string | null;
   /** Client address after trusted-proxy handling (src/server/client-address.ts), IPv4-mapped IPv6 shown as IPv4. */
   ip: string;

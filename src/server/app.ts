@@ -2,15 +2,17 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino';
 import type { FetchRecorder } from '../fetches/fetch-log.js';
 import type { PolicySet } from '../policy/policy-set.js';
+import { createNeutralCertificate } from '../tls/self-signed.js';
 import type { AcmeChallengeTokens } from './acme-challenges.js';
 import { healthRoutes, type Readiness } from './health-routes.js';
-import { createNodeServer, type TlsServerOptions } from './node-server.js';
+import { createNodeServer } from './node-server.js';
 import { createPolicyResponder, withPolicyFastPath } from './policy-responder.js';
 import { policyRoutes } from './policy-routes.js';
 import { redirectRoutes } from './redirect-routes.js';
 import { rejectUnclearHost } from './request-guards.js';
 import { requestTarget } from './request-target.js';
 import { securityHeaders } from './security-headers.js';
+import { servedCertificateCovers, type CertificateSelector } from './tls-options.js';
 
 interface CommonOptions {
   logger: Logger;
@@ -22,7 +24,7 @@ interface CommonOptions {
 
 export type AppOptions = CommonOptions &
   (
-    | { listener: 'https'; tls?: TlsServerOptions; recordFetch: FetchRecorder }
+    | { listener: 'https'; tls?: { certificateFor: CertificateSelector }; recordFetch: FetchRecorder }
     | { listener: 'http'; challenges: AcmeChallengeTokens; httpsPort: number }
   );
 
@@ -31,11 +33,17 @@ export type AppOptions = CommonOptions &
  * and redirects. Without `tls` the https app runs over plain HTTP, which is what `inject()` tests use.
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const tls = options.listener === 'https' ? options.tls : undefined;
+  const tls =
+    options.listener === 'https' && options.tls ? { ...options.tls, neutral: await createNeutralCertificate() } : undefined;
   const headers = securityHeaders(options.listener === 'https');
   const respond =
     options.listener === 'https'
-      ? createPolicyResponder({ policies: options.policies, recordFetch: options.recordFetch, headers })
+      ? createPolicyResponder({
+          policies: options.policies,
+          recordFetch: options.recordFetch,
+          headers,
+          ...(tls && { certificateCovers: servedCertificateCovers(tls.certificateFor) }),
+        })
       : undefined;
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,

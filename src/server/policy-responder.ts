@@ -13,6 +13,7 @@ export const POLICY_PATH = '/.well-known/mta-sts.txt';
 const POLICY_CONTENT_TYPE = 'text/plain; charset=utf-8';
 const NOT_FOUND = Buffer.from('404 not found\n');
 const METHOD_NOT_ALLOWED = Buffer.from('405 method not allowed\n');
+const MISDIRECTED = Buffer.from('421 misdirected request\n');
 
 export interface PolicyResponderOptions {
   /** Read on every request, so a config reload is a single reference swap. */
@@ -20,6 +21,11 @@ export interface PolicyResponderOptions {
   recordFetch: FetchRecorder;
   /** Sent with every answer (helmet's, computed once). */
   headers: Readonly<Record<string, string>>;
+  /**
+   * Whether the certificate served on this connection covers the policy host; absent for a
+   * listener without TLS (inject() tests).
+   */
+  certificateCovers?: (socket: TLSSocket, host: string) => boolean;
 }
 
 /** Who asked and for which host. */
@@ -28,25 +34,41 @@ export interface Requester {
   ip: string;
   /** The requested host (src/server/request-target.ts). */
   host: string;
+  /**
+   * The client's own TLS connection carries the request. A trusted proxy's connection is its
+   * own (nginx sends no SNI upstream by default), so its requests are not held to the certificate.
+   */
+  direct: boolean;
 }
 
 export type PolicyResponder = (request: IncomingMessage, response: ServerResponse, requester: Requester) => void;
 
 /**
  * Answers any request for the policy path: the domain's policy to GET and HEAD on
- * `mta-sts.<domain>`, 404 for other hosts, 405 for other methods; then records the fetch.
- * It writes the response itself, with headers prepared once, because this is the one request
- * that matters and the one that arrives in volume.
+ * `mta-sts.<domain>`, 404 for other hosts, 405 for other methods, 421 when the connection's
+ * certificate does not cover the host; then records the fetch. It writes the response itself,
+ * with headers prepared once, because this is the one request that matters and the one that
+ * arrives in volume.
  */
-export function createPolicyResponder({ policies, recordFetch, headers }: PolicyResponderOptions): PolicyResponder {
+export function createPolicyResponder({
+  policies,
+  recordFetch,
+  headers,
+  certificateCovers,
+}: PolicyResponderOptions): PolicyResponder {
   const fixedHeaders = Object.entries(headers).flat();
-  return (request, response, { ip, host }) => {
+  return (request, response, { ip, host, direct }) => {
     const started = performance.now();
     const served = policies().forHost(host);
     const method = request.method ?? '';
+    const misdirected = served !== undefined && direct && certificateCovers?.(request.socket as TLSSocket, served.host) === false;
     let status: number;
     let body: Buffer;
-    if (method !== 'GET' && method !== 'HEAD') {
+    if (misdirected) {
+      // RFC 9110 §15.5.20: this connection cannot answer for that host (SNI for one domain, Host
+      // for another, or no SNI); the client may retry on a connection made for the host.
+      [status, body] = [421, MISDIRECTED];
+    } else if (method !== 'GET' && method !== 'HEAD') {
       [status, body] = [405, METHOD_NOT_ALLOWED];
     } else if (served) {
       // RFC 8461 §3.3: HTTP 200 only, never a redirect; the body is exactly the rendered policy.
@@ -60,7 +82,8 @@ export function createPolicyResponder({ policies, recordFetch, headers }: Policy
     response.end(method === 'HEAD' ? undefined : body);
     recordFetch({
       host,
-      domain: served?.domain ?? null,
+      // A misdirected request is not a fetch of the domain's policy: it is logged like one for a host we do not serve.
+      domain: misdirected ? null : (served?.domain ?? null),
       ip,
       ua: request.headers['user-agent'] ?? '',
       method,
@@ -98,6 +121,6 @@ export function withPolicyFastPath(
       fastify(request, response); // which answers 400
       return;
     }
-    respond(request, response, { ip: normaliseIp(peer), host: target.host });
+    respond(request, response, { ip: normaliseIp(peer), host: target.host, direct: true });
   };
 }

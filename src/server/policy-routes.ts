@@ -16,7 +16,8 @@ export interface PolicyRoutesOptions {
 export const policyRoutes: FastifyPluginCallback<PolicyRoutesOptions> = (app, { respond, trustProxy }, done) => {
   app.all(POLICY_PATH, (request, reply) => {
     reply.hijack();
-    respond(request.raw, reply.raw, { ip: clientOf(request.raw, trustProxy).ip, host: requestedHost(request.raw) });
+    const client = clientOf(request.raw, trustProxy);
+    respond(request.raw, reply.raw, { ip: client.ip, host: requestedHost(request.raw), direct: !client.proxied });
   });
   done();
 };
