@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { AcmeChallengeTokens } from '../src/server/acme-challenges.js';
 import { parseRequestTarget } from '../src/server/request-target.js';
-import { EXAMPLE_COM_POLICY, EXAMPLE_ORG_POLICY, policyApp, redirectApp, TWO_DOMAINS } from './support/apps.js';
-import { issueTestCertificate, type TestCertificate } from './support/certificates.js';
-import { rawHttpRequest, rawHttpsRequest } from './support/raw-client.js';
-import { LOOPBACK_LISTEN, startTestService, writeTestConfig, type TestService } from './support/service.js';
+import { EXAMPLE_COM_POLICY, policyApp, redirectApp } from './support/apps.js';
+import { rawHttpRequest } from './support/raw-client.js';
 
 const POLICY_PATH = '/.well-known/mta-sts.txt';
 
@@ -97,77 +95,7 @@ test('a Host header that is not a valid authority is answered 400 on both listen
   assert.equal((await port80.inject({ url: '/page', headers: { host: 'mta-sts.example.org/evil' } })).statusCode, 400);
 });
 
-let running: TestService;
-let comCert: TestCertificate;
-let orgCert: TestCertificate;
-
-before(async () => {
-  const { dir } = await writeTestConfig('');
-  comCert = await issueTestCertificate(`${dir}/com`, ['mta-sts.example.com']);
-  orgCert = await issueTestCertificate(`${dir}/org`, ['mta-sts.example.org']);
-  running = await startTestService(`${TWO_DOMAINS}
-tls:
-  source: files
-  certificates:
-    - { cert: ${comCert.certPath}, key: ${comCert.keyPath} }
-    - { cert: ${orgCert.certPath}, key: ${orgCert.keyPath} }
-${LOOPBACK_LISTEN}`);
-});
-
-after(() => running.service.stop());
-
 const absoluteRequest = (target: string, host: string) => `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
-
-test('HTTPS: an absolute-form target names the host; Host is ignored', async () => {
-  const org = { servername: 'mta-sts.example.org', ca: orgCert.caPem };
-  const before = running.log.events('policy_fetch').length;
-  const served = await rawHttpsRequest(
-    running.httpsPort,
-    absoluteRequest(`https://MTA-STS.example.org${POLICY_PATH}`, 'mta-sts.example.com'),
-    org,
-  );
-  assert.equal(served.status, 200);
-  assert.equal(served.body, EXAMPLE_ORG_POLICY);
-
-  const notOurs = await rawHttpsRequest(
-    running.httpsPort,
-    absoluteRequest(`https://other.example${POLICY_PATH}`, 'mta-sts.example.org'),
-    org,
-  );
-  assert.equal(notOurs.status, 404);
-  assert.equal(notOurs.body, '404 not found\n');
-
-  // The org connection's certificate does not cover example.com: the target's host is judged, not Host.
-  const misdirected = await rawHttpsRequest(
-    running.httpsPort,
-    absoluteRequest(`https://mta-sts.example.com${POLICY_PATH}`, 'mta-sts.example.org'),
-    org,
-  );
-  assert.equal(misdirected.status, 421);
-
-  await running.log.waitFor(() => running.log.events('policy_fetch').length === before + 3);
-  assert.deepEqual(
-    running.log
-      .events('policy_fetch')
-      .slice(before)
-      .map((line) => [line.host, line.domain, line.status]),
-    [
-      ['mta-sts.example.org', 'example.org', 200],
-      ['other.example', null, 404],
-      ['mta-sts.example.com', null, 421],
-    ],
-  );
-
-  for (const target of [
-    `https://user@mta-sts.example.org${POLICY_PATH}`,
-    `https:///${POLICY_PATH}`,
-    `ftp://mta-sts.example.org${POLICY_PATH}`,
-  ]) {
-    const malformed = await rawHttpsRequest(running.httpsPort, absoluteRequest(target, 'mta-sts.example.org'), org);
-    assert.equal(malformed.status, 400, target);
-    assert.doesNotMatch(malformed.body, /STSv1/);
-  }
-});
 
 test('port 80: an absolute-form target decides the redirect, the 404 and the ACME challenge', async () => {
   const challenges = new AcmeChallengeTokens();

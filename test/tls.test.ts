@@ -1,53 +1,31 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import type { Server } from 'node:net';
 import { after, before, test } from 'node:test';
 import { connect, type PeerCertificate } from 'node:tls';
 import { EXAMPLE_COM_POLICY, EXAMPLE_ORG_POLICY } from './support/apps.js';
-import { issueRsaTestCertificate, issueTestCertificate, type TestCertificate } from './support/certificates.js';
+import { rawHttpsRequest } from './support/raw-client.js';
+import { LOOPBACK_LISTEN, startTestService } from './support/service.js';
 import {
   ACCEPTED_TLS12_SUITES,
+  COM,
+  NET,
+  ORG,
   REFUSED_TLS12_SUITES,
-  startPermissiveTlsServer,
+  startMixedKeyServers,
   TLS13_SUITES,
   type KeyType,
-} from './support/cipher-suites.js';
-import { rawHttpsRequest } from './support/raw-client.js';
-import { LOOPBACK_LISTEN, startTestService, writeTestConfig, type TestService } from './support/service.js';
+  type MixedKeyServers,
+} from './support/tls-fixtures.js';
 
-const COM = 'mta-sts.example.com';
-const ORG = 'mta-sts.example.org';
-const NET = 'mta-sts.example.net';
-
-let running: TestService;
-/** One ECDSA certificate covering example.com and example.org (a `files` certificate may cover several hosts). */
-let comOrgCert: TestCertificate;
-/** An RSA certificate for example.net. */
-let netCert: TestCertificate;
-let permissive: { port: number; server: Server };
+let servers: MixedKeyServers;
+let running: MixedKeyServers['running'];
 
 before(async () => {
-  const { dir } = await writeTestConfig('');
-  comOrgCert = await issueTestCertificate(`${dir}/com-org`, [COM, ORG]);
-  netCert = await issueRsaTestCertificate(`${dir}/net`, [NET]);
-  running = await startTestService(`
-domains:
-  example.com: { mode: enforce, mx: [mail.example.com, "*.mail.protection.outlook.com"], max_age: 1209600 }
-  example.org: { mx: [mx1.example.org] }
-  example.net: { mode: none }
-tls:
-  source: files
-  certificates:
-    - { cert: ${comOrgCert.certPath}, key: ${comOrgCert.keyPath} }
-    - { cert: ${netCert.certPath}, key: ${netCert.keyPath} }
-${LOOPBACK_LISTEN}`);
-  permissive = await startPermissiveTlsServer(comOrgCert, netCert);
+  servers = await startMixedKeyServers();
+  running = servers.running;
 });
 
-after(async () => {
-  permissive.server.close();
-  await running.service.stop();
-});
+after(() => servers.stop());
 
 const policyRequest = (host: string) => `GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
 
@@ -77,7 +55,7 @@ test('an RSA certificate is served for its name, not the neutral ECDSA one, to c
     for (const sigalgs of [undefined, 'ecdsa_secp256r1_sha256:rsa_pss_rsae_sha256:rsa_pkcs1_sha256']) {
       const response = await rawHttpsRequest(running.httpsPort, policyRequest(NET), {
         servername: NET,
-        ca: netCert.caPem,
+        ca: servers.rsa.caPem,
         minVersion: version,
         maxVersion: version,
         ...(sigalgs && { sigalgs }),
@@ -166,7 +144,7 @@ test('TLS 1.2: only ECDHE with AES-GCM or ChaCha20-Poly1305; CBC, SHA-1 MACs, CC
   for (const { suite, key, why } of REFUSED_TLS12_SUITES) {
     // The client offers it and a server that allows it negotiates it...
     assert.equal(
-      await negotiate(permissive.port, suite, key, { sni: true }),
+      await negotiate(servers.permissivePort, suite, key, { sni: true }),
       suite,
       `${suite} (${why}) against the permissive server`,
     );

@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import type { Server } from 'node:net';
 import { after, before, test } from 'node:test';
-import { issueRsaTestCertificate, issueTestCertificate, type TestCertificate } from '../support/certificates.js';
-import { ACCEPTED_TLS12_SUITES, REFUSED_TLS12_SUITES, startPermissiveTlsServer, type KeyType } from '../support/cipher-suites.js';
-import { LOOPBACK_LISTEN, startTestService, writeTestConfig, type TestService } from '../support/service.js';
+import {
+  ACCEPTED_TLS12_SUITES,
+  COM,
+  NET,
+  REFUSED_TLS12_SUITES,
+  startMixedKeyServers,
+  type KeyType,
+  type MixedKeyServers,
+} from '../support/tls-fixtures.js';
 
 /*
  * The TLS 1.2 suites of the policy listener as OpenSSL's own client sees them: Debian's
@@ -13,37 +18,17 @@ import { LOOPBACK_LISTEN, startTestService, writeTestConfig, type TestService } 
  * the suite, so that a refusal is the listener's.
  */
 
-const ECDSA_HOST = 'mta-sts.example.com';
-const RSA_HOST = 'mta-sts.example.net';
-
-let running: TestService;
-let permissive: { port: number; server: Server };
+let servers: MixedKeyServers;
 
 before(async () => {
-  const { dir } = await writeTestConfig('');
-  const ecdsa: TestCertificate = await issueTestCertificate(`${dir}/ecdsa`, [ECDSA_HOST]);
-  const rsa: TestCertificate = await issueRsaTestCertificate(`${dir}/rsa`, [RSA_HOST]);
-  running = await startTestService(`
-domains:
-  example.com: { mode: none }
-  example.net: { mode: none }
-tls:
-  source: files
-  certificates:
-    - { cert: ${ecdsa.certPath}, key: ${ecdsa.keyPath} }
-    - { cert: ${rsa.certPath}, key: ${rsa.keyPath} }
-${LOOPBACK_LISTEN}`);
-  permissive = await startPermissiveTlsServer(ecdsa, rsa);
+  servers = await startMixedKeyServers();
 });
 
-after(async () => {
-  permissive.server.close();
-  await running.service.stop();
-});
+after(() => servers.stop());
 
 /** The suite `openssl s_client` negotiated offering only `suite` over TLS 1.2, or "refused" and why. */
 function sClient(port: number, suite: string, key: KeyType, sni = true): Promise<string> {
-  const servername = sni ? ['-servername', key === 'rsa' ? RSA_HOST : ECDSA_HOST] : ['-noservername'];
+  const servername = sni ? ['-servername', key === 'rsa' ? NET : COM] : ['-noservername'];
   const args = [
     's_client',
     '-connect',
@@ -71,10 +56,10 @@ function sClient(port: number, suite: string, key: KeyType, sni = true): Promise
 
 test('openssl s_client: every refused TLS 1.2 suite is refused by the listener, and negotiable elsewhere', async () => {
   for (const { suite, key, why } of REFUSED_TLS12_SUITES) {
-    assert.equal(await sClient(permissive.port, suite, key), suite, `${suite} (${why}) against the permissive server`);
-    assert.match(await sClient(running.httpsPort, suite, key), /^refused: alert handshake failure/, `${suite} (${why})`);
+    assert.equal(await sClient(servers.permissivePort, suite, key), suite, `${suite} (${why}) against the permissive server`);
+    assert.match(await sClient(servers.running.httpsPort, suite, key), /^refused: alert handshake failure/, `${suite} (${why})`);
     assert.match(
-      await sClient(running.httpsPort, suite, key, false),
+      await sClient(servers.running.httpsPort, suite, key, false),
       /^refused: alert handshake failure/,
       `${suite} (${why}), no SNI`,
     );
@@ -83,6 +68,6 @@ test('openssl s_client: every refused TLS 1.2 suite is refused by the listener, 
 
 test('openssl s_client: ECDHE with AES-GCM and ChaCha20-Poly1305 is accepted for ECDSA and RSA certificates', async () => {
   for (const { suite, key } of ACCEPTED_TLS12_SUITES) {
-    assert.equal(await sClient(running.httpsPort, suite, key), suite);
+    assert.equal(await sClient(servers.running.httpsPort, suite, key), suite);
   }
 });

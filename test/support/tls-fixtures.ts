@@ -2,7 +2,9 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:tls';
-import type { TestCertificate } from './certificates.js';
+import { TWO_DOMAINS } from './apps.js';
+import { issueRsaTestCertificate, issueTestCertificate, type TestCertificate } from './certificates.js';
+import { LOOPBACK_LISTEN, startTestService, writeTestConfig, type TestService } from './service.js';
 
 /** Which certificate a TLS 1.2 suite needs: ECDSA or RSA authentication. */
 export type KeyType = 'ecdsa' | 'rsa';
@@ -69,4 +71,45 @@ export async function startPermissiveTlsServer(
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { port: (server.address() as AddressInfo).port, server };
+}
+
+export const COM = 'mta-sts.example.com';
+export const ORG = 'mta-sts.example.org';
+export const NET = 'mta-sts.example.net';
+
+export interface MixedKeyServers {
+  /** The service: example.com and example.org (TWO_DOMAINS) and example.net (mode none). */
+  running: TestService;
+  /** One ECDSA certificate covering example.com and example.org (a `files` certificate may cover several hosts). */
+  ecdsa: TestCertificate;
+  /** An RSA certificate for example.net. */
+  rsa: TestCertificate;
+  /** The port of a server that accepts every suite, with the same two certificates. */
+  permissivePort: number;
+  stop(): Promise<void>;
+}
+
+/** The service with certificates of both key types from files, and the permissive server beside it. */
+export async function startMixedKeyServers(): Promise<MixedKeyServers> {
+  const { dir } = await writeTestConfig('');
+  const ecdsa = await issueTestCertificate(`${dir}/ecdsa`, [COM, ORG]);
+  const rsa = await issueRsaTestCertificate(`${dir}/rsa`, [NET]);
+  const running = await startTestService(`${TWO_DOMAINS}  example.net: { mode: none }
+tls:
+  source: files
+  certificates:
+    - { cert: ${ecdsa.certPath}, key: ${ecdsa.keyPath} }
+    - { cert: ${rsa.certPath}, key: ${rsa.keyPath} }
+${LOOPBACK_LISTEN}`);
+  const permissive = await startPermissiveTlsServer(ecdsa, rsa);
+  return {
+    running,
+    ecdsa,
+    rsa,
+    permissivePort: permissive.port,
+    stop: async () => {
+      permissive.server.close();
+      await running.service.stop();
+    },
+  };
 }
