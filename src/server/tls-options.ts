@@ -89,6 +89,8 @@ export function servedCertificateCovers(certificateFor: CertificateSelector): (s
   return (socket, host) => {
     const servername = socket.servername;
     if (!servername) return false;
+    // The common case: a certificate selected for a name covers that name.
+    if (servername === host) return certificateFor(host) !== undefined;
     const served = certificateFor(servername.toLowerCase());
     return served !== undefined && served.dnsNames.some((name) => dnsNameCovers(name, host));
   };
