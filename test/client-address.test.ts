@@ -65,8 +65,10 @@ test('X-Forwarded-For: the right-most address that is not a trusted proxy, only 
 test('X-Forwarded-For: only the right-most part of a long line is read', async () => {
   await assertAddresses([
     [{ 'x-forwarded-for': `${'9'.repeat(20_000)}, 203.0.113.9` }, '203.0.113.9'],
-    // 400 trusted hops: the walk ends at its bound, on a trusted hop, never at the client-written address.
-    [{ 'x-forwarded-for': `198.51.100.66, ${Array(400).fill('10.0.0.2').join(', ')}` }, '10.0.0.2'],
+    // Past the last 1024 characters nothing is read: the nearest trusted hop, not what a client wrote further left.
+    [{ 'x-forwarded-for': `198.51.100.66,${' '.repeat(5000)}, 10.0.0.2` }, '10.0.0.2'],
+    // 40 trusted hops: the walk ends at its bound of 32, on a trusted hop.
+    [{ 'x-forwarded-for': `198.51.100.66, ${Array(40).fill('10.0.0.2').join(', ')}` }, '10.0.0.2'],
   ]);
 });
 
@@ -95,6 +97,7 @@ test('Forwarded (RFC 7239): for= with quoting, IPv6 in brackets, ports, unknown 
     [{ forwarded: 'by="a,b;c";for=203.0.113.9' }, '203.0.113.9'],
     [{ forwarded: 'for=203.0.113.9;by="a, for=10.0.0.2"' }, '203.0.113.9'],
     [{ forwarded: 'for=203.0.113.9;by="a\\", for=10.0.0.2"' }, '203.0.113.9'],
+    [{ forwarded: 'for=10.0.0.2, for=203.0.113.9;by="a\\", for=198.51.100.66"' }, '203.0.113.9'],
     [{ forwarded: 'for=203.0.113.9;by="a\\\\", for=10.0.0.2' }, '203.0.113.9'],
     // A quote left open by a client on its own line does not swallow the proxy's line.
     [{ forwarded: ['for="198.51.100.66', 'for=203.0.113.9'] }, '203.0.113.9'],
@@ -109,7 +112,8 @@ test('Forwarded (RFC 7239): for= with quoting, IPv6 in brackets, ports, unknown 
 test('Forwarded: a long line is read from the right, quoted strings included, up to a bound', async () => {
   await assertAddresses([
     [{ forwarded: `for=198.51.100.66;by="${'x,'.repeat(5000)}", for=203.0.113.9` }, '203.0.113.9'],
-    [{ forwarded: `for=198.51.100.66, ${Array(200).fill('for=10.0.0.2').join(', ')}` }, '10.0.0.2'],
+    [{ forwarded: `for=198.51.100.66, ${Array(40).fill('for=10.0.0.2').join(', ')}` }, '10.0.0.2'],
+    [{ forwarded: `for=198.51.100.66;by="${'x'.repeat(5000)}", for=10.0.0.2` }, '10.0.0.2'],
     [{ forwarded: `for=203.0.113.9;by="${'x'.repeat(5000)}"` }, PROXY],
   ]);
 });
@@ -140,12 +144,12 @@ ${LOOPBACK_LISTEN}`);
 after(() => running.service.stop());
 
 /** One policy request over real HTTPS from 127.0.0.1; resolves with the status and the fetch log line. */
-async function fetchOverHttps(headers: string, servername: string | undefined = 'mta-sts.example.com') {
+async function fetchOverHttps(headers: string, { sni = true } = {}) {
   const before = running.log.events('policy_fetch').length;
   const response = await rawHttpsRequest(
     running.httpsPort,
     `GET ${POLICY_PATH} HTTP/1.1\r\nHost: mta-sts.example.com\r\n${headers}Connection: close\r\n\r\n`,
-    servername === undefined ? { rejectUnauthorized: false } : { servername, ca: comCert.caPem },
+    sni ? { servername: 'mta-sts.example.com', ca: comCert.caPem } : { rejectUnauthorized: false },
   );
   await running.log.waitFor(() => running.log.events('policy_fetch').length > before);
   return { status: response.status, body: response.body, line: running.log.events('policy_fetch')[before]! };
@@ -175,7 +179,7 @@ test('HTTPS through a trusted proxy: its forwarded address, Host’s policy, and
     assert.equal((await fetchOverHttps('X-Forwarded-For: not-an-ip\r\n')).line.ip, '127.0.0.1');
     assert.equal((await fetchOverHttps('Forwarded: for="[2001:db8:cafe::17]:4711"\r\n')).line.ip, '2001:db8:cafe::17');
     // nginx sends no SNI upstream by default: a trusted proxy's connection is not held to the certificate.
-    const withoutSni = await fetchOverHttps('X-Forwarded-For: 203.0.113.9\r\n', undefined);
+    const withoutSni = await fetchOverHttps('X-Forwarded-For: 203.0.113.9\r\n', { sni: false });
     assert.equal(withoutSni.status, 200);
     assert.equal(withoutSni.line.ip, '203.0.113.9');
   } finally {

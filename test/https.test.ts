@@ -197,6 +197,10 @@ test('ambiguous or malformed requests get 400, not a policy', async () => {
     tls,
   );
   assert.equal(noHost.status, 400);
+  // The fast path judges Host as Fastify does.
+  const userinfoHost = await rawHttpsRequest(running.httpsPort, policyRequest('mta-sts.example.com@evil.example'), tls);
+  assert.equal(userinfoHost.status, 400);
+  assert.doesNotMatch(userinfoHost.body, /STSv1/);
   const overHttp = await rawHttpRequest(
     running.httpPort,
     'GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.com\r\nHost: evil.example\r\nConnection: close\r\n\r\n',

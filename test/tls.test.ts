@@ -14,6 +14,7 @@ import {
   startMixedKeyServers,
   TLS13_SUITES,
   type KeyType,
+  UNCOVERED,
   type MixedKeyServers,
 } from './support/tls-fixtures.js';
 
@@ -51,16 +52,21 @@ test('a client without SNI, or with a name we do not serve, gets a neutral certi
 
 test('an RSA certificate is served for its name, not the neutral ECDSA one, to clients that prefer ECDSA', async () => {
   // Node's SNI callback adds the chosen certificate beside the listener's default one; the server's preference must pick it.
+  // OpenSSL's own client order, which Postfix uses: ECDSA suites and signature algorithms first.
+  const preferEcdsa = {
+    ciphers: 'TLS_AES_128_GCM_SHA256:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256',
+    sigalgs: 'ecdsa_secp256r1_sha256:rsa_pss_rsae_sha256:rsa_pkcs1_sha256',
+  };
   for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
-    for (const sigalgs of [undefined, 'ecdsa_secp256r1_sha256:rsa_pss_rsae_sha256:rsa_pkcs1_sha256']) {
+    for (const preference of [{}, preferEcdsa]) {
       const response = await rawHttpsRequest(running.httpsPort, policyRequest(NET), {
         servername: NET,
         ca: servers.rsa.caPem,
         minVersion: version,
         maxVersion: version,
-        ...(sigalgs && { sigalgs }),
+        ...preference,
       });
-      assert.equal(response.certificate.subjectaltname, `DNS:${NET}`, `${version}, sigalgs ${sigalgs ?? 'default'}`);
+      assert.equal(response.certificate.subjectaltname, `DNS:${NET}`, `${version}, ${JSON.stringify(preference)}`);
       assert.equal(response.status, 200);
     }
   }
@@ -91,6 +97,8 @@ test('421 Misdirected Request when the connection’s certificate does not cover
     [NET, COM, 421, '421 misdirected request\n'],
     [undefined, COM, 421, '421 misdirected request\n'],
     ['unknown.example', ORG, 421, '421 misdirected request\n'],
+    // SNI and Host agree, but no certificate covers the host yet: the neutral one was served.
+    [UNCOVERED, UNCOVERED, 421, '421 misdirected request\n'],
     // Not a policy host of ours: nothing to misdirect.
     [COM, 'unknown.example', 404, '404 not found\n'],
   ];
@@ -113,6 +121,7 @@ test('421 Misdirected Request when the connection’s certificate does not cover
       [COM, null, null],
       [COM, null, null],
       [ORG, null, null],
+      [UNCOVERED, null, null],
     ],
   );
 });

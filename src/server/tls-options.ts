@@ -1,5 +1,5 @@
 import type { ServerOptions } from 'node:https';
-import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
+import type { SecureContext, TLSSocket } from 'node:tls';
 import { dnsNameCovers } from '../tls/certificate.js';
 
 /** A certificate ready to serve, with the names it covers. */
@@ -66,14 +66,15 @@ const ALPN_PROTOCOLS = ['http/1.1', 'acme-tls/1'];
  * not list the domains hosted here.
  */
 export function tlsServerOptions({ certificateFor, neutral }: TlsServerOptions): ServerOptions {
-  // Settings of the listener's own context; a context the SNI callback picks lends only its certificate.
-  const neutralContext = createSecureContext(neutral);
   return {
-    // The listener's default certificate: what a client without SNI gets.
+    // The listener's own context: its settings apply to every connection (a context the SNI
+    // callback picks lends only its certificate), and its certificate is the neutral one.
     ...neutral,
-    SNICallback: (servername, done) => done(null, certificateFor(servername.toLowerCase())?.context ?? neutralContext),
+    // A name we do not serve gets no context of its own: the handshake goes on with the neutral certificate.
+    SNICallback: (servername, done) => done(null, certificateFor(servername.toLowerCase())?.context),
     ciphers: CIPHER_SUITES,
     sigalgs: SIGNATURE_ALGORITHMS,
+    // Node's default for servers, which the ranking above relies on.
     honorCipherOrder: true,
     minVersion: 'TLSv1.2',
     ALPNProtocols: ALPN_PROTOCOLS,

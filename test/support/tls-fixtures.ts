@@ -76,9 +76,11 @@ export async function startPermissiveTlsServer(
 export const COM = 'mta-sts.example.com';
 export const ORG = 'mta-sts.example.org';
 export const NET = 'mta-sts.example.net';
+/** A policy host no certificate covers (as while its first ACME order is pending). */
+export const UNCOVERED = 'mta-sts.example.info';
 
 export interface MixedKeyServers {
-  /** The service: example.com and example.org (TWO_DOMAINS) and example.net (mode none). */
+  /** The service: example.com and example.org (TWO_DOMAINS), example.net and example.info (mode none). */
   running: TestService;
   /** One ECDSA certificate covering example.com and example.org (a `files` certificate may cover several hosts). */
   ecdsa: TestCertificate;
@@ -95,6 +97,7 @@ export async function startMixedKeyServers(): Promise<MixedKeyServers> {
   const ecdsa = await issueTestCertificate(`${dir}/ecdsa`, [COM, ORG]);
   const rsa = await issueRsaTestCertificate(`${dir}/rsa`, [NET]);
   const running = await startTestService(`${TWO_DOMAINS}  example.net: { mode: none }
+  example.info: { mode: none }
 tls:
   source: files
   certificates:
