@@ -1,60 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { parseConfigText } from '../src/config/load.js';
-import { createFetchLog } from '../src/fetches/fetch-log.js';
-import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from '../src/fetches/providers.js';
-import { PolicySet } from '../src/policy/policy-set.js';
 import { AcmeChallengeTokens } from '../src/server/acme-challenges.js';
-import { buildApp } from '../src/server/app.js';
-import type { Readiness } from '../src/server/health-routes.js';
-import { createLogger } from '../src/service/logger.js';
-import { trustedProxies } from '../src/service/trust-proxy.js';
-import { LogCapture } from './support/service.js';
-
-const CONFIG = `
-domains:
-  example.com: { mode: enforce, mx: [mail.example.com, "*.mail.protection.outlook.com"], max_age: 1209600 }
-  example.org: { mx: [mx1.example.org] }
-`;
-const EXAMPLE_COM_POLICY =
-  'version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.mail.protection.outlook.com\r\nmax_age: 1209600\r\n';
-
-function policies(): PolicySet {
-  const loaded = parseConfigText(CONFIG, 'test.yaml');
-  assert.ok(loaded.ok);
-  return new PolicySet(loaded.config.domains);
-}
-
-async function policyApp(
-  options: { trustProxy?: string[]; readiness?: Readiness } = {},
-): Promise<{ app: FastifyInstance; log: LogCapture }> {
-  const log = new LogCapture();
-  const logger = createLogger('info', log);
-  const set = policies();
-  const app = await buildApp({
-    listener: 'https',
-    logger,
-    policies: () => set,
-    readiness: () => options.readiness ?? { ready: true, hostsWithoutCertificate: 0 },
-    trustProxy: trustedProxies(options.trustProxy ?? []),
-    recordFetch: createFetchLog(logger, await ProviderClassifier.fromFile(SHIPPED_PROVIDERS_FILE)),
-  });
-  return { app, log };
-}
-
-async function redirectApp(challenges = new AcmeChallengeTokens(), httpsPort = 443): Promise<FastifyInstance> {
-  const set = policies();
-  return buildApp({
-    listener: 'http',
-    logger: createLogger('silent'),
-    policies: () => set,
-    readiness: () => ({ ready: true, hostsWithoutCertificate: 0 }),
-    trustProxy: () => false,
-    challenges,
-    httpsPort,
-  });
-}
+import { EXAMPLE_COM_POLICY, policies, policyApp, redirectApp } from './support/apps.js';
 
 test('GET the policy: 200, text/plain, exact bytes; HEAD: same headers, no body', async () => {
   const { app } = await policyApp();
@@ -181,7 +129,7 @@ test('healthz and readyz answer on both listeners without naming domains', async
 
 test('port 80: ACME challenges while pending, HTTPS redirect only for our hosts, never for the policy', async () => {
   const challenges = new AcmeChallengeTokens();
-  const app = await redirectApp(challenges, 8443);
+  const app = await redirectApp({ challenges, httpsPort: 8443 });
   const challenge = () => app.inject({ url: '/.well-known/acme-challenge/tok-EN_1', headers: { host: 'mta-sts.example.com' } });
   assert.equal((await challenge()).statusCode, 404);
   challenges.set('tok-EN_1', 'tok-EN_1.thumbprint');

@@ -89,6 +89,60 @@ test('HEAD gets the headers and no body; other methods and paths 404/405', async
   assert.equal(otherHost.status, 404);
 });
 
+const absoluteFormRequest = (target: string, host: string) =>
+  `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
+
+test('an absolute-form target names the host and Host is ignored (RFC 9112 §3.2.2); a malformed one gets 400', async () => {
+  const org = { servername: 'mta-sts.example.org', ca: orgCert.caPem };
+  const before = running.log.events('policy_fetch').length;
+  const served = await rawHttpsRequest(
+    running.httpsPort,
+    absoluteFormRequest('https://MTA-STS.example.org/.well-known/mta-sts.txt', 'mta-sts.example.com'),
+    org,
+  );
+  assert.equal(served.status, 200);
+  assert.equal(served.body, ORG_POLICY);
+
+  const notOurs = await rawHttpsRequest(
+    running.httpsPort,
+    absoluteFormRequest('https://other.example/.well-known/mta-sts.txt', 'mta-sts.example.org'),
+    org,
+  );
+  assert.equal(notOurs.status, 404);
+  assert.equal(notOurs.body, '404 not found\n');
+
+  // The org connection's certificate does not cover example.com: the target's host is judged, not Host.
+  const misdirected = await rawHttpsRequest(
+    running.httpsPort,
+    absoluteFormRequest('https://mta-sts.example.com/.well-known/mta-sts.txt', 'mta-sts.example.org'),
+    org,
+  );
+  assert.equal(misdirected.status, 421);
+
+  await running.log.waitFor(() => running.log.events('policy_fetch').length === before + 3);
+  assert.deepEqual(
+    running.log
+      .events('policy_fetch')
+      .slice(before)
+      .map((line) => [line.host, line.domain, line.status]),
+    [
+      ['mta-sts.example.org', 'example.org', 200],
+      ['other.example', null, 404],
+      ['mta-sts.example.com', null, 421],
+    ],
+  );
+
+  for (const target of [
+    'https://user@mta-sts.example.org/.well-known/mta-sts.txt',
+    'https:////.well-known/mta-sts.txt',
+    'ftp://mta-sts.example.org/.well-known/mta-sts.txt',
+  ]) {
+    const malformed = await rawHttpsRequest(running.httpsPort, absoluteFormRequest(target, 'mta-sts.example.org'), org);
+    assert.equal(malformed.status, 400, target);
+    assert.doesNotMatch(malformed.body, /STSv1/);
+  }
+});
+
 test('TLS 1.1 and older are refused; TLS 1.2 and 1.3 are served', async () => {
   const attempt = (minVersion: 'TLSv1' | 'TLSv1.2', maxVersion: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3') =>
     new Promise<string>((resolve) => {
@@ -115,10 +169,11 @@ test('TLS 1.1 and older are refused; TLS 1.2 and 1.3 are served', async () => {
   assert.equal(await attempt('TLSv1.2', 'TLSv1.3'), 'TLSv1.3');
 });
 
-test('a client without SNI still completes the handshake', async () => {
+test('a client without SNI completes the handshake, with a certificate that covers no policy host: 421', async () => {
   const response = await rawHttpsRequest(running.httpsPort, policyRequest('mta-sts.example.org'), { rejectUnauthorized: false });
-  assert.equal(response.status, 200);
-  assert.equal(response.body, ORG_POLICY);
+  assert.equal(response.certificate.subject.CN, 'mta-sts-server');
+  assert.equal(response.status, 421);
+  assert.doesNotMatch(response.body, /STSv1/);
 });
 
 test('ambiguous or malformed requests get 400, not a policy', async () => {
@@ -142,6 +197,10 @@ test('ambiguous or malformed requests get 400, not a policy', async () => {
     tls,
   );
   assert.equal(noHost.status, 400);
+  // The fast path judges Host as Fastify does.
+  const userinfoHost = await rawHttpsRequest(running.httpsPort, policyRequest('mta-sts.example.com@evil.example'), tls);
+  assert.equal(userinfoHost.status, 400);
+  assert.doesNotMatch(userinfoHost.body, /STSv1/);
   const overHttp = await rawHttpRequest(
     running.httpPort,
     'GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.com\r\nHost: evil.example\r\nConnection: close\r\n\r\n',

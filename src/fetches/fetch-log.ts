@@ -5,11 +5,11 @@ import type { ReverseDns } from './reverse-dns.js';
 
 /** What the server knows about one request for the policy path, before attribution. */
 export interface PolicyFetch {
-  /** The Host the client asked for, normalised; '' when it named no policy host we serve. */
+  /** The requested host (Host, or the absolute-form target's authority), lower case, without port. */
   host: string;
-  /** The policy domain, or null when the host is not one of ours. */
+  /** The policy domain, or null when the host is not one of ours or the request was misdirected (421). */
   domain: string | null;
-  /** Client address after trusted-proxy handling, IPv4-mapped IPv6 shown as IPv4. */
+  /** Client address after trusted-proxy handling (src/server/client-address.ts), IPv4-mapped IPv6 shown as IPv4. */
   ip: string;
   ua: string;
   method: string;

@@ -1,4 +1,5 @@
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext } from 'node:tls';
+import type { ServedCertificate } from './tls-options.js';
 
 /**
  * Answers to pending ACME challenges, held in memory only while an order is pending. The issuer
@@ -7,7 +8,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
  */
 export class AcmeChallengeTokens {
   private readonly byToken = new Map<string, string>();
-  private readonly alpnByHost = new Map<string, SecureContext>();
+  private readonly alpnByHost = new Map<string, ServedCertificate>();
 
   set(token: string, keyAuthorization: string): void {
     this.byToken.set(token, keyAuthorization);
@@ -22,7 +23,7 @@ export class AcmeChallengeTokens {
   }
 
   setAlpnCertificate(host: string, pem: { cert: string; key: string }): void {
-    this.alpnByHost.set(host, createSecureContext(pem));
+    this.alpnByHost.set(host, { context: createSecureContext(pem), dnsNames: [host] });
   }
 
   deleteAlpnCertificate(host: string): void {
@@ -30,7 +31,7 @@ export class AcmeChallengeTokens {
   }
 
   /** The challenge certificate for a host while its TLS-ALPN-01 validation is pending. */
-  alpnContext(host: string): SecureContext | undefined {
+  alpnCertificate(host: string): ServedCertificate | undefined {
     return this.alpnByHost.get(host);
   }
 }

@@ -2,14 +2,17 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino';
 import type { FetchRecorder } from '../fetches/fetch-log.js';
 import type { PolicySet } from '../policy/policy-set.js';
+import { createNeutralCertificate } from '../tls/self-signed.js';
 import type { AcmeChallengeTokens } from './acme-challenges.js';
 import { healthRoutes, type Readiness } from './health-routes.js';
-import { createNodeServer, type TlsServerOptions } from './node-server.js';
+import { createNodeServer } from './node-server.js';
 import { createPolicyResponder, withPolicyFastPath } from './policy-responder.js';
 import { policyRoutes } from './policy-routes.js';
 import { redirectRoutes } from './redirect-routes.js';
-import { rejectAmbiguousHost } from './request-guards.js';
+import { rejectUnclearHost } from './request-guards.js';
+import { requestTarget } from './request-target.js';
 import { securityHeaders } from './security-headers.js';
+import { servedCertificateCovers, type CertificateSelector } from './tls-options.js';
 
 interface CommonOptions {
   logger: Logger;
@@ -21,7 +24,7 @@ interface CommonOptions {
 
 export type AppOptions = CommonOptions &
   (
-    | { listener: 'https'; tls?: TlsServerOptions; recordFetch: FetchRecorder }
+    | { listener: 'https'; tls?: { certificateFor: CertificateSelector }; recordFetch: FetchRecorder }
     | { listener: 'http'; challenges: AcmeChallengeTokens; httpsPort: number }
   );
 
@@ -30,17 +33,29 @@ export type AppOptions = CommonOptions &
  * and redirects. Without `tls` the https app runs over plain HTTP, which is what `inject()` tests use.
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const tls = options.listener === 'https' ? options.tls : undefined;
+  const tls =
+    options.listener === 'https' && options.tls ? { ...options.tls, neutral: await createNeutralCertificate() } : undefined;
   const headers = securityHeaders(options.listener === 'https');
   const respond =
     options.listener === 'https'
-      ? createPolicyResponder({ policies: options.policies, recordFetch: options.recordFetch, headers })
+      ? createPolicyResponder({
+          policies: options.policies,
+          recordFetch: options.recordFetch,
+          headers,
+          ...(tls && { certificateCovers: servedCertificateCovers(tls.certificateFor) }),
+        })
       : undefined;
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     // One line per policy fetch comes from the fetch log; per-request access lines would double it.
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: (address: string) => options.trustProxy(address),
+    // Routes see the origin-form path whatever form the target came in (RFC 9112 §3.2); the
+    // host comes from requestTarget(), never from Fastify's request.host, which would take
+    // X-Forwarded-Host from a trusted proxy (and so from any client behind it).
+    rewriteUrl: (raw) => {
+      const target = requestTarget(raw);
+      return target.ok ? target.path : '/';
+    },
     serverFactory: (handler) =>
       createNodeServer(respond ? withPolicyFastPath(respond, options.trustProxy, handler) : handler, tls),
     return503OnClosing: true,
@@ -48,12 +63,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(headers);
-    rejectAmbiguousHost(request, reply, done);
+    rejectUnclearHost(request, reply, done);
   });
   await app.register(healthRoutes, { readiness: options.readiness });
 
   if (respond) {
-    await app.register(policyRoutes, { respond });
+    await app.register(policyRoutes, { respond, trustProxy: options.trustProxy });
     // A short text that names no domain: probing other hosts or paths learns nothing.
     app.setNotFoundHandler((_request, reply) => reply.code(404).type('text/plain; charset=utf-8').send('404 not found\n'));
   } else if (options.listener === 'http') {

@@ -1,6 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
-import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import { tlsServerOptions, type TlsServerOptions } from './tls-options.js';
 
 /** A client must send complete request headers within this time, or the connection is closed. */
 const HEADERS_TIMEOUT_MS = 10_000;
@@ -18,11 +19,6 @@ const connectionLimits = {
   requireHostHeader: true,
 };
 
-export type TlsServerOptions = Pick<HttpsOptions, 'SNICallback' | 'cert' | 'key'>;
-
-// RFC 8737 §4: TLS-ALPN-01 validation negotiates acme-tls/1; every other client gets http/1.1.
-const ALPN_PROTOCOLS = ['http/1.1', 'acme-tls/1'];
-
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
 
 const openSockets = new WeakMap<Server, Set<Socket>>();
@@ -32,10 +28,7 @@ export function createNodeServer(handler: Handler, tls: TlsServerOptions | undef
     ? createHttpsServer(
         {
           ...connectionLimits,
-          ...tls,
-          // RFC 8461 §3.3 requires TLS; RFC 8996 retired 1.0 and 1.1.
-          minVersion: 'TLSv1.2',
-          ALPNProtocols: ALPN_PROTOCOLS,
+          ...tlsServerOptions(tls),
           // A TCP connection that never finishes its handshake is dropped as fast as one that never sends headers.
           handshakeTimeout: HEADERS_TIMEOUT_MS,
         },

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { normaliseIp } from '../fetches/ip-address.js';
 import type { FetchRecorder } from '../fetches/fetch-log.js';
-import { normaliseHostHeader, type PolicySet } from '../policy/policy-set.js';
+import type { PolicySet } from '../policy/policy-set.js';
+import { parseRequestTarget } from './request-target.js';
 import { hasAmbiguousHost } from './request-guards.js';
 
 // RFC 8461 §3.3: the policy is at this fixed path on the policy host.
@@ -12,6 +13,7 @@ export const POLICY_PATH = '/.well-known/mta-sts.txt';
 const POLICY_CONTENT_TYPE = 'text/plain; charset=utf-8';
 const NOT_FOUND = Buffer.from('404 not found\n');
 const METHOD_NOT_ALLOWED = Buffer.from('405 method not allowed\n');
+const MISDIRECTED = Buffer.from('421 misdirected request\n');
 
 export interface PolicyResponderOptions {
   /** Read on every request, so a config reload is a single reference swap. */
@@ -19,31 +21,54 @@ export interface PolicyResponderOptions {
   recordFetch: FetchRecorder;
   /** Sent with every answer (helmet's, computed once). */
   headers: Readonly<Record<string, string>>;
+  /**
+   * Whether the certificate served on this connection covers the policy host; absent for a
+   * listener without TLS (inject() tests).
+   */
+  certificateCovers?: (socket: TLSSocket, host: string) => boolean;
 }
 
-/** Who asked and for which host; from the socket, or from Fastify when a trusted proxy forwarded the request. */
+/** Who asked and for which host. */
 export interface Requester {
+  /** The client's address, normalised: the peer's, or the one a trusted proxy forwarded. */
   ip: string;
+  /** The requested host (src/server/request-target.ts). */
   host: string;
+  /**
+   * The client's own TLS connection carries the request. A trusted proxy's connection is its
+   * own (nginx sends no SNI upstream by default), so its requests are not held to the certificate.
+   */
+  direct: boolean;
 }
 
 export type PolicyResponder = (request: IncomingMessage, response: ServerResponse, requester: Requester) => void;
 
 /**
  * Answers any request for the policy path: the domain's policy to GET and HEAD on
- * `mta-sts.<domain>`, 404 for other hosts, 405 for other methods; then records the fetch.
- * It writes the response itself, with headers prepared once, because this is the one request
- * that matters and the one that arrives in volume.
+ * `mta-sts.<domain>`, 404 for other hosts, 405 for other methods, 421 when the connection's
+ * certificate does not cover the host; then records the fetch. It writes the response itself,
+ * with headers prepared once, because this is the one request that matters and the one that
+ * arrives in volume.
  */
-export function createPolicyResponder({ policies, recordFetch, headers }: PolicyResponderOptions): PolicyResponder {
+export function createPolicyResponder({
+  policies,
+  recordFetch,
+  headers,
+  certificateCovers,
+}: PolicyResponderOptions): PolicyResponder {
   const fixedHeaders = Object.entries(headers).flat();
-  return (request, response, { ip, host }) => {
+  return (request, response, { ip, host, direct }) => {
     const started = performance.now();
     const served = policies().forHost(host);
     const method = request.method ?? '';
+    const misdirected = served !== undefined && direct && certificateCovers?.(request.socket as TLSSocket, served.host) === false;
     let status: number;
     let body: Buffer;
-    if (method !== 'GET' && method !== 'HEAD') {
+    if (misdirected) {
+      // RFC 9110 §15.5.20: this connection cannot answer for that host (SNI for one domain, Host
+      // for another, or no SNI); the client may retry on a connection made for the host.
+      [status, body] = [421, MISDIRECTED];
+    } else if (method !== 'GET' && method !== 'HEAD') {
       [status, body] = [405, METHOD_NOT_ALLOWED];
     } else if (served) {
       // RFC 8461 §3.3: HTTP 200 only, never a redirect; the body is exactly the rendered policy.
@@ -56,9 +81,10 @@ export function createPolicyResponder({ policies, recordFetch, headers }: Policy
     response.writeHead(status, responseHeaders);
     response.end(method === 'HEAD' ? undefined : body);
     recordFetch({
-      host: served?.host ?? normaliseHostHeader(host),
-      domain: served?.domain ?? null,
-      ip: normaliseIp(ip),
+      host,
+      // A misdirected request is not a fetch of the domain's policy: it is logged like one for a host we do not serve.
+      domain: misdirected ? null : (served?.domain ?? null),
+      ip,
       ua: request.headers['user-agent'] ?? '',
       method,
       status,
@@ -74,8 +100,9 @@ type RequestHandler = (request: IncomingMessage, response: ServerResponse) => vo
 /**
  * The listener's request handler: a plain request for the policy path is answered directly,
  * everything else (and anything that needs Fastify's judgement: a trusted proxy's forwarded
- * address, an ambiguous Host) goes to Fastify. Skipping Fastify's routing, hooks and reply
- * objects here is what keeps the policy within reach of a bare node:https server.
+ * address, an ambiguous Host, a target other than the bare policy path) goes to Fastify.
+ * Skipping Fastify's routing, hooks and reply objects here is what keeps the policy within
+ * reach of a bare node:https server.
  */
 export function withPolicyFastPath(
   respond: PolicyResponder,
@@ -84,10 +111,16 @@ export function withPolicyFastPath(
 ): RequestHandler {
   return (request, response) => {
     const peer = request.socket.remoteAddress ?? '';
-    if (request.url !== POLICY_PATH || trustProxy(peer) || hasAmbiguousHost(request.rawHeaders)) {
+    const url = request.url ?? '';
+    if (url !== POLICY_PATH || trustProxy(peer) || hasAmbiguousHost(request.rawHeaders)) {
       fastify(request, response);
       return;
     }
-    respond(request, response, { ip: peer, host: request.headers.host ?? '' });
+    const target = parseRequestTarget(url, request.headers.host);
+    if (!target.ok) {
+      fastify(request, response); // which answers 400
+      return;
+    }
+    respond(request, response, { ip: normaliseIp(peer), host: target.host, direct: true });
   };
 }

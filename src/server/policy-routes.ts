@@ -1,15 +1,23 @@
 import type { FastifyPluginCallback } from 'fastify';
+import { clientOf } from './client-address.js';
 import { POLICY_PATH, type PolicyResponder } from './policy-responder.js';
+import { requestedHost } from './request-target.js';
+
+export interface PolicyRoutesOptions {
+  respond: PolicyResponder;
+  trustProxy: (address: string) => boolean;
+}
 
 /**
  * The policy path inside Fastify, for requests the listener's fast path leaves to it (those
- * through a trusted proxy, with a query string, or from inject() in tests): the same responder,
- * with the client address and host as Fastify resolved them.
+ * through a trusted proxy, with a query string or an absolute-form target, or from inject() in
+ * tests): the same responder, with the same requested host and the client address.
  */
-export const policyRoutes: FastifyPluginCallback<{ respond: PolicyResponder }> = (app, { respond }, done) => {
+export const policyRoutes: FastifyPluginCallback<PolicyRoutesOptions> = (app, { respond, trustProxy }, done) => {
   app.all(POLICY_PATH, (request, reply) => {
     reply.hijack();
-    respond(request.raw, reply.raw, { ip: request.ip, host: request.host ?? '' });
+    const client = clientOf(request.raw, trustProxy);
+    respond(request.raw, reply.raw, { ip: client.ip, host: requestedHost(request.raw), direct: !client.proxied });
   });
   done();
 };

@@ -2,6 +2,7 @@ import type { FastifyPluginCallback } from 'fastify';
 import type { PolicySet } from '../policy/policy-set.js';
 import type { AcmeChallengeTokens } from './acme-challenges.js';
 import { POLICY_PATH } from './policy-responder.js';
+import { requestedHost } from './request-target.js';
 
 export interface RedirectRoutesOptions {
   policies: () => PolicySet;
@@ -34,7 +35,7 @@ export const redirectRoutes: FastifyPluginCallback<RedirectRoutesOptions> = (app
   );
 
   app.setNotFoundHandler((request, reply) => {
-    const served = policies().forHost(request.host ?? '');
+    const served = policies().forHost(requestedHost(request.raw));
     if (!served || (request.method !== 'GET' && request.method !== 'HEAD')) {
       return reply.code(404).type(text).send('404 not found\n');
     }

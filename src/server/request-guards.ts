@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { requestTarget } from './request-target.js';
 
 /**
  * Node keeps the first of several Host headers and drops the rest, which would let a client
@@ -14,14 +15,13 @@ export function hasAmbiguousHost(rawHeaders: readonly string[]): boolean {
   return hosts > 1;
 }
 
-export function rejectAmbiguousHost(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
-  if (hasAmbiguousHost(request.raw.rawHeaders)) {
-    reply
-      .code(400)
-      .type('text/plain; charset=utf-8')
-      .header('connection', 'close')
-      .send('400 bad request: more than one Host header\n');
-    return;
-  }
-  done();
+/** 400 for a request that does not name one host clearly: several Host headers, or a malformed target or Host (RFC 9112 §3.2). */
+export function rejectUnclearHost(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+  const problem = hasAmbiguousHost(request.raw.rawHeaders)
+    ? 'more than one Host header'
+    : requestTarget(request.raw).ok
+      ? undefined
+      : 'malformed request target or Host header';
+  if (problem === undefined) return done();
+  reply.code(400).type('text/plain; charset=utf-8').header('connection', 'close').send(`400 bad request: ${problem}\n`);
 }

@@ -1,6 +1,4 @@
 import type { AddressInfo } from 'node:net';
-import type { SecureContext } from 'node:tls';
-import type { Server as HttpsServer } from 'node:https';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import { loadConfigText, readConfigText } from '../config/load.js';
@@ -20,6 +18,7 @@ import { ServiceMetrics } from '../metrics/service-metrics.js';
 import { ReverseDns } from '../fetches/reverse-dns.js';
 import { closeConnectionsWithoutRequest } from '../server/node-server.js';
 import type { Readiness } from '../server/health-routes.js';
+import type { ServedCertificate } from '../server/tls-options.js';
 import { watchFiles, type Watch } from '../storage/watch.js';
 import { CertificateCache } from '../tls/certificate-cache.js';
 import { createCertificateSource, type CertificateSource } from '../tls/sources.js';
@@ -161,23 +160,16 @@ export class Service {
       readiness: () => this.readiness(),
       trustProxy: (address: string) => this.trustProxy(address),
     };
-    const fallback = this.certificates.all().at(-1);
     this.httpsApp = await buildApp({
       ...common,
       listener: 'https',
-      tls: {
-        SNICallback: (servername, done) => this.selectCertificate(servername, done),
-        ...(fallback && { cert: fallback.pem.chain, key: fallback.pem.key }),
-      },
+      tls: { certificateFor: (servername) => this.selectCertificate(servername) },
       recordFetch: createFetchLog(this.log, this.classifier, {
         observe: (fetch, verdict) => this.metrics.fetched(fetch, verdict),
         ...(this.reverseDns && { reverseDns: this.reverseDns }),
         ...(this.statistics && { attributed: (fetch, attribution) => this.countFetch(fetch, attribution) }),
       }),
     });
-    // Clients that send no SNI get the listener's default certificate; keep it current too.
-    const httpsServer = this.httpsApp.server as HttpsServer;
-    this.certificates.onReplace((latest) => httpsServer.setSecureContext({ cert: latest.pem.chain, key: latest.pem.key }));
     this.httpApp = await buildApp({
       ...common,
       listener: 'http',
@@ -214,10 +206,8 @@ export class Service {
    * seconds); otherwise the host's certificate. The SNI callback cannot see the client's ALPN
    * list, so ordinary clients of that host get the challenge certificate during those seconds.
    */
-  private selectCertificate(servername: string, done: (error: Error | null, context?: SecureContext) => void): void {
-    const challenge = this.challenges.alpnContext(servername.toLowerCase());
-    if (challenge) done(null, challenge);
-    else this.certificates.sniCallback(servername, done);
+  private selectCertificate(servername: string): ServedCertificate | undefined {
+    return this.challenges.alpnCertificate(servername) ?? this.certificates.certificateFor(servername);
   }
 
   /** One line per certificate at start, so expiry is visible in the log without running `certs`. */

@@ -11,8 +11,6 @@ export interface LiveCertificate {
   readonly issuer: string;
   /** Built on the first handshake that needs it: thousands of hosts must not slow the start. */
   readonly context: SecureContext;
-  /** For the listener's default context (clients that send no SNI). Never logged. */
-  readonly pem: { readonly chain: string; readonly key: string };
   /** Where the certificate came from, for messages: a path or "self-signed". */
   readonly origin: string;
 }
@@ -53,7 +51,6 @@ export function loadCertificate(chainPem: string, keyPem: string, origin: string
       context ??= createSecureContext({ cert: chainPem, key: keyPem });
       return context;
     },
-    pem: { chain: chainPem, key: keyPem },
     origin,
   };
 }

@@ -123,19 +123,11 @@ export class SelfSignedIssuer {
         return { certificate, key: key.keys.privateKey };
       }
     }
-    const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-      serialNumber: randomSerial(),
-      name: 'CN=mta-sts-server local CA, O=mta-sts-server self-signed trial',
-      notBefore: new Date(now.getTime() - 60_000),
-      notAfter: new Date(now.getTime() + CA_LIFETIME_DAYS * DAY_MS),
-      signingAlgorithm: ECDSA_P256,
-      keys: key.keys,
-      extensions: [
-        new x509.BasicConstraintsExtension(true, 0, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-        await x509.SubjectKeyIdentifierExtension.create(key.keys.publicKey),
-      ],
-    });
+    const certificate = await createSelfSigned('CN=mta-sts-server local CA, O=mta-sts-server self-signed trial', key.keys, now, [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(key.keys.publicKey),
+    ]);
     await writeFileAtomic(this.caCertificatePath, certificate.toString('pem') + '\n', 0o644);
     return { certificate, key: key.keys.privateKey };
   }
@@ -144,13 +136,50 @@ export class SelfSignedIssuer {
     const path = join(this.folder, file);
     let pem = await readFile(path, 'utf8').catch(() => undefined);
     if (pem === undefined) {
-      const generated = (await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify'])) as CryptoKeyPair;
-      const der = await webcrypto.subtle.exportKey('pkcs8', generated.privateKey);
-      pem = x509.PemConverter.encode(der, 'PRIVATE KEY') + '\n';
+      pem = (await generateKey()).pem;
       await writeFileAtomic(path, pem, 0o600);
     }
     return { keys: await importKeyPair(pem), pem };
   }
+}
+
+/**
+ * The certificate for TLS clients that send no SNI, or a name no certificate covers: made in
+ * memory at every start, self-signed, with no subjectAltName, so that it names no configured
+ * domain (the customer certificates would list them to anyone who scans the address).
+ */
+export async function createNeutralCertificate(now = new Date()): Promise<{ cert: string; key: string }> {
+  const key = await generateKey();
+  const certificate = await createSelfSigned('CN=mta-sts-server', key.keys, now, [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+  ]);
+  return { cert: certificate.toString('pem') + '\n', key: key.pem };
+}
+
+/** Self-signed with ECDSA P-256, valid from a minute ago for the CA lifetime. */
+function createSelfSigned(
+  name: string,
+  keys: CryptoKeyPair,
+  now: Date,
+  extensions: x509.Extension[],
+): Promise<x509.X509Certificate> {
+  return x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name,
+    notBefore: new Date(now.getTime() - 60_000),
+    notAfter: new Date(now.getTime() + CA_LIFETIME_DAYS * DAY_MS),
+    signingAlgorithm: ECDSA_P256,
+    keys,
+    extensions,
+  });
+}
+
+async function generateKey(): Promise<{ keys: CryptoKeyPair; pem: string }> {
+  const keys = (await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const der = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+  return { keys, pem: x509.PemConverter.encode(der, 'PRIVATE KEY') + '\n' };
 }
 
 async function importKeyPair(pem: string): Promise<CryptoKeyPair> {

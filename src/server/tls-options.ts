@@ -1,0 +1,98 @@
+import type { ServerOptions } from 'node:https';
+import type { SecureContext, TLSSocket } from 'node:tls';
+import { dnsNameCovers } from '../tls/certificate.js';
+
+/** A certificate ready to serve, with the names it covers. */
+export interface ServedCertificate {
+  readonly context: SecureContext;
+  readonly dnsNames: readonly string[];
+}
+
+/** Which certificate a server name (SNI, lower case) gets; undefined for a name we do not serve. */
+export type CertificateSelector = (servername: string) => ServedCertificate | undefined;
+
+export interface TlsServerOptions {
+  certificateFor: CertificateSelector;
+  /** For clients without SNI or with a name we do not serve: a certificate that names no configured domain. */
+  neutral: { cert: string; key: string };
+}
+
+// RFC 8461 §3.3 requires TLS; RFC 8996 retired 1.0 and 1.1. TLS 1.3 keeps its default suites
+// (all AEAD). TLS 1.2 gets forward-secret ECDHE with an AEAD cipher only (RFC 9325 §4.2): no CBC
+// (nor its SHA-1 MACs), no CCM or CCM8, no ARIA or Camellia, no static RSA or finite-field DHE.
+const TLS13_SUITES = ['TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256', 'TLS_AES_128_GCM_SHA256'];
+const TLS12_SUITES = [
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+];
+const CIPHER_SUITES = [...TLS13_SUITES, ...TLS12_SUITES].join(':');
+
+/**
+ * Signature algorithms, ECDSA last (and none with SHA-1 or SHA-224). Node's SNI callback does
+ * not replace the listener's default certificate: it adds the chosen one in the slot of its key
+ * type (UseSNIContext in Node's src/crypto), so a connection for an RSA certificate still holds
+ * the neutral ECDSA one, and a client that prefers ECDSA would be shown it. The server chooses
+ * (honorCipherOrder) and ranks ECDSA below every other key type, in these signature algorithms
+ * and in the TLS 1.2 suites above: a certificate of another type is preferred to the neutral
+ * one, and one of the same type (ACME and self-signed certificates are ECDSA) replaces it.
+ */
+const SIGNATURE_ALGORITHMS = [
+  'rsa_pss_rsae_sha256',
+  'rsa_pss_rsae_sha384',
+  'rsa_pss_rsae_sha512',
+  'rsa_pss_pss_sha256',
+  'rsa_pss_pss_sha384',
+  'rsa_pss_pss_sha512',
+  'rsa_pkcs1_sha256',
+  'rsa_pkcs1_sha384',
+  'rsa_pkcs1_sha512',
+  'ed25519',
+  'ed448',
+  'ecdsa_secp256r1_sha256',
+  'ecdsa_secp384r1_sha384',
+  'ecdsa_secp521r1_sha512',
+].join(':');
+
+// RFC 8737 §4: TLS-ALPN-01 validation negotiates acme-tls/1; every other client gets http/1.1.
+const ALPN_PROTOCOLS = ['http/1.1', 'acme-tls/1'];
+
+/**
+ * The TLS face of the policy listener. A client that sends no SNI, or a name we do not serve,
+ * gets the neutral certificate, which names no configured domain: scanning the address must
+ * not list the domains hosted here.
+ */
+export function tlsServerOptions({ certificateFor, neutral }: TlsServerOptions): ServerOptions {
+  return {
+    // The listener's own context: its settings apply to every connection (a context the SNI
+    // callback picks lends only its certificate), and its certificate is the neutral one.
+    ...neutral,
+    // A name we do not serve gets no context of its own: the handshake goes on with the neutral certificate.
+    SNICallback: (servername, done) => done(null, certificateFor(servername.toLowerCase())?.context),
+    ciphers: CIPHER_SUITES,
+    sigalgs: SIGNATURE_ALGORITHMS,
+    // Node's default for servers, which the ranking above relies on.
+    honorCipherOrder: true,
+    minVersion: 'TLSv1.2',
+    ALPNProtocols: ALPN_PROTOCOLS,
+  };
+}
+
+/**
+ * Whether the certificate served on this connection (the one its SNI selected; the neutral one
+ * without SNI) covers `host`. Asked per request, so a certificate renewed since the handshake
+ * is judged as it is now.
+ */
+export function servedCertificateCovers(certificateFor: CertificateSelector): (socket: TLSSocket, host: string) => boolean {
+  return (socket, host) => {
+    const servername = socket.servername;
+    if (!servername) return false;
+    // The common case: a certificate selected for a name covers that name.
+    if (servername === host) return certificateFor(host) !== undefined;
+    const served = certificateFor(servername.toLowerCase());
+    return served !== undefined && served.dnsNames.some((name) => dnsNameCovers(name, host));
+  };
+}
