@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MAILAUTH_CLIENT, MAILAUTH_MTA_STS, type ClientResult, type DnsJson } from './support/mailauth-client.js';
+import { MAILAUTH_CLIENT, MAILAUTH_MTA_STS, type ClientResult, type DnsJson } from '../support/mailauth-client.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /*
@@ -19,7 +19,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
  * mailauth client. Nothing leaves the namespace's loopback.
  */
 
-const PROJECT = fileURLToPath(new URL('../../', import.meta.url));
+const PROJECT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = join(PROJECT, 'dist', 'src', 'cli', 'main.js');
 const PEBBLE_SUPPORT = pathToFileURL(join(PROJECT, 'dist', 'test', 'support', 'pebble.js')).href;
 const DNS_SUPPORT = pathToFileURL(join(PROJECT, 'dist', 'test', 'support', 'dns-server.js')).href;

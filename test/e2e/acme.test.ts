@@ -5,12 +5,12 @@ import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { connect, type TLSSocket } from 'node:tls';
-import { TestDnsServer } from './support/dns-server.js';
-import { fetchPolicy } from './support/fetch-policy.js';
-import { freePorts, TestPebble } from './support/pebble.js';
-import { startTestService, startTestServiceAt, type TestService } from './support/service.js';
+import { TestDnsServer } from '../support/dns-server.js';
+import { fetchPolicy } from '../support/fetch-policy.js';
+import { freePorts, TestPebble } from '../support/pebble.js';
+import { startTestService, startTestServiceAt, type TestService } from '../support/service.js';
 
-const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 // End to end against a real ACME CA (Debian's pebble): HTTP-01 through the service's own port-80 listener.
 

@@ -6,7 +6,7 @@ import { basename, dirname, join, posix } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { JsonLogProcess } from './support/json-log-process.js';
+import { JsonLogProcess } from '../support/json-log-process.js';
 
 /*
  * The container image, run without Docker: this test reads the Dockerfile's final stage and
@@ -27,7 +27,7 @@ import { JsonLogProcess } from './support/json-log-process.js';
  * Because the image's files are staged this way, this checkout itself need not be readable by USER.
  */
 
-const PROJECT = fileURLToPath(new URL('../../', import.meta.url));
+const PROJECT = fileURLToPath(new URL('../../../', import.meta.url));
 const NETNS = `mta-sts-ct-${process.pid}`;
 // Docker's default PATH, which the node image keeps; this test's node goes in front of it.
 const DOCKER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { MAILAUTH_CLIENT, MAILAUTH_MTA_STS, type ClientResult, type DnsJson } from './support/mailauth-client.js';
+import { MAILAUTH_CLIENT, MAILAUTH_MTA_STS, type ClientResult, type DnsJson } from '../support/mailauth-client.js';
 
 /*
  * An independent MTA-STS client — mailauth's lib/mta-sts.js, as a sending MTA uses it — fetches
@@ -19,7 +19,7 @@ import { MAILAUTH_CLIENT, MAILAUTH_MTA_STS, type ClientResult, type DnsJson } fr
  * client runs on the node that runs this test; CI runs the suite on Node 20 and on Node 24.
  */
 
-const PROJECT = fileURLToPath(new URL('../../', import.meta.url));
+const PROJECT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = join(PROJECT, 'dist', 'src', 'cli', 'main.js');
 const NETNS = `mta-sts-ma-${process.pid}`;
 const START_TIMEOUT_MS = 30_000;
