@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { issueTestCertificate, type TestCertificate } from './support/certificates.js';
 import { fetchPolicy } from './support/fetch-policy.js';
 import { rawHttpRequest, rawHttpsRequest } from './support/raw-client.js';
-import { freePorts } from './support/pebble.js';
+import { freePorts } from './support/ports.js';
 import { LogCapture, LOOPBACK_LISTEN, startTestService, writeTestConfig, type TestService } from './support/service.js';
 import { Service } from '../src/service/service.js';
 

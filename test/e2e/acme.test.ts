@@ -7,7 +7,8 @@ import { after, before, test } from 'node:test';
 import { connect, type TLSSocket } from 'node:tls';
 import { TestDnsServer } from '../support/dns-server.js';
 import { fetchPolicy } from '../support/fetch-policy.js';
-import { freePorts, TestPebble } from '../support/pebble.js';
+import { TestPebble } from '../support/pebble.js';
+import { freePorts } from '../support/ports.js';
 import { startTestService, startTestServiceAt, type TestService } from '../support/service.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
