@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { endsWithThisProcess } from '../support/children.js';
 import { MAILAUTH_CLIENT, MAILAUTH_MTA_STS, type ClientResult, type DnsJson } from '../support/mailauth-client.js';
 import { NetworkNamespace } from '../support/network-namespace.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -103,6 +104,7 @@ class Captured {
     readonly name: string,
     readonly child: ChildProcess,
   ) {
+    endsWithThisProcess(child);
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     this.closed = new Promise((resolve) => child.once('close', () => resolve()));

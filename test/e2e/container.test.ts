@@ -338,7 +338,8 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
     const command = [...image.entrypoint, ...image.cmd].map((arg) => toHost(arg));
     // unshare --pid --fork: the entrypoint runs as PID 1, where a signal without a handler is
     // ignored — the reason `docker stop` hangs for images whose PID 1 does not handle SIGTERM.
-    const child = netns.spawn('unshare', ['--pid', '--fork', ...asUser, ...command], {
+    // --kill-child: should unshare be killed, the entrypoint goes with it.
+    const child = netns.spawn('unshare', ['--pid', '--fork', '--kill-child', ...asUser, ...command], {
       env,
       cwd: toHost(image.workdir),
       stdio: ['ignore', 'pipe', 'pipe'],
