@@ -69,7 +69,6 @@ test('serve: a request still arriving when SIGTERM comes is answered, then the p
     assert.ok(stopMs < STOP_DEADLINE_MS, `exited ${stopMs} ms after SIGTERM`);
     assert.ok(served.lines.some((line) => line.event === 'service_stopped'));
   } finally {
-    if (served.running) served.child.kill('SIGKILL');
-    await served.exited;
+    await served.kill();
   }
 });

@@ -357,8 +357,7 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
         // SIGKILL reaches a namespace's PID 1 from outside (no other signal does without a
         // handler); unshare exits once its child has, and is killed too in case it has none.
         for (const pid of await childPids(service.child.pid!)) process.kill(pid, 'SIGKILL');
-        service.child.kill('SIGKILL');
-        await service.exited;
+        await service.kill();
       }
     } finally {
       await netns?.close();

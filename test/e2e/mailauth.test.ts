@@ -110,10 +110,7 @@ describe('mailauth, an independent MTA-STS client, accepts the served policies',
 
   after(async () => {
     try {
-      if (service?.running) {
-        service.child.kill('SIGKILL');
-        await service.exited;
-      }
+      await service?.kill();
     } finally {
       await netns?.close();
       if (dir) await rm(dir, { recursive: true, force: true });

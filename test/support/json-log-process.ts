@@ -38,6 +38,12 @@ export class JsonLogProcess {
     return !this.ended;
   }
 
+  /** SIGKILL if it still runs; resolves once it has exited. For clean-up after a failed test. */
+  async kill(): Promise<void> {
+    if (this.running) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
   /** The first line, logged already or to come, that matches; fails when the process exits first or time runs out. */
   async waitFor(
     what: string,
