@@ -42,10 +42,14 @@ export class NetworkNamespace {
       holder.once('close', () => resolve(false));
     });
     if (!up) {
-      const how = asRoot
-        ? 'unshare and nsenter (util-linux) and ip (iproute2) must be installed'
-        : 'run as root, or allow user namespaces to unprivileged users (sysctl kernel.unprivileged_userns_clone=1 on older Debian, kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu 24.04+)';
-      throw new Error(`this test needs a network namespace of its own, and none could be made (${stderr.trim()}): ${how}`);
+      const unprivileged = asRoot
+        ? ''
+        : '; without root, also user namespaces open to unprivileged users (kernel.unprivileged_userns_clone=1 on older ' +
+          'Debian, kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu 24.04 and later), or run it as root';
+      throw new Error(
+        `this test needs a network namespace of its own and could not make one (${stderr.trim()}): ` +
+          `it needs unshare and nsenter (util-linux) and ip (iproute2)${unprivileged}`,
+      );
     }
     return new NetworkNamespace(holder, !asRoot);
   }
