@@ -11,7 +11,7 @@
 # /var/lib/mta-sts (the config defaults; config/example.yaml uses other values for running
 # outside a container). Other commands: `docker run --rm -v /srv/mta-sts:/etc/mta-sts:ro mta-sts-server check-config`.
 #
-# test/container.test.ts reads the final stage (COPY, WORKDIR, ENV, USER, VOLUME, EXPOSE,
+# test/e2e/container.test.ts reads the final stage (COPY, WORKDIR, ENV, USER, VOLUME, EXPOSE,
 # HEALTHCHECK, ENTRYPOINT, CMD) and runs it without Docker, so keep those instructions in the
 # simple forms it understands: exec (JSON) form, KEY=value ENV pairs, numeric USER.
 

@@ -124,13 +124,17 @@ test('failures back off exponentially with jitter, never in a tight loop', async
   });
   await maintenance.setHosts(['mta-sts.example.com']);
   maintenance.startOrdering();
-  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  await log.waitFor(() => log.events('certificate_error').length >= 5);
   maintenance.stop();
   const attempts = log.events('certificate_error').map((line) => Date.parse(String(line.time)));
-  // 50, 100, 200, 400, 400 ms (±25 %): a handful of attempts in 1.5 s, not hundreds.
-  assert.ok(attempts.length >= 3 && attempts.length <= 7, `${attempts.length} attempts`);
-  const gaps = attempts.slice(1).map((time, index) => time - attempts[index]!);
-  assert.ok(gaps.at(-1)! >= 250, `last gap ${gaps.at(-1)} ms`);
+  const gaps = attempts.slice(1, 5).map((time, index) => time - attempts[index]!);
+  // Retries after 50, 100, 200, then 400 ms (the cap), each ±25 %: never sooner than three quarters
+  // of that (less 2 ms for the millisecond clock), where a tight loop would retry at once.
+  const earliest = [50, 100, 200, 400].map((backoff) => 0.75 * backoff - 2);
+  assert.ok(
+    gaps.every((gap, index) => gap >= earliest[index]!),
+    `gaps ${gaps.join(', ')} ms; at least ${earliest.join(', ')}`,
+  );
 });
 
 test('storage locks: one holder at a time, a stale lock left by a crash is broken', async () => {
@@ -139,6 +143,7 @@ test('storage locks: one holder at a time, a stale lock left by a crash is broke
   const first = await storage.lock('order-ca-host');
   let secondHeld = false;
   const second = storage.lock('order-ca-host').then((release) => ((secondHeld = true), release));
+  // Nothing to wait for: the second holder is seen to wait over more than two of the lock's 250 ms polls.
   await new Promise((resolve) => setTimeout(resolve, 600));
   assert.equal(secondHeld, false);
   await first();
@@ -165,6 +170,7 @@ test('a host removed from the config stops being ordered and renewed', async () 
   await maintenance.check('mta-sts.example.com');
   await maintenance.setHosts([]);
   const ordersAtRemoval = issuer.orders;
+  // Nothing to wait for: no order is seen over eight 50 ms retry periods.
   await new Promise((resolve) => setTimeout(resolve, 400));
   assert.equal(issuer.orders, ordersAtRemoval);
   maintenance.stop();

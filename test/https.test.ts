@@ -7,8 +7,12 @@ import { readFile } from 'node:fs/promises';
 import { issueTestCertificate, type TestCertificate } from './support/certificates.js';
 import { fetchPolicy } from './support/fetch-policy.js';
 import { rawHttpRequest, rawHttpsRequest } from './support/raw-client.js';
-import { freePorts } from './support/pebble.js';
+import { freePorts } from './support/ports.js';
 import { LogCapture, LOOPBACK_LISTEN, startTestService, writeTestConfig, type TestService } from './support/service.js';
+import { PolicySet } from '../src/policy/policy-set.js';
+import { AcmeChallengeTokens } from '../src/server/acme-challenges.js';
+import { buildApp } from '../src/server/app.js';
+import { createLogger } from '../src/service/logger.js';
 import { Service } from '../src/service/service.js';
 
 const COM_POLICY =
@@ -225,31 +229,93 @@ test('the fetch log line records the TLS version and an absent user agent as ""'
   assert.equal(line.status, 200);
 });
 
-test('slow and silent clients are cut off after 10 s and do not stop normal fetches meanwhile', async () => {
-  const slow: TLSSocket[] = [];
-  const closed: Promise<unknown>[] = [];
-  for (let i = 0; i < 200; i++) {
-    const socket = connect({ host: '127.0.0.1', port: running.httpsPort, servername: 'mta-sts.example.com', ca: comCert.caPem });
-    socket.on('error', () => undefined);
-    socket.resume(); // read the server's 408 and its close, as a real client would
-    // Half send part of their headers and stall; the other half connect and say nothing.
-    if (i % 2 === 0) {
-      socket.on('secureConnect', () =>
-        socket.write('GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.com\r\nX-Slow: '),
-      );
+/** Shorter than the defaults, so that the tests of what they cut off take seconds. */
+const SHORT_LIMITS = { headersTimeoutMs: 2_000, inactivityTimeoutMs: 1_000 };
+
+/** A service like the file's, with SHORT_LIMITS. */
+const startWithShortLimits = () =>
+  startTestService(`domains:\n  example.com: { mode: none }\n${LOOPBACK_LISTEN}`, { connectionLimits: SHORT_LIMITS });
+
+test('slow and silent clients are cut off at the inactivity timeout and do not stop normal fetches meanwhile', async () => {
+  const limited = await startWithShortLimits();
+  try {
+    const ca = await readFile(`${limited.dir}/state/self-signed/ca.pem`, 'utf8');
+    const lifetimes: Promise<{ lastSentAt: number; closedAt: number }>[] = [];
+    for (let i = 0; i < 200; i++) {
+      const socket = connect({ host: '127.0.0.1', port: limited.httpsPort, servername: 'mta-sts.example.com', ca });
+      socket.on('error', () => undefined);
+      socket.resume(); // read whatever the server says before it closes, as a real client would
+      let lastSentAt = 0;
+      // Half send part of their headers and stall; the other half connect and say nothing.
+      socket.on('secureConnect', () => {
+        if (i % 2 === 0) socket.write('GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: mta-sts.example.com\r\nX-Slow: ');
+        lastSentAt = Date.now();
+      });
+      lifetimes.push(once(socket, 'close').then(() => ({ lastSentAt, closedAt: Date.now() })));
     }
-    closed.push(once(socket, 'close'));
-    slow.push(socket);
+    const { body } = await fetchPolicy({ port: limited.httpsPort, host: 'mta-sts.example.com', ca });
+    assert.equal(body, 'version: STSv1\r\nmode: none\r\nmax_age: 604800\r\n');
+    // Closed by the server once each had been quiet for the inactivity timeout, not by anything this test did.
+    const quiet = (await Promise.all(lifetimes)).map(({ lastSentAt, closedAt }) => closedAt - lastSentAt);
+    assert.ok(Math.min(...quiet) >= SHORT_LIMITS.inactivityTimeoutMs - 50, `closed after ${Math.min(...quiet)} ms of silence`);
+  } finally {
+    await limited.service.stop();
   }
-  await Promise.all(slow.map((socket) => once(socket, 'secureConnect')));
-  const started = Date.now();
-  const { body } = await fetchPolicy({ port: running.httpsPort, host: 'mta-sts.example.com', ca: comCert.caPem });
-  assert.equal(body, COM_POLICY);
-  await Promise.all(closed);
-  const elapsed = Date.now() - started;
-  assert.ok(slow.every((socket) => socket.destroyed));
-  // Closed by the server's header deadline, not by anything this test did.
-  assert.ok(elapsed >= 8_000, `closed after ${elapsed} ms`);
+});
+
+test('a client trickling its headers faster than the inactivity timeout is still cut off at the headers timeout', async () => {
+  const limited = await startWithShortLimits();
+  try {
+    const ca = await readFile(`${limited.dir}/state/self-signed/ca.pem`, 'utf8');
+    const socket = connect({ host: '127.0.0.1', port: limited.httpsPort, servername: 'mta-sts.example.com', ca });
+    socket.on('error', () => undefined);
+    let response = '';
+    socket.setEncoding('latin1').on('data', (chunk: string) => (response += chunk));
+    const closed = once(socket, 'close');
+    await once(socket, 'secureConnect');
+    // One byte every 300 ms, well within the 1 s inactivity timeout: sent whole, it would take 21 s.
+    const request = policyRequest('mta-sts.example.com');
+    let sent = 0;
+    const firstByteAt = Date.now();
+    const trickle = setInterval(() => {
+      if (sent < request.length && !socket.destroyed) socket.write(request[sent++]!);
+    }, 300);
+    socket.write(request[sent++]!);
+    await closed;
+    clearInterval(trickle);
+    const elapsed = Date.now() - firstByteAt;
+    assert.ok(sent < request.length, `the whole request went through in ${elapsed} ms: no headers timeout`);
+    assert.match(response, /^HTTP\/1\.1 408 /);
+    // Node checks the deadline every second: cut off between 2 and 3 s after the first byte, with room for a busy machine.
+    assert.ok(
+      elapsed >= SHORT_LIMITS.headersTimeoutMs && elapsed < 3 * SHORT_LIMITS.headersTimeoutMs,
+      `cut off ${elapsed} ms after the first byte; the headers timeout is ${SHORT_LIMITS.headersTimeoutMs} ms`,
+    );
+  } finally {
+    await limited.service.stop();
+  }
+});
+
+test('by default both listeners allow 10 s for headers, 30 s per request, 5 s idle keep-alive and 10 s of silence', async () => {
+  const common = {
+    logger: createLogger('silent'),
+    policies: () => new PolicySet([]),
+    readiness: () => ({ ready: true, hostsWithoutCertificate: 0 }),
+    trustProxy: () => false,
+  };
+  const apps = [
+    await buildApp({ ...common, listener: 'https', recordFetch: () => undefined }),
+    await buildApp({ ...common, listener: 'http', challenges: new AcmeChallengeTokens(), httpsPort: 443 }),
+  ];
+  for (const app of apps) {
+    const { headersTimeout, requestTimeout, keepAliveTimeout, timeout } = app.server;
+    // The README's "Connection limits" promises these numbers.
+    assert.deepEqual(
+      { headersTimeout, requestTimeout, keepAliveTimeout, timeout },
+      { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000, timeout: 10_000 },
+    );
+    await app.close();
+  }
 });
 
 test('IPv6 and IPv4 are both served when listening on "::"', async () => {

@@ -20,7 +20,8 @@ import { stateDatabasePath } from '../src/storage/sqlite-database.js';
 import { TestDnsServer } from './support/dns-server.js';
 import { JsonLogProcess, serveProcess } from './support/json-log-process.js';
 import { fetchPolicy } from './support/fetch-policy.js';
-import { LogCapture, startTestService, startTestServiceAt, writeTestConfig } from './support/service.js';
+import { rawHttpsRequest } from './support/raw-client.js';
+import { LogCapture, LOOPBACK_LISTEN, startTestService, startTestServiceAt, writeTestConfig } from './support/service.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const GOOGLE_UA = 'Google-SMTP-STS';
@@ -232,6 +233,45 @@ test('attribution through the real server: what is logged and what is stored, ca
       ['example.com', 'unknown', 2, 2, 1, policyId],
       ['example.com', 'yahoo', 1, 1, 0, policyId],
     ],
+  );
+});
+
+test('only a GET answered with a policy is counted: not HEAD, not a host we do not serve, not POST', async () => {
+  // No trusted proxy: requests take the listener's fast path, as they do in production.
+  const running = await startTestService(
+    `domains:\n  example.com: { mode: enforce, mx: [mail.example.com] }\n${LOOPBACK_LISTEN}`,
+  );
+  const ca = await readFile(join(running.dir, 'state', 'self-signed', 'ca.pem'), 'utf8');
+  const send = (method: string, host: string, extra = '') =>
+    rawHttpsRequest(
+      running.httpsPort,
+      `${method} /.well-known/mta-sts.txt HTTP/1.1\r\nHost: ${host}\r\n${extra}Connection: close\r\n\r\n`,
+      { servername: host, ca, rejectUnauthorized: host === 'mta-sts.example.com' },
+    );
+  try {
+    assert.equal((await send('GET', 'mta-sts.example.com')).status, 200);
+    assert.equal((await send('HEAD', 'mta-sts.example.com')).status, 200);
+    assert.equal((await send('GET', 'mta-sts.example.net')).status, 404);
+    assert.equal((await send('POST', 'mta-sts.example.com', 'Content-Length: 0\r\n')).status, 405);
+  } finally {
+    await running.service.stop();
+  }
+  // All four reached the fetch log, which is what feeds the statistics.
+  assert.deepEqual(
+    running.log.events('policy_fetch').map((line) => [line.method, line.status]),
+    [
+      ['GET', 200],
+      ['HEAD', 200],
+      ['GET', 404],
+      ['POST', 405],
+    ],
+  );
+  const store = SqliteFetchStatistics.openReadOnly(join(running.dir, 'state'));
+  const stored = await store.query({ sinceDay: '2000-01-01' });
+  await store.close();
+  assert.deepEqual(
+    stored.map((row) => [row.domain, row.fetches]),
+    [['example.com', 1]],
   );
 });
 

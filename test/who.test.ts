@@ -91,10 +91,11 @@ test('who --domain keeps one domain; no fetches says so', () => {
 test('who on a terminal: the table drawn in place, no per-fetch lines', async () => {
   const dir = await mkdtemp(`${tmpdir()}/mta-sts-who-`);
   await writeFile(`${dir}/log`, LOG);
-  // util-linux `script` gives the command a pseudo-terminal, as an admin's shell would.
-  const result = spawnSync('script', ['-q', '-c', `${process.execPath} ${MAIN} who < ${dir}/log`, '/dev/null'], {
-    encoding: 'utf8',
-  });
+  // `script` gives the command a pseudo-terminal, as an admin's shell would; util-linux's (Linux)
+  // and BSD's (macOS) take the command differently.
+  const command = `${process.execPath} ${MAIN} who < ${dir}/log`;
+  const args = process.platform === 'linux' ? ['-q', '-c', command, '/dev/null'] : ['-q', '/dev/null', 'sh', '-c', command];
+  const result = spawnSync('script', args, { encoding: 'utf8' });
   assert.equal(result.status, 0, result.stderr);
   const screen = result.stdout.replace(/\r\n/g, '\n');
   assert.ok(screen.startsWith('\x1b[H\x1b[2JPROVIDER'), JSON.stringify(screen.slice(0, 40)));

@@ -5,7 +5,7 @@ import type { PolicySet } from '../policy/policy-set.js';
 import { createNeutralCertificate } from '../tls/self-signed.js';
 import type { AcmeChallengeTokens } from './acme-challenges.js';
 import { healthRoutes, type Readiness } from './health-routes.js';
-import { createNodeServer } from './node-server.js';
+import { createNodeServer, type ConnectionLimits } from './node-server.js';
 import { createPolicyResponder, withPolicyFastPath } from './policy-responder.js';
 import { policyRoutes } from './policy-routes.js';
 import { redirectRoutes } from './redirect-routes.js';
@@ -20,6 +20,8 @@ interface CommonOptions {
   readiness: () => Readiness;
   /** Whether a peer address may set X-Forwarded-For / Forwarded; read per request so reloads apply. */
   trustProxy: (address: string) => boolean;
+  /** Timeouts for slow and idle clients; DEFAULT_CONNECTION_LIMITS where not given. */
+  connectionLimits?: Partial<ConnectionLimits>;
 }
 
 export type AppOptions = CommonOptions &
@@ -57,7 +59,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return target.ok ? target.path : '/';
     },
     serverFactory: (handler) =>
-      createNodeServer(respond ? withPolicyFastPath(respond, options.trustProxy, handler) : handler, tls),
+      createNodeServer(
+        respond ? withPolicyFastPath(respond, options.trustProxy, handler) : handler,
+        tls,
+        options.connectionLimits,
+      ),
     return503OnClosing: true,
   });
 

@@ -3,41 +3,63 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { tlsServerOptions, type TlsServerOptions } from './tls-options.js';
 
-/** A client must send complete request headers within this time, or the connection is closed. */
-const HEADERS_TIMEOUT_MS = 10_000;
+/** How long a client may take over each step of a connection before it is closed. */
+export interface ConnectionLimits {
+  /** Complete request headers must arrive within this time of their first byte (then 408 and close); a TLS handshake too. */
+  headersTimeoutMs: number;
+  /** The whole request, body included, must arrive within this time. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this time. */
+  keepAliveTimeoutMs: number;
+  /** A connection on which nothing arrives for this time is closed: one that connects and says nothing, say. */
+  inactivityTimeoutMs: number;
+}
 
-/**
- * Timeouts that keep slow or idle clients from holding sockets. Node checks header and request
- * deadlines on a timer (30 s by default); checking every second makes the 10 s limit real.
- */
-const connectionLimits = {
-  headersTimeout: HEADERS_TIMEOUT_MS,
-  requestTimeout: 30_000,
-  keepAliveTimeout: 5_000,
-  connectionsCheckingInterval: 1_000,
-  // RFC 7230 §5.4: a request must carry exactly one Host header (Node answers 400 otherwise).
-  requireHostHeader: true,
+/** What slow or idle clients get on the open internet (the README's "Connection limits"). */
+export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  inactivityTimeoutMs: 10_000,
 };
+
+/** Node's server options for the limits. */
+function nodeServerLimits(limits: ConnectionLimits) {
+  return {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Node checks header and request deadlines on a timer (30 s by default); every second makes them real.
+    connectionsCheckingInterval: 1_000,
+    // RFC 7230 §5.4: a request must carry exactly one Host header (Node answers 400 otherwise).
+    requireHostHeader: true,
+  };
+}
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
 
 const openSockets = new WeakMap<Server, Set<Socket>>();
 
-export function createNodeServer(handler: Handler, tls: TlsServerOptions | undefined): Server {
+export function createNodeServer(
+  handler: Handler,
+  tls: TlsServerOptions | undefined,
+  configuredLimits: Partial<ConnectionLimits> = {},
+): Server {
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...configuredLimits };
   const server = tls
     ? createHttpsServer(
         {
-          ...connectionLimits,
+          ...nodeServerLimits(limits),
           ...tlsServerOptions(tls),
           // A TCP connection that never finishes its handshake is dropped as fast as one that never sends headers.
-          handshakeTimeout: HEADERS_TIMEOUT_MS,
+          handshakeTimeout: limits.headersTimeoutMs,
         },
         handler,
       )
-    : createHttpServer(connectionLimits, handler);
+    : createHttpServer(nodeServerLimits(limits), handler);
   // The header deadline starts with the first byte of a request; a client that connects and
   // then says nothing is closed by this inactivity timeout instead.
-  server.setTimeout(HEADERS_TIMEOUT_MS);
+  server.setTimeout(limits.inactivityTimeoutMs);
   const sockets = new Set<Socket>();
   server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
     sockets.add(socket);

@@ -16,7 +16,7 @@ import { buildApp } from '../server/app.js';
 import { buildAdminApp } from '../server/admin-app.js';
 import { ServiceMetrics } from '../metrics/service-metrics.js';
 import { ReverseDns } from '../fetches/reverse-dns.js';
-import { closeConnectionsWithoutRequest } from '../server/node-server.js';
+import { closeConnectionsWithoutRequest, type ConnectionLimits } from '../server/node-server.js';
 import type { Readiness } from '../server/health-routes.js';
 import type { ServedCertificate } from '../server/tls-options.js';
 import { watchFiles, type Watch } from '../storage/watch.js';
@@ -40,6 +40,8 @@ export interface ServiceOptions {
   providersFile?: string;
   /** ACME renewal timing; tests shorten it. */
   acmeTiming?: Partial<MaintenanceTiming>;
+  /** Timeouts for slow and idle clients of the policy and port-80 listeners; tests shorten them. */
+  connectionLimits?: Partial<ConnectionLimits>;
   /** Environment for secrets given outside the config file (MTA_STS_ADMIN_TOKEN); process.env by default. */
   env?: NodeJS.ProcessEnv;
 }
@@ -159,6 +161,7 @@ export class Service {
       policies: () => this.policies,
       readiness: () => this.readiness(),
       trustProxy: (address: string) => this.trustProxy(address),
+      connectionLimits: this.options.connectionLimits,
     };
     this.httpsApp = await buildApp({
       ...common,

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { endsWithThisProcess } from './children.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -17,6 +18,7 @@ export class JsonLogProcess {
   private ended = false;
 
   constructor(readonly child: ChildProcess) {
+    endsWithThisProcess(child);
     let partial = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       const lines = (partial + chunk).split('\n');
@@ -34,6 +36,12 @@ export class JsonLogProcess {
 
   get running(): boolean {
     return !this.ended;
+  }
+
+  /** SIGKILL if it still runs; resolves once it has exited. For clean-up after a failed test. */
+  async kill(): Promise<void> {
+    if (this.running) this.child.kill('SIGKILL');
+    await this.exited;
   }
 
   /** The first line, logged already or to come, that matches; fails when the process exits first or time runs out. */

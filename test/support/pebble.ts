@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { webcrypto } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
+import { freePorts } from './ports.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -215,30 +215,6 @@ function httpsGet(url: string, ca: string): Promise<string> {
     });
     request.on('timeout', () => request.destroy(new Error(`GET ${url}: timed out`)));
     request.on('error', reject);
-  });
-}
-
-/**
- * Free ports for listeners that must be named before they start (pebble's, the service's port 80).
- * They come from below the kernel's ephemeral range: a port taken from that range and released
- * could be handed to the next listen(0) in the meantime, say the service's own HTTPS listener,
- * which then holds the port the test meant for something else.
- */
-export async function freePorts(count: number): Promise<number[]> {
-  const ephemeralLow = Number((await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).split(/\s+/)[0]);
-  const ports = new Set<number>();
-  while (ports.size < count) {
-    const port = 10_000 + Math.floor(Math.random() * (ephemeralLow - 10_000));
-    if (!ports.has(port) && (await canListen(port))) ports.add(port);
-  }
-  return [...ports];
-}
-
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 

@@ -7,8 +7,8 @@ import { Agent } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import * as acme from 'acme-client';
-import { DNS_TYPE, TestDnsServer } from './support/dns-server.js';
-import { TestPebble } from './support/pebble.js';
+import { DNS_TYPE, TestDnsServer } from '../support/dns-server.js';
+import { TestPebble } from '../support/pebble.js';
 
 // Proves the ACME test harness against the real pebble, with acme-client used directly: no service code.
 

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { MAILAUTH_CLIENT, MAILAUTH_MTA_STS, type ClientResult, type DnsJson } from './support/mailauth-client.js';
+import { JsonLogProcess } from '../support/json-log-process.js';
+import { MAILAUTH_CLIENT, MAILAUTH_MTA_STS, type ClientResult, type DnsJson } from '../support/mailauth-client.js';
+import { NetworkNamespace } from '../support/network-namespace.js';
 
 /*
  * An independent MTA-STS client — mailauth's lib/mta-sts.js, as a sending MTA uses it — fetches
@@ -19,9 +20,8 @@ import { MAILAUTH_CLIENT, MAILAUTH_MTA_STS, type ClientResult, type DnsJson } fr
  * client runs on the node that runs this test; CI runs the suite on Node 20 and on Node 24.
  */
 
-const PROJECT = fileURLToPath(new URL('../../', import.meta.url));
+const PROJECT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = join(PROJECT, 'dist', 'src', 'cli', 'main.js');
-const NETNS = `mta-sts-ma-${process.pid}`;
 const START_TIMEOUT_MS = 30_000;
 
 const CONFIG = `
@@ -58,15 +58,12 @@ const UNKNOWN_DOMAIN = 'unknown.example.net';
 
 describe('mailauth, an independent MTA-STS client, accepts the served policies', () => {
   let dir: string | undefined;
-  let netnsCreated = false;
-  let service: ChildProcess | undefined;
-  let serviceExited: Promise<unknown> | undefined;
+  let netns: NetworkNamespace | undefined;
+  let service: JsonLogProcess | undefined;
   let dns: DnsJson;
   let results: Record<string, ClientResult>;
-  let log = '';
 
   before(async () => {
-    assert.equal(process.getuid?.(), 0, 'network namespaces need root (CI runs as root; locally: sudo npm test)');
     dir = await mkdtemp(join(tmpdir(), 'mta-sts-mailauth-'));
     const configPath = join(dir, 'mta-sts.yaml');
     await writeFile(configPath, CONFIG);
@@ -92,61 +89,38 @@ describe('mailauth, an independent MTA-STS client, accepts the served policies',
     zone[`TXT _mta-sts.${UNKNOWN_DOMAIN}`] = [['v=STSv1; id=20240101']];
     zone[`A mta-sts.${UNKNOWN_DOMAIN}`] = ['127.0.0.1'];
 
-    execFileSync('ip', ['netns', 'add', NETNS]);
-    netnsCreated = true;
-    execFileSync('ip', ['netns', 'exec', NETNS, 'ip', 'link', 'set', 'lo', 'up']);
-
-    // As root inside the namespace: binding 443 needs no sysctl, and the host's 443 is untouched.
-    const child = spawn('ip', ['netns', 'exec', NETNS, process.execPath, MAIN, 'serve', '--config', configPath], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    service = child;
-    serviceExited = new Promise((resolve) => child.on('exit', resolve));
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (log += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    while (!log.includes('"event":"service_started"')) {
-      if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline)
-        throw new Error(`serve did not start; stderr:\n${stderr}`);
-      await sleep(100);
-    }
+    netns = await NetworkNamespace.create();
+    // Root inside the namespace: binding 443 needs no sysctl, and the host's 443 is untouched.
+    service = new JsonLogProcess(
+      netns.spawn(process.execPath, [MAIN, 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] }),
+    );
+    await service.waitForEvent('service_started', START_TIMEOUT_MS);
 
     const clientPath = join(dir, 'mailauth-client.cjs');
     await writeFile(clientPath, MAILAUTH_CLIENT);
     const domains = [...Object.keys(EXPECTED), UNKNOWN_DOMAIN];
     // NODE_EXTRA_CA_CERTS is the only way mailauth's request trusts another CA; node reads it at start.
-    const output = execFileSync(
-      'ip',
-      ['netns', 'exec', NETNS, process.execPath, clientPath, MAILAUTH_MTA_STS, JSON.stringify({ zone, domains })],
-      {
-        encoding: 'utf8',
-        env: { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: join(dir, 'state', 'self-signed', 'ca.pem') },
-        timeout: 60_000,
-      },
-    );
+    const output = netns.execFileSync(process.execPath, [clientPath, MAILAUTH_MTA_STS, JSON.stringify({ zone, domains })], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: join(dir, 'state', 'self-signed', 'ca.pem') },
+      timeout: 60_000,
+    });
     results = JSON.parse(output) as Record<string, ClientResult>;
   });
 
   after(async () => {
     try {
-      if (service && service.exitCode === null && service.signalCode === null) {
-        service.kill('SIGKILL');
-        await serviceExited;
-      }
+      await service?.kill();
     } finally {
-      if (netnsCreated) execFileSync('ip', ['netns', 'del', NETNS]);
+      await netns?.close();
       if (dir) await rm(dir, { recursive: true, force: true });
     }
   });
 
   it('publishes, with the dns command, the _mta-sts TXT records that serve announces at start', () => {
-    const started = log
-      .split('\n')
-      .filter((line) => line.includes('"event":"service_started"'))
-      .map((line) => JSON.parse(line) as { publish: string[] });
+    const started = service!.lines.filter((line) => line.event === 'service_started');
     assert.equal(started.length, 1);
-    const announced = started[0]!.publish.map((line) => {
+    const announced = (started[0]!.publish as string[]).map((line) => {
       const match = /^(\S+)\s+\d+\s+IN\s+TXT\s+(".*")$/.exec(line);
       assert.ok(match, `zone line: ${line}`);
       return { name: match[1]!, value: match[2]! };

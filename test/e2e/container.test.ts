@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
 import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { JsonLogProcess } from './support/json-log-process.js';
+import { JsonLogProcess } from '../support/json-log-process.js';
+import { NetworkNamespace } from '../support/network-namespace.js';
 
 /*
  * The container image, run without Docker: this test reads the Dockerfile's final stage and
@@ -27,8 +27,7 @@ import { JsonLogProcess } from './support/json-log-process.js';
  * Because the image's files are staged this way, this checkout itself need not be readable by USER.
  */
 
-const PROJECT = fileURLToPath(new URL('../../', import.meta.url));
-const NETNS = `mta-sts-ct-${process.pid}`;
+const PROJECT = fileURLToPath(new URL('../../../', import.meta.url));
 // Docker's default PATH, which the node image keeps; this test's node goes in front of it.
 const DOCKER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const HTTPS_PORT = 443;
@@ -212,20 +211,25 @@ interface Finished {
   stderr: string;
 }
 
-function run(command: string, args: string[], options: { env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<Finished> {
+/** `command args...` in the namespace, to its end. */
+function run(
+  netns: NetworkNamespace,
+  [command, ...args]: string[],
+  options: { env: NodeJS.ProcessEnv; timeoutMs: number },
+): Promise<Finished> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: options.env, timeout: options.timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = netns.spawn(command!, args, {
+      env: options.env,
+      timeout: options.timeoutMs,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
-}
-
-function ip(...args: string[]): void {
-  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 /** The pids of `pid`'s children: the entrypoint is the only child of `unshare --fork`. */
@@ -259,7 +263,7 @@ request.on('error', (error) => { process.stderr.write(String(error)); process.ex
 describe('the container image, run as its Dockerfile says (without Docker)', () => {
   let image: Image;
   let root: string | undefined;
-  let netnsCreated = false;
+  let netns: NetworkNamespace | undefined;
   let service: JsonLogProcess | undefined;
   let entrypointPid: number;
   let env: NodeJS.ProcessEnv;
@@ -271,13 +275,18 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
   let toHost: (path: string) => string;
 
   const healthcheck = () =>
-    run('ip', ['netns', 'exec', NETNS, ...asUser, ...image.healthcheck.command.map((arg) => toHost(arg))], {
+    run(netns!, [...asUser, ...image.healthcheck.command.map((arg) => toHost(arg))], {
       env,
       timeoutMs: image.healthcheck.timeoutMs,
     });
 
   before(async () => {
-    assert.equal(process.getuid?.(), 0, 'network namespaces and setpriv need root (CI runs as root; locally: sudo npm test)');
+    assert.equal(
+      process.getuid?.(),
+      0,
+      "the container emulation needs root: it gives the state volume to the image's USER (chown) and runs the " +
+        'entrypoint as that user (setpriv), which no other user may do (CI runs as root; locally: sudo npm run test:e2e)',
+    );
     const stages = readStages(await readFile(join(PROJECT, 'Dockerfile'), 'utf8'));
     image = finalImage(stages);
     const configPath = image.env.MTA_STS_CONFIG;
@@ -322,16 +331,15 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
     for (const [key, value] of Object.entries(image.env)) env[key] = toHost(value);
     asUser = ['setpriv', `--reuid=${image.user.uid}`, `--regid=${image.user.gid}`, '--clear-groups'];
 
-    ip('netns', 'add', NETNS);
-    netnsCreated = true;
-    ip('netns', 'exec', NETNS, 'ip', 'link', 'set', 'lo', 'up');
+    netns = await NetworkNamespace.create();
     // What Docker (20.10+) sets in every container's network namespace; the host keeps 1024.
-    ip('netns', 'exec', NETNS, 'sysctl', '-q', '-w', 'net.ipv4.ip_unprivileged_port_start=0');
+    netns.execFileSync('sysctl', ['-q', '-w', 'net.ipv4.ip_unprivileged_port_start=0'], { encoding: 'utf8' });
 
     const command = [...image.entrypoint, ...image.cmd].map((arg) => toHost(arg));
     // unshare --pid --fork: the entrypoint runs as PID 1, where a signal without a handler is
     // ignored — the reason `docker stop` hangs for images whose PID 1 does not handle SIGTERM.
-    const child = spawn('ip', ['netns', 'exec', NETNS, 'unshare', '--pid', '--fork', ...asUser, ...command], {
+    // --kill-child: should unshare be killed, the entrypoint goes with it.
+    const child = netns.spawn('unshare', ['--pid', '--fork', '--kill-child', ...asUser, ...command], {
       env,
       cwd: toHost(image.workdir),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -349,11 +357,10 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
         // SIGKILL reaches a namespace's PID 1 from outside (no other signal does without a
         // handler); unshare exits once its child has, and is killed too in case it has none.
         for (const pid of await childPids(service.child.pid!)) process.kill(pid, 'SIGKILL');
-        service.child.kill('SIGKILL');
-        await service.exited;
+        await service.kill();
       }
     } finally {
-      if (netnsCreated) ip('netns', 'del', NETNS);
+      await netns?.close();
       if (root) await rm(root, { recursive: true, force: true });
     }
   });
@@ -374,7 +381,7 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
     assert.deepEqual(statusIds(status, 'Uid'), [uid, uid, uid, uid]);
     assert.deepEqual(statusIds(status, 'Gid'), [gid, gid, gid, gid]);
     // ss -p names the process owning each listening socket; only the entrypoint's count.
-    const sockets = execFileSync('ip', ['netns', 'exec', NETNS, 'ss', '-Hltnp'], { encoding: 'utf8' });
+    const sockets = netns!.execFileSync('ss', ['-Hltnp'], { encoding: 'utf8' });
     const listening = sockets
       .split('\n')
       .filter((line) => line.includes(`pid=${entrypointPid},`))
@@ -389,14 +396,10 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
   });
 
   it('serves the exact policy on 443 to mta-sts.<domain>, with a certificate from its CA', async () => {
-    const result = await run(
-      'ip',
-      ['netns', 'exec', NETNS, process.execPath, '-e', HTTPS_GET, POLICY_HOST, String(HTTPS_PORT), caFile],
-      {
-        env,
-        timeoutMs: 10_000,
-      },
-    );
+    const result = await run(netns!, [process.execPath, '-e', HTTPS_GET, POLICY_HOST, String(HTTPS_PORT), caFile], {
+      env,
+      timeoutMs: 10_000,
+    });
     assert.equal(result.code, 0, `HTTPS GET failed: ${result.stderr}`);
     const response = JSON.parse(result.stdout) as { status: number; type: string; body: string };
     assert.equal(response.status, 200);

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MAILAUTH_CLIENT, MAILAUTH_MTA_STS, type ClientResult, type DnsJson } from './support/mailauth-client.js';
+import { endsWithThisProcess } from '../support/children.js';
+import { MAILAUTH_CLIENT, MAILAUTH_MTA_STS, type ClientResult, type DnsJson } from '../support/mailauth-client.js';
+import { NetworkNamespace } from '../support/network-namespace.js';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /*
@@ -19,11 +21,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
  * mailauth client. Nothing leaves the namespace's loopback.
  */
 
-const PROJECT = fileURLToPath(new URL('../../', import.meta.url));
+const PROJECT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = join(PROJECT, 'dist', 'src', 'cli', 'main.js');
 const PEBBLE_SUPPORT = pathToFileURL(join(PROJECT, 'dist', 'test', 'support', 'pebble.js')).href;
 const DNS_SUPPORT = pathToFileURL(join(PROJECT, 'dist', 'test', 'support', 'dns-server.js')).href;
-const NETNS = `mta-sts-acme-ma-${process.pid}`;
 const HOST = 'mta-sts.example.com';
 const HARNESS_TIMEOUT_MS = 30_000;
 const CERTIFICATE_TIMEOUT_MS = 60_000;
@@ -103,6 +104,7 @@ class Captured {
     readonly name: string,
     readonly child: ChildProcess,
   ) {
+    endsWithThisProcess(child);
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     this.closed = new Promise((resolve) => child.once('close', () => resolve()));
@@ -156,12 +158,9 @@ class Captured {
   }
 }
 
-const inNetns = (command: string, args: string[]) =>
-  spawn('ip', ['netns', 'exec', NETNS, command, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-
 describe('mailauth accepts the policy served over a certificate from a real ACME CA (pebble)', () => {
   let dir: string | undefined;
-  let netnsCreated = false;
+  let netns: NetworkNamespace | undefined;
   let harness: Captured | undefined;
   let service: Captured | undefined;
   let dns: DnsJson;
@@ -176,12 +175,9 @@ describe('mailauth accepts the policy served over a certificate from a real ACME
       .join('\n');
 
   before(async () => {
-    assert.equal(process.getuid?.(), 0, 'network namespaces need root (CI runs as root; locally: sudo npm test)');
     dir = await mkdtemp(join(tmpdir(), 'mta-sts-acme-mailauth-'));
-
-    execFileSync('ip', ['netns', 'add', NETNS]);
-    netnsCreated = true;
-    execFileSync('ip', ['netns', 'exec', NETNS, 'ip', 'link', 'set', 'lo', 'up']);
+    netns = await NetworkNamespace.create();
+    const inNetns = (command: string, args: string[]) => netns!.spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
 
     const harnessPath = join(dir, 'harness.mjs');
     await writeFile(harnessPath, HARNESS);
@@ -197,7 +193,7 @@ describe('mailauth accepts the policy served over a certificate from a real ACME
       }),
     ) as DnsJson;
 
-    // As root inside the namespace: 443 and 80 bind without any sysctl, and the host's are untouched.
+    // Root inside the namespace: 443 and 80 bind without any sysctl, and the host's are untouched.
     service = new Captured('serve', inNetns(process.execPath, [MAIN, 'serve', '--config', configPath]));
     loaded = await service.waitForLine(
       (line) => line.event === 'certificate_loaded' && line.host === HOST,
@@ -231,19 +227,10 @@ describe('mailauth accepts the policy served over a certificate from a real ACME
     // NODE_EXTRA_CA_CERTS is the only way mailauth's request trusts another CA; node reads it at start.
     const run = new Captured(
       'mailauth client',
-      spawn(
-        'ip',
-        [
-          'netns',
-          'exec',
-          NETNS,
-          process.execPath,
-          clientPath,
-          MAILAUTH_MTA_STS,
-          JSON.stringify({ zone, domains: ['example.com'] }),
-        ],
-        { env: { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: rootPath }, stdio: ['ignore', 'pipe', 'pipe'] },
-      ),
+      netns.spawn(process.execPath, [clientPath, MAILAUTH_MTA_STS, JSON.stringify({ zone, domains: ['example.com'] })], {
+        env: { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: rootPath },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
     );
     const timer = setTimeout(() => run.child.kill('SIGKILL'), 60_000);
     await run.closed;
@@ -267,7 +254,7 @@ describe('mailauth accepts the policy served over a certificate from a real ACME
         clearTimeout(timer);
       }
     } finally {
-      if (netnsCreated) execFileSync('ip', ['netns', 'del', NETNS]);
+      await netns?.close();
       if (dir) await rm(dir, { recursive: true, force: true });
     }
   });
