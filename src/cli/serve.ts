@@ -1,23 +1,28 @@
-import { ConfigError, Service } from '../service/service.js';
+import { createLogDestination, createLogger } from '../service/logger.js';
+import { Service, StartError } from '../service/service.js';
 
 /** A stop must finish within this time; in-flight requests get until then. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
 
-export async function serve(configPath: string, err: NodeJS.WritableStream): Promise<number> {
+/**
+ * `mta-sts-server serve`. Everything it says goes to the JSON log on stdout, a failed start too:
+ * one `service_failed` line with the reason (and the setting to blame), exit 2 for an invalid
+ * config and 1 otherwise.
+ */
+export async function serve(configPath: string): Promise<number> {
+  // One destination for the service's lines and the failure line, so that they stay in order.
+  const destination = createLogDestination();
   let service: Service;
   try {
-    service = await Service.start({ configPath });
+    service = await Service.start({ configPath, logDestination: destination });
   } catch (error) {
-    if (error instanceof ConfigError) {
-      for (const problem of error.problems) err.write(`${problem}\n`);
-      return 2;
-    }
-    const { code, message } = error as NodeJS.ErrnoException;
-    if (code === 'EACCES')
-      err.write(`cannot listen: ${message}; ports below 1024 need root or CAP_NET_BIND_SERVICE (the container has it)\n`);
-    else if (code === 'EADDRINUSE') err.write(`cannot listen: ${message}; another program uses the port\n`);
-    else err.write(`cannot start: ${(error as Error).stack ?? message}\n`);
-    return 1;
+    const failure = error instanceof StartError ? error : unexpectedFailure(error);
+    createLogger('info', destination).error(
+      { event: 'service_failed', reason: failure.message, ...failure.fields },
+      'the service did not start',
+    );
+    destination.flushSync();
+    return failure.exitCode;
   }
 
   process.on('SIGHUP', () => {
@@ -47,4 +52,10 @@ export async function serve(configPath: string, err: NodeJS.WritableStream): Pro
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+}
+
+/** An error no part of the start turned into a reason: its message (and system error code), never its stack. */
+function unexpectedFailure(error: unknown): StartError {
+  const { message, code } = error as NodeJS.ErrnoException;
+  return new StartError(message ?? String(error), code === undefined ? {} : { code });
 }

@@ -12,11 +12,17 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       timestamp: isoTimeOncePerMillisecond,
       formatters: { level: (label) => ({ level: label }) },
     },
-    // Lines are gathered into 4 KiB writes (at most 250 ms late) and written synchronously: one
-    // write per request, or a hop to libuv's thread pool per line, cost more CPU than serving
-    // the policy. stop() flushes what is left.
-    destination ?? pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: 250 }),
+    destination ?? createLogDestination(),
   );
+}
+
+/**
+ * stdout. Lines are gathered into 4 KiB writes (at most 250 ms late) and written synchronously:
+ * one write per request, or a hop to libuv's thread pool per line, cost more CPU than serving
+ * the policy. stop() flushes what is left.
+ */
+export function createLogDestination(): ReturnType<typeof pino.destination> {
+  return pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: 250 });
 }
 
 let lastMillisecond = 0;

@@ -1,4 +1,5 @@
-import type { AddressInfo } from 'node:net';
+import { access, constants, mkdir } from 'node:fs/promises';
+import type { AddressInfo, Server } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import { loadConfigText, readConfigText } from '../config/load.js';
@@ -6,7 +7,7 @@ import { plainText } from '../config/quote.js';
 import type { Config } from '../config/schema.js';
 import { formatZoneLine, stsTxtRecord } from '../dns/records.js';
 import { createFetchLog, type Attribution, type PolicyFetch } from '../fetches/fetch-log.js';
-import { FetchStatisticsRecorder } from '../fetches/fetch-statistics.js';
+import { FetchStatisticsRecorder, isCountedFetch } from '../fetches/fetch-statistics.js';
 import { SqliteFetchStatistics } from '../fetches/sqlite-fetch-statistics.js';
 import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from '../fetches/providers.js';
 import { diffPolicySets, isEmptyDiff } from '../policy/policy-diff.js';
@@ -26,9 +27,41 @@ import type { MaintenanceTiming } from '../tls/acme/maintenance.js';
 import { createLogger } from './logger.js';
 import { trustedProxies } from './trust-proxy.js';
 
-export class ConfigError extends Error {
+/** What the `service_failed` line says besides the reason: the setting to blame and what it names. */
+export interface StartFailureFields {
+  /** The config field to blame: `listen.https`, `admin.port`, `state_dir`, ... */
+  setting?: string;
+  /** Located problems (`file:line:column field.path: message`) when the config is invalid. */
+  errors?: string[];
+  address?: string;
+  port?: number;
+  path?: string;
+  /** The system's error code, such as EADDRINUSE. */
+  code?: string;
+}
+
+/** Why the service did not start: the reason a person can act on, and the exit status. */
+export class StartError extends Error {
+  readonly code: string | undefined;
+
+  constructor(
+    reason: string,
+    readonly fields: StartFailureFields = {},
+    /** 2 for an invalid config, as check-config exits; 1 for everything else. */
+    readonly exitCode: 1 | 2 = 1,
+  ) {
+    super(reason);
+    this.code = fields.code;
+  }
+}
+
+export class ConfigError extends StartError {
   constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
+    super(
+      `the config has ${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing was started`,
+      { errors: problems },
+      2,
+    );
   }
 }
 
@@ -97,6 +130,7 @@ export class Service {
       options.providersFile ?? SHIPPED_PROVIDERS_FILE,
       ...(config.providersFile ? [config.providersFile] : []),
     ]).catch((error: Error) => Promise.reject(new ConfigError(error.message.split('\n'))));
+    if (usesStateDir(config)) await prepareStateDir(config.stateDir);
     const certificates = new CertificateCache();
     const challenges = new AcmeChallengeTokens();
     const source = createCertificateSource(config.tls, {
@@ -126,7 +160,7 @@ export class Service {
       // A port in use, say: release what is already open (listeners, renewal timers, the
       // statistics database), so that the caller gets the error and nothing keeps running.
       await service.release();
-      throw error;
+      throw stateDirFailure(error, config.stateDir) ?? error;
     }
     service.logCertificateExpiry();
     source.listening();
@@ -144,7 +178,7 @@ export class Service {
 
   /** Statistics count what a sender takes home: a GET answered with a policy. */
   private countFetch(fetch: PolicyFetch, attribution: Attribution): void {
-    if (fetch.method !== 'GET' || fetch.domain === null || fetch.policyId === null) return;
+    if (!isCountedFetch(fetch)) return;
     this.statistics!.record({
       atMs: Date.now(),
       domain: fetch.domain,
@@ -180,13 +214,13 @@ export class Service {
       httpsPort: this.config.listen.https,
     });
     const { address, https, http } = this.config.listen;
-    await listenOn(this.httpsApp, 'https', address, https, this.log);
-    await listenOn(this.httpApp, 'http', address, http, this.log);
+    await listenOn(this.httpsApp, { port: 'listen.https', address: 'listen.address' }, address, https, this.log);
+    await listenOn(this.httpApp, { port: 'listen.http', address: 'listen.address' }, address, http, this.log);
     const { admin } = this.config;
     if (admin.enabled) {
       const token = admin.token ?? (this.options.env ?? process.env).MTA_STS_ADMIN_TOKEN;
       this.adminApp = await buildAdminApp({ logger: this.log, metrics: this.metrics, token: token || undefined });
-      await listenOn(this.adminApp, 'admin', admin.address, admin.port, this.log);
+      await listenOn(this.adminApp, { port: 'admin.port', address: 'admin.address' }, admin.address, admin.port, this.log);
     }
     const domains = [...this.policies.policies];
     this.log.info(
@@ -380,11 +414,12 @@ export class Service {
     this.certificateSource.close();
     // Connections without a request in progress would hold the stop until their idle timeout;
     // close each one as soon as it has none, so in-flight requests finish and nothing else waits.
+    const apps = [this.httpsApp, this.httpApp, this.adminApp].filter((app) => app !== undefined);
     const closeIdle = setInterval(() => {
-      for (const app of [this.httpsApp, this.httpApp, this.adminApp]) if (app) closeConnectionsWithoutRequest(app.server);
+      for (const app of apps) closeConnectionsWithoutRequest(app.server);
     }, 100);
     try {
-      await Promise.all([this.httpsApp?.close(), this.httpApp?.close(), this.adminApp?.close()]);
+      await Promise.all(apps.map((app) => Promise.all([app.close(), closeServer(app.server)])));
     } finally {
       clearInterval(closeIdle);
     }
@@ -430,14 +465,126 @@ async function startFetchStatistics(config: Config, log: Logger): Promise<FetchS
   return recorder;
 }
 
-async function listenOn(app: FastifyInstance, listener: string, host: string, port: number, log: Logger): Promise<void> {
-  const listenTextResolver = (address: string) => `${listener} listener at ${address.replace(/^https?:\/\//, '')}`;
+/** Which config fields chose a listener's port and address, for a message when it cannot listen. */
+interface ListenerSettings {
+  port: 'listen.https' | 'listen.http' | 'admin.port';
+  address: 'listen.address' | 'admin.address';
+}
+
+/**
+ * Binds the app's server. Not with app.listen(): Fastify logs a "listening at" line per listener,
+ * so a start that then fails on another port would have announced a listener it closes again; the
+ * addresses are announced once, in service_started. Fastify leaves a server from its
+ * serverFactory that it did not start to its owner: release() closes it.
+ */
+async function listenOn(
+  app: FastifyInstance,
+  settings: ListenerSettings,
+  host: string,
+  port: number,
+  log: Logger,
+): Promise<void> {
+  await app.ready();
   try {
-    await app.listen({ host, port, ipv6Only: false, listenTextResolver });
+    await bind(app.server, host, port);
   } catch (error) {
     // "::" needs IPv6 in the kernel; some containers run without it. Serve IPv4 rather than nothing.
-    if (host !== '::' || (error as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT') throw error;
+    if (host !== '::' || (error as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT')
+      throw listenFailure(error, settings, host, port);
     log.warn({ event: 'ipv6_unavailable' }, 'IPv6 is not available here; listening on IPv4 only');
-    await app.listen({ host: '0.0.0.0', port, listenTextResolver });
+    await bind(app.server, '0.0.0.0', port).catch((fallbackError: unknown) => {
+      throw listenFailure(fallbackError, settings, '0.0.0.0', port);
+    });
   }
+}
+
+function bind(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, ipv6Only: false }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** Stops accepting connections; resolves once the open ones have ended (a server never started counts as closed). */
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** A port in use or not allowed, or an address this machine does not have, named by the setting that chose it. */
+function listenFailure(error: unknown, settings: ListenerSettings, address: string, port: number): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  const where = `${address.includes(':') ? `[${address}]` : address}:${port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new StartError(`${settings.port}: cannot listen on ${where}: another program uses port ${port}`, {
+        setting: settings.port,
+        address,
+        port,
+        code,
+      });
+    case 'EACCES':
+    case 'EPERM': {
+      const privileged =
+        port < 1024
+          ? '; ports below 1024 need root, CAP_NET_BIND_SERVICE or a lower net.ipv4.ip_unprivileged_port_start (Docker sets 0), or choose a port above 1023'
+          : '';
+      return new StartError(`${settings.port}: not permitted to listen on ${where}${privileged}`, {
+        setting: settings.port,
+        address,
+        port,
+        code,
+      });
+    }
+    case 'EADDRNOTAVAIL':
+      return new StartError(`${settings.address}: ${address} is not an address of this machine`, {
+        setting: settings.address,
+        address,
+        port,
+        code,
+      });
+    default:
+      return error;
+  }
+}
+
+/** Self-signed and ACME certificates and the statistics database live in state_dir; certificate files with statistics off need none. */
+function usesStateDir(config: Config): boolean {
+  return config.tls.source !== 'files' || config.statistics.enabled;
+}
+
+/** Makes state_dir, and makes sure this user can write there, before anything is written to it. */
+async function prepareStateDir(stateDir: string): Promise<void> {
+  try {
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    await access(stateDir, constants.W_OK | constants.X_OK);
+  } catch (error) {
+    throw stateDirFailure(error, stateDir) ?? error;
+  }
+}
+
+const STATE_DIR_PROBLEMS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'the file system is read-only',
+  ENOTDIR: 'part of the path is a file, not a folder',
+  EEXIST: 'it is a file, not a folder',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+};
+
+/** A file-system error in state_dir as a state_dir problem; undefined for any other error. */
+function stateDirFailure(error: unknown, stateDir: string): StartError | undefined {
+  const { code, path } = error as NodeJS.ErrnoException;
+  const problem = code === undefined ? undefined : STATE_DIR_PROBLEMS[code];
+  if (problem === undefined || path === undefined || (path !== stateDir && !path.startsWith(`${stateDir}/`))) return undefined;
+  const user = process.getuid ? ` (uid ${process.getuid()})` : '';
+  const at = path !== stateDir ? ` at ${path}` : '';
+  return new StartError(`state_dir ${stateDir}: ${problem}${at}; it must be a folder the service's user${user} can write to`, {
+    setting: 'state_dir',
+    path: stateDir,
+    code,
+  });
 }

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { writeTestConfig } from './support/service.js';
+
+const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+/** `mta-sts-server serve` run to its end: exit status, the JSON lines on stdout, and stderr. */
+function serveUntilExit(configPath: string) {
+  const result = spawnSync(process.execPath, [MAIN, 'serve', '--config', configPath], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(result.signal, null, 'serve did not exit on its own');
+  const lines = result.stdout
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { code: result.status, lines, stderr: result.stderr };
+}
+
+/** The one service_failed line, last, with nothing else said about the failure. */
+function theFailure(run: ReturnType<typeof serveUntilExit>): Record<string, unknown> {
+  assert.equal(run.stderr, '');
+  const failed = run.lines.filter((line) => line.event === 'service_failed');
+  assert.equal(failed.length, 1, JSON.stringify(run.lines));
+  assert.equal(run.lines.at(-1), failed[0]);
+  const failure = failed[0]!;
+  assert.equal(failure.level, 'error');
+  assert.match(String(failure.time), /^\d{4}-\d\d-\d\dT/);
+  for (const line of run.lines) assert.doesNotMatch(JSON.stringify(line), /listen(?:er|ing) at|stack|    at /);
+  return failure;
+}
+
+function listenOnLoopback(): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+test('serve: an invalid config is one service_failed line with the located errors, exit 2, nothing on stderr', async () => {
+  const { configPath } = await writeTestConfig('domains:\n  example.com: { mode: enforce }\n  bad..example: { mode: none }\n');
+  const run = serveUntilExit(configPath);
+  assert.equal(run.code, 2);
+  assert.equal(run.lines.length, 1);
+  const { time, errors, ...failure } = theFailure(run);
+  assert.deepEqual(failure, {
+    level: 'error',
+    event: 'service_failed',
+    reason: 'the config has 2 problems; nothing was started',
+    msg: 'the service did not start',
+  });
+  // Located as check-config locates them (their wording belongs to the config's own tests).
+  assert.deepEqual(
+    (errors as string[]).map((error) => error.slice(0, error.indexOf(': '))),
+    [`${configPath}:2:3 domains.example.com`, `${configPath}:3:3 domains.bad..example`],
+  );
+});
+
+for (const setting of ['listen.https', 'listen.http', 'admin.port'] as const) {
+  test(`serve: a port in use at ${setting} is named, with address and port; no listener is announced`, async () => {
+    const busy = await listenOnLoopback();
+    const port = (busy.address() as AddressInfo).port;
+    const ports = { 'listen.https': 0, 'listen.http': 0, 'admin.port': 0, [setting]: port };
+    const { configPath } = await writeTestConfig(
+      `domains:\n  example.com: { mode: none }\n` +
+        `listen: { address: 127.0.0.1, https: ${ports['listen.https']}, http: ${ports['listen.http']} }\n` +
+        `admin: { address: 127.0.0.1, port: ${ports['admin.port']} }\n` +
+        'reverse_dns: { enabled: false }\nstate_dir: state\n',
+    );
+    try {
+      const run = serveUntilExit(configPath);
+      assert.equal(run.code, 1);
+      const failure = theFailure(run);
+      assert.equal(failure.reason, `${setting}: cannot listen on 127.0.0.1:${port}: another program uses port ${port}`);
+      assert.deepEqual(
+        [failure.setting, failure.address, failure.port, failure.code],
+        [setting, '127.0.0.1', port, 'EADDRINUSE'],
+      );
+      assert.ok(!run.lines.some((line) => line.event === 'service_started'));
+    } finally {
+      busy.close();
+    }
+  });
+}
+
+test('serve: a state_dir that cannot be a folder (a file in its path) is a state_dir problem, not a port problem', async () => {
+  const { dir, configPath } = await writeTestConfig(
+    'domains:\n  example.com: { mode: none }\nlisten: { address: 127.0.0.1, https: 0, http: 0 }\nadmin: { port: 0 }\n' +
+      'state_dir: not-a-folder/state\n',
+  );
+  await writeFile(join(dir, 'not-a-folder'), 'a regular file\n');
+  const stateDir = join(dir, 'not-a-folder', 'state');
+  const run = serveUntilExit(configPath);
+  assert.equal(run.code, 1);
+  const failure = theFailure(run);
+  assert.deepEqual([failure.setting, failure.path, failure.code], ['state_dir', stateDir, 'ENOTDIR']);
+  assert.match(
+    String(failure.reason),
+    new RegExp(
+      `^state_dir ${stateDir}: part of the path is a file, not a folder; it must be a folder the service's user \\(uid \\d+\\) can write to$`,
+    ),
+  );
+  // Nothing was opened before the state directory was checked: no statistics, no certificates.
+  assert.equal(run.lines.length, 1, JSON.stringify(run.lines));
+});
