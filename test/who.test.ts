@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { serveProcess } from './support/json-log-process.js';
+import { LOOPBACK_LISTEN, writeTestConfig } from './support/service.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
@@ -17,6 +21,7 @@ const fetchLine = (
   claimed: string | null,
   status: number,
   id: string | null,
+  method = 'GET',
 ) =>
   JSON.stringify({
     level: 'info',
@@ -29,7 +34,7 @@ const fetchLine = (
     provider,
     provider_evidence: claimed ? 'none' : 'ip',
     provider_claimed: claimed,
-    method: 'GET',
+    method,
     status,
     policy_id: id,
     tls: 'TLSv1.3',
@@ -58,17 +63,17 @@ test('who: one plain line per fetch, then the per-provider summary, when stdout 
   assert.equal(
     runWho(LOG),
     [
-      '2026-11-28T10:01:00.000Z google example.com 209.85.128.5 200 aaa111',
-      '2026-11-28T10:02:00.000Z microsoft example.com 104.47.1.2 200 aaa111',
-      '2026-11-28T10:03:00.000Z microsoft example.org 104.47.1.3 200 bbb222',
-      '2026-11-28T10:04:00.000Z unknown (user agent claims google) example.com 203.0.113.7 200 aaa111',
-      '2026-11-28T10:05:00.000Z microsoft example.com 104.47.1.2 200 ccc333',
-      '2026-11-28T10:06:00.000Z unknown - 198.51.100.1 404 -',
+      '2026-11-28T10:01:00.000Z google example.com 209.85.128.5 GET 200 aaa111',
+      '2026-11-28T10:02:00.000Z microsoft example.com 104.47.1.2 GET 200 aaa111',
+      '2026-11-28T10:03:00.000Z microsoft example.org 104.47.1.3 GET 200 bbb222',
+      '2026-11-28T10:04:00.000Z unknown (user agent claims google) example.com 203.0.113.7 GET 200 aaa111',
+      '2026-11-28T10:05:00.000Z microsoft example.com 104.47.1.2 GET 200 ccc333',
+      '2026-11-28T10:06:00.000Z unknown - 198.51.100.1 GET 404 -  (not counted)',
       '',
       'PROVIDER   FETCHES  ADDRESSES  LAST SEEN                 LAST POLICY ID  UA CONTRADICTED',
       'microsoft  3        2          2026-11-28T10:05:00.000Z  ccc333          0',
-      'unknown    2        2          2026-11-28T10:06:00.000Z  aaa111          1',
       'google     1        1          2026-11-28T10:01:00.000Z  aaa111          0',
+      'unknown    1        1          2026-11-28T10:04:00.000Z  aaa111          1',
       '',
     ].join('\n'),
   );
@@ -78,7 +83,7 @@ test('who --domain keeps one domain; no fetches says so', () => {
   assert.equal(
     runWho(LOG, '--domain', 'Example.ORG'),
     [
-      '2026-11-28T10:03:00.000Z microsoft example.org 104.47.1.3 200 bbb222',
+      '2026-11-28T10:03:00.000Z microsoft example.org 104.47.1.3 GET 200 bbb222',
       '',
       'PROVIDER   FETCHES  ADDRESSES  LAST SEEN                 LAST POLICY ID  UA CONTRADICTED',
       'microsoft  1        1          2026-11-28T10:03:00.000Z  bbb222          0',
@@ -135,13 +140,13 @@ test('who: a fetch left unknown moves to the provider its reverse DNS line names
   assert.equal(
     runWho(log),
     [
-      '2026-11-28T10:07:00.000Z unknown example.com 192.0.2.10 200 aaa111',
-      '2026-11-28T10:07:05.000Z unknown example.com 192.0.2.10 200 aaa111',
+      '2026-11-28T10:07:00.000Z unknown example.com 192.0.2.10 GET 200 aaa111',
+      '2026-11-28T10:07:05.000Z unknown example.com 192.0.2.10 GET 200 aaa111',
       '2026-11-28T10:07:00.400Z proofpoint by reverse DNS mx0a-00191d01.pphosted.com: the fetch of 2026-11-28T10:07:00.000Z from 192.0.2.10',
       '2026-11-28T10:07:05.001Z proofpoint by reverse DNS mx0a-00191d01.pphosted.com: the fetch of 2026-11-28T10:07:05.000Z from 192.0.2.10',
-      '2026-11-28T10:08:00.000Z unknown (user agent claims google) example.com 203.0.113.7 200 aaa111',
-      '2026-11-28T10:09:00.000Z google example.com 209.85.128.5 200 aaa111',
-      '2026-11-28T10:10:00.000Z unknown example.com 192.0.2.99 200 aaa111',
+      '2026-11-28T10:08:00.000Z unknown (user agent claims google) example.com 203.0.113.7 GET 200 aaa111',
+      '2026-11-28T10:09:00.000Z google example.com 209.85.128.5 GET 200 aaa111',
+      '2026-11-28T10:10:00.000Z unknown example.com 192.0.2.99 GET 200 aaa111',
       '',
       'PROVIDER    FETCHES  ADDRESSES  LAST SEEN                 LAST POLICY ID  UA CONTRADICTED',
       'proofpoint  2        1          2026-11-28T10:07:05.000Z  aaa111          0',
@@ -149,5 +154,81 @@ test('who: a fetch left unknown moves to the provider its reverse DNS line names
       'google      1        1          2026-11-28T10:09:00.000Z  aaa111          0',
       '',
     ].join('\n'),
+  );
+});
+
+/** One request for the policy path; the status it got. Any host name is accepted: one that is not ours gets the default certificate. */
+function requestPolicy(port: number, ca: string, method: string, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: '/.well-known/mta-sts.txt',
+        servername: host,
+        headers: { host },
+        ca,
+        agent: false,
+        checkServerIdentity: () => undefined,
+      },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode!));
+      },
+    )
+      .on('error', reject)
+      .end();
+  });
+}
+
+test('who counts what stats counts, from the real service: GET answered with a policy, not HEAD, 404 or 405', async () => {
+  const { dir, configPath } = await writeTestConfig(`domains:\n  example.com: { mode: none }\n${LOOPBACK_LISTEN}`);
+  const served = serveProcess(configPath);
+  const started = await served.waitForEvent('service_started');
+  const port = (started.https as { port: number }).port;
+  const ca = await readFile(join(dir, 'state', 'self-signed', 'ca.pem'), 'utf8');
+  const requests: [method: string, host: string, status: number][] = [
+    ['GET', 'mta-sts.example.com', 200],
+    ['HEAD', 'mta-sts.example.com', 200],
+    ['GET', 'mta-sts.other.example', 404],
+    ['POST', 'mta-sts.example.com', 405],
+    ['GET', 'mta-sts.example.com', 200],
+  ];
+  for (const [method, host, status] of requests)
+    assert.equal(await requestPolicy(port, ca, method, host), status, `${method} ${host}`);
+  await served.waitFor(
+    'five policy_fetch lines',
+    () => served.lines.filter((line) => line.event === 'policy_fetch').length === 5,
+    5_000,
+  );
+  // A clean stop writes the statistics' last batch.
+  served.child.kill('SIGTERM');
+  assert.equal((await served.exited).code, 0);
+
+  const log = served.lines.map((line) => JSON.stringify(line)).join('\n');
+  const plain = runWho(log).split('\n');
+  const requestLines = plain.filter((line) => / 127\.0\.0\.1 /.test(line));
+  assert.deepEqual(
+    requestLines.map((line) => line.replace(/^\S+ /, '').replace(/ [0-9a-f]{24}\b/, ' ID')),
+    [
+      'unknown example.com 127.0.0.1 GET 200 ID',
+      'unknown example.com 127.0.0.1 HEAD 200 ID  (not counted)',
+      'unknown - 127.0.0.1 GET 404 -  (not counted)',
+      'unknown example.com 127.0.0.1 POST 405 -  (not counted)',
+      'unknown example.com 127.0.0.1 GET 200 ID',
+    ],
+  );
+  const whoRow = plain.find((line) => line.startsWith('unknown '))!.split(/ +/);
+  assert.equal(whoRow[1], '2', plain.join('\n'));
+
+  const stats = spawnSync(process.execPath, [MAIN, 'stats', '--config', configPath, '--json'], { encoding: 'utf8' });
+  assert.equal(stats.status, 0, stats.stderr);
+  const [domain] = (
+    JSON.parse(stats.stdout) as { domains: { fetches: number; providers: { provider: string; fetches: number }[] }[] }
+  ).domains;
+  assert.deepEqual(
+    domain!.providers.map((row) => [row.provider, row.fetches]),
+    [['unknown', 2]],
   );
 });

@@ -1,19 +1,28 @@
 import { createInterface } from 'node:readline';
 import { formatTable } from './table.js';
 import { FetchSummary, parseLogLine, type FetchLine } from '../fetches/fetch-summary.js';
+import { normaliseDomainName } from '../policy/domain-name.js';
 
 const REDRAW_MS = 1_000;
 
 /**
  * `mta-sts-server who`: reads the service's JSON log from stdin (`docker logs -f mta-sts |
- * mta-sts-server who`) and shows who fetches the policies. On a terminal, a table redrawn every
- * second; otherwise one plain line per fetch, then the table when the input ends.
+ * mta-sts-server who`) and shows who fetches the policies, counting what `stats` counts. On a
+ * terminal, a table redrawn every second; otherwise one plain line per request (those that are no
+ * fetch marked so), then the table when the input ends.
  */
 export async function who(
   input: NodeJS.ReadableStream,
   out: NodeJS.WritableStream & { isTTY?: boolean },
-  domain: string | undefined,
+  err: NodeJS.WritableStream,
+  domainOption: string | undefined,
 ): Promise<number> {
+  const wanted = domainOption === undefined ? undefined : normaliseDomainName(domainOption);
+  if (wanted && !wanted.ok) {
+    err.write(`--domain ${domainOption} ${wanted.reason}\n`);
+    return 2;
+  }
+  const domain = wanted?.name;
   const summary = new FetchSummary();
   const live = out.isTTY === true;
   let changed = false;
@@ -29,9 +38,9 @@ export async function who(
     if (!line) continue;
     if ('fetch' in line) {
       if (domain !== undefined && line.fetch.domain !== domain) continue;
-      summary.add(line.fetch);
-      changed = true;
-      if (!live) out.write(`${plainLine(line.fetch)}\n`);
+      const counted = summary.add(line.fetch);
+      changed ||= counted;
+      if (!live) out.write(`${plainLine(line.fetch)}${counted ? '' : NOT_COUNTED}\n`);
     } else {
       if (domain !== undefined && line.ptr.domain !== domain) continue;
       const moved = summary.addPtr(line.ptr);
@@ -48,9 +57,12 @@ export async function who(
   return 0;
 }
 
+/** After the line of a request that is not a fetch of a policy (a HEAD, an error, another host). */
+const NOT_COUNTED = '  (not counted)';
+
 function plainLine(fetch: FetchLine): string {
   const claimed = fetch.provider_claimed ? ` (user agent claims ${fetch.provider_claimed})` : '';
-  return `${fetch.time} ${fetch.provider}${claimed} ${fetch.domain ?? '-'} ${fetch.ip} ${fetch.status} ${fetch.policy_id ?? '-'}`;
+  return `${fetch.time} ${fetch.provider}${claimed} ${fetch.domain ?? '-'} ${fetch.ip} ${fetch.method} ${fetch.status} ${fetch.policy_id ?? '-'}`;
 }
 
 function renderTable(summary: FetchSummary): string {

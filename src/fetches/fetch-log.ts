@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { UNKNOWN_PROVIDER, type ProviderClassifier, type ProviderVerdict } from './providers.js';
+import { UNKNOWN_PROVIDER } from './fetch-statistics.js';
+import type { ProviderClassifier, ProviderVerdict } from './providers.js';
 import { IpRangeTable } from './ip-ranges.js';
 import type { ReverseDns } from './reverse-dns.js';
 

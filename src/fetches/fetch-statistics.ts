@@ -1,5 +1,18 @@
 import type { Logger } from 'pino';
 
+/** The provider of a fetch that no evidence attributes to one. */
+export const UNKNOWN_PROVIDER = 'unknown';
+
+/**
+ * What statistics, `stats` and `who` count as a fetch: a GET answered with a domain's policy, what
+ * a sender takes home and caches (RFC 8461 §3.3). HEAD requests, errors and other hosts are not.
+ */
+export function isCountedFetch<Request extends { method: string; domain: string | null; policyId: string | null }>(
+  request: Request,
+): request is Request & { domain: string; policyId: string } {
+  return request.method === 'GET' && request.domain !== null && request.policyId !== null;
+}
+
 /** One policy fetch as statistics count it: a GET that was answered with a policy. */
 export interface CountedFetch {
   /** Milliseconds since the epoch (Date.now()). */

@@ -1,4 +1,4 @@
-import { UNKNOWN_PROVIDER } from './providers.js';
+import { isCountedFetch, UNKNOWN_PROVIDER } from './fetch-statistics.js';
 
 /** One `policy_fetch` log line, as written by the fetch log (the fields `who` reads). */
 export interface FetchLine {
@@ -7,6 +7,7 @@ export interface FetchLine {
   ip: string;
   provider: string;
   provider_claimed: string | null;
+  method: string;
   status: number;
   policy_id: string | null;
 }
@@ -44,30 +45,35 @@ interface ProviderEntry {
 const PTR_WAIT_MS = 60_000;
 
 /**
- * Per-provider totals over a stream of log lines, for `mta-sts-server who`. A fetch the first
- * line leaves `unknown` moves to the provider its reverse DNS line names, as the statistics count it.
+ * Per-provider totals over a stream of log lines, for `mta-sts-server who`: the fetches the
+ * statistics count (isCountedFetch), each under the provider the statistics count it for. A fetch
+ * the first line leaves `unknown` moves to the provider its reverse DNS line names.
  */
 export class FetchSummary {
   private readonly byProvider = new Map<string, ProviderEntry>();
-  /** Unknown fetches, oldest first, that a reverse DNS line may still attribute. */
-  private awaitingPtr: FetchLine[] = [];
+  /** Requests from unknown senders, oldest first, whose reverse DNS line may still come. */
+  private awaitingPtr: { line: FetchLine; counted: boolean }[] = [];
 
-  add(line: FetchLine): void {
-    this.count(line.provider, line);
+  /** Adds a request's line; returns whether it counts as a fetch (a HEAD, an error or another host does not). */
+  add(line: FetchLine): boolean {
+    const counted = isCountedFetch({ method: line.method, domain: line.domain, policyId: line.policy_id });
+    if (counted) this.count(line.provider, line);
     this.forgetOlderThan(line.time);
-    if (line.provider === UNKNOWN_PROVIDER) this.awaitingPtr.push(line);
+    // Every request from a public address gets a reverse DNS line, counted or not: keep them paired.
+    if (line.provider === UNKNOWN_PROVIDER) this.awaitingPtr.push({ line, counted });
+    return counted;
   }
 
-  /** Applies a reverse DNS verdict; returns the fetch it moved to another provider, if it did. */
+  /** Applies a reverse DNS verdict; returns the counted fetch it moved to another provider, if it did. */
   addPtr(line: PtrLine): FetchLine | undefined {
     this.forgetOlderThan(line.time);
-    // Each fetch from a public address gets one such line, in order per address.
-    const index = this.awaitingPtr.findIndex((fetch) => fetch.domain === line.domain && fetch.ip === line.ip);
+    // Each request from a public address gets one such line, in order per address.
+    const index = this.awaitingPtr.findIndex(({ line: fetch }) => fetch.domain === line.domain && fetch.ip === line.ip);
     if (index < 0) return undefined;
-    const [fetch] = this.awaitingPtr.splice(index, 1);
-    if (line.provider === UNKNOWN_PROVIDER) return undefined;
-    this.uncount(UNKNOWN_PROVIDER, fetch!);
-    const moved = { ...fetch!, provider: line.provider, provider_claimed: line.contradicted ? fetch!.provider_claimed : null };
+    const [{ line: fetch, counted }] = this.awaitingPtr.splice(index, 1);
+    if (!counted || line.provider === UNKNOWN_PROVIDER) return undefined;
+    this.uncount(UNKNOWN_PROVIDER, fetch);
+    const moved = { ...fetch, provider: line.provider, provider_claimed: line.contradicted ? fetch.provider_claimed : null };
     this.count(line.provider, moved);
     return moved;
   }
@@ -114,7 +120,7 @@ export class FetchSummary {
 
   private forgetOlderThan(time: string): void {
     const cutoff = Date.parse(time) - PTR_WAIT_MS;
-    const stale = this.awaitingPtr.findIndex((fetch) => Date.parse(fetch.time) >= cutoff);
+    const stale = this.awaitingPtr.findIndex(({ line }) => Date.parse(line.time) >= cutoff);
     this.awaitingPtr = stale < 0 ? [] : this.awaitingPtr.slice(stale);
   }
 }
@@ -139,6 +145,7 @@ export function parseLogLine(text: string): { fetch: FetchLine } | { ptr: PtrLin
         ip: line.ip,
         provider: line.provider,
         provider_claimed: typeof line.provider_claimed === 'string' ? line.provider_claimed : null,
+        method: typeof line.method === 'string' ? line.method : '',
         status: Number(line.status),
         policy_id: typeof line.policy_id === 'string' ? line.policy_id : null,
       },

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { describeIssues, mapping, unlocatedLines } from '../config/issues.js';
 import { quote } from '../config/quote.js';
 import { parseYaml, readYamlFile } from '../config/yaml-document.js';
+import { UNKNOWN_PROVIDER } from './fetch-statistics.js';
 import { IpRangeTable, parseCidr } from './ip-ranges.js';
 
 export interface ProviderVerdict {
@@ -15,8 +16,6 @@ export interface ProviderVerdict {
   /** set when the user agent claims a provider that the source address contradicts (spoofed or misattributed) */
   claimed?: string;
 }
-
-export const UNKNOWN_PROVIDER = 'unknown';
 
 /** The provider list shipped with the package; found from this module's own location, for src/ and dist/src/ alike. */
 export const SHIPPED_PROVIDERS_FILE: string = join(
