@@ -15,6 +15,8 @@ import {
   type ProviderFetchStatistics,
 } from '../src/fetches/fetch-statistics.js';
 import { SqliteFetchStatistics } from '../src/fetches/sqlite-fetch-statistics.js';
+import { loadConfigFile } from '../src/config/load.js';
+import { PolicySet } from '../src/policy/policy-set.js';
 import { createLogger } from '../src/service/logger.js';
 import { stateDatabasePath } from '../src/storage/sqlite-database.js';
 import { TestDnsServer } from './support/dns-server.js';
@@ -453,4 +455,84 @@ test('retention deletes days past it at start; stats shows providers, last polic
     none.stderr,
     `${join(empty.dir, 'state', 'mta-sts.db')} does not exist: the service has not written any statistics under this state_dir yet\n`,
   );
+});
+
+test('stats: the current-id sentence when only unknown senders fetched and in the mixed cases; --domain and --since refused', async () => {
+  const { dir, configPath } = await writeTestConfig(`
+domains:
+  only-unknown.example: { mode: none }
+  unknown-behind.example: { mode: none }
+  provider-behind.example: { mode: none }
+state_dir: state
+`);
+  const loaded = await loadConfigFile(configPath);
+  assert.ok(loaded.ok);
+  const currentId = new Map([...new PolicySet(loaded.config.domains).policies].map((policy) => [policy.domain, policy.id]));
+  const now = new Date();
+  const today = utcDay(now);
+  const OLD_ID = 'aaaaaaaaaaaaaaaaaaaaaaaa';
+  const seeded = (domain: string, provider: string, policyId: string, ip: string): DailyFetches => ({
+    day: today,
+    domain,
+    provider,
+    fetches: 1,
+    claimed: 0,
+    firstSeen: `${today}T00:10:00.000Z`,
+    lastSeen: `${today}T00:10:00.000Z`,
+    lastPolicyId: policyId,
+    addresses: new Set([ip]),
+    fetchesByPolicyId: new Map([[policyId, 1]]),
+  });
+  const store = SqliteFetchStatistics.open(join(dir, 'state'));
+  await store.add([
+    seeded('only-unknown.example', 'unknown', OLD_ID, '192.0.2.1'),
+    seeded('only-unknown.example', 'unknown', OLD_ID, '192.0.2.2'),
+    seeded('unknown-behind.example', 'google', currentId.get('unknown-behind.example')!, '209.85.220.41'),
+    seeded('unknown-behind.example', 'unknown', OLD_ID, '192.0.2.3'),
+    seeded('provider-behind.example', 'microsoft', OLD_ID, '104.47.18.1'),
+    seeded('provider-behind.example', 'unknown', currentId.get('provider-behind.example')!, '192.0.2.4'),
+    // A domain taken out of the config keeps its statistics until retention.
+    seeded('removed.example', 'google', OLD_ID, '209.85.220.42'),
+  ]);
+  await store.close();
+
+  const stats = (...args: string[]) => {
+    const result = spawnSync(process.execPath, [MAIN, 'stats', '--config', configPath, ...args], { encoding: 'utf8' });
+    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+  };
+  const sentence = (domain: string) => {
+    const result = stats('--domain', domain);
+    assert.equal(result.code, 0, result.stderr);
+    return result.stdout.split('\n').find((line) => line.includes('got the current policy id'));
+  };
+  assert.equal(
+    sentence('only-unknown.example'),
+    '  0 of 2 fetches (0%) got the current policy id; all from unknown senders: no provider identified yet.',
+  );
+  assert.equal(
+    sentence('unknown-behind.example'),
+    '  1 of 2 fetches (50%) got the current policy id; every identified provider has fetched it.',
+  );
+  assert.equal(
+    sentence('provider-behind.example'),
+    `  1 of 2 fetches (50%) got the current policy id; not fetched since it changed: Microsoft (last ${today} 00:10).`,
+  );
+
+  const removed = stats('--domain', 'removed.example');
+  assert.equal(removed.code, 0, removed.stderr);
+  assert.match(removed.stdout, /\nremoved\.example \(no longer in the config\)\n/);
+  const since = daysBefore(now, 6);
+  assert.deepEqual(stats('--domain', 'typo.example'), {
+    code: 2,
+    stdout: '',
+    stderr: `typo.example is not a domain in ${configPath}, and no statistics since ${since} name it\n`,
+  });
+  const tomorrow = utcDay(new Date(now.getTime() + 86_400_000));
+  assert.deepEqual(stats('--since', tomorrow), {
+    code: 2,
+    stdout: '',
+    stderr: `--since ${tomorrow} is in the future: today is ${today} (UTC)\n`,
+  });
+  // Today is the shortest period there is.
+  assert.equal(stats('--since', today).code, 0);
 });

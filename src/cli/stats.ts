@@ -1,6 +1,6 @@
 import { loadConfigFile } from '../config/load.js';
-import { daysBefore, utcDay, type ProviderFetchStatistics } from '../fetches/fetch-statistics.js';
-import { ProviderClassifier, SHIPPED_PROVIDERS_FILE, UNKNOWN_PROVIDER } from '../fetches/providers.js';
+import { daysBefore, UNKNOWN_PROVIDER, utcDay, type ProviderFetchStatistics } from '../fetches/fetch-statistics.js';
+import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from '../fetches/providers.js';
 import { SqliteFetchStatistics } from '../fetches/sqlite-fetch-statistics.js';
 import { normaliseDomainName } from '../policy/domain-name.js';
 import { PolicySet } from '../policy/policy-set.js';
@@ -98,6 +98,11 @@ export async function printStats(
     return 1;
   }
   const served = [...new PolicySet(config.domains).policies].filter((policy) => wanted === undefined || policy.domain === wanted);
+  // A removed domain still has its statistics until retention; a name with neither is a typo.
+  if (wanted !== undefined && served.length === 0 && rows.length === 0) {
+    err.write(`${options.domain} is not a domain in ${path}, and no statistics since ${since.day} name it\n`);
+    return 2;
+  }
   const reports = domainReports(served, rows, classifier);
   const until = utcDay(now);
   if (options.json) {
@@ -123,7 +128,11 @@ function sinceDay(text: string, now: Date): { ok: true; day: string } | { ok: fa
   }
   // A date that does not exist (2026-02-30) parses to another day or to none.
   const date = new Date(`${text}T00:00:00Z`);
-  if (/^\d{4}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(date.getTime()) && utcDay(date) === text) return { ok: true, day: text };
+  if (/^\d{4}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(date.getTime()) && utcDay(date) === text) {
+    const today = utcDay(now);
+    if (text > today) return { ok: false, problem: `--since ${text} is in the future: today is ${today} (UTC)` };
+    return { ok: true, day: text };
+  }
   return { ok: false, problem: `--since ${text}: expected a number of days or weeks (7d, 2w) or a UTC date (2026-11-01)` };
 }
 
@@ -178,6 +187,15 @@ function domainReports(
 const shortTime = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 16)}`;
 const percent = (part: number, whole: number) => `${Math.floor((part / whole) * 100)}%`;
 
+/** "unknown" is not one sender: only identified providers can be said to have picked the policy up, or not. */
+function whoHasTheCurrentPolicy(providers: readonly ProviderRow[]): string {
+  const identified = providers.filter((row) => row.provider !== UNKNOWN_PROVIDER);
+  if (identified.length === 0) return 'all from unknown senders: no provider identified yet.';
+  const behind = identified.filter((row) => !row.has_current_policy);
+  if (behind.length === 0) return 'every identified provider has fetched it.';
+  return `not fetched since it changed: ${behind.map((row) => `${row.name} (last ${shortTime(row.last_seen)})`).join(', ')}.`;
+}
+
 function renderDomain(report: DomainReport, classifier: ProviderClassifier): string {
   const heading =
     report.current_policy_id === null
@@ -199,13 +217,9 @@ function renderDomain(report: DomainReport, classifier: ProviderClassifier): str
   );
   const lines = [heading, table.trimEnd()];
   if (report.current_id_fetches !== null) {
-    // "unknown" is not one sender: only named providers can be said to have picked the policy up.
-    const behind = report.providers.filter((row) => row.provider !== UNKNOWN_PROVIDER && !row.has_current_policy);
     lines.push(
       `  ${report.current_id_fetches} of ${report.fetches} fetches (${percent(report.current_id_fetches, report.fetches)}) got the current policy id; ` +
-        (behind.length === 0
-          ? 'every provider seen has fetched it.'
-          : `not fetched since it changed: ${behind.map((row) => `${row.name} (last ${shortTime(row.last_seen)})`).join(', ')}.`),
+        whoHasTheCurrentPolicy(report.providers),
     );
   }
   const claimed = report.providers.filter((row) => row.claimed > 0);
