@@ -80,21 +80,75 @@ test('dns: the records to publish, as zone lines or JSON', () => {
   });
 });
 
-test('unknown commands and options: usage and exit 2', () => {
-  const unknown = cli(['frobnicate']);
-  assert.equal(unknown.code, 2);
-  assert.match(unknown.stderr, /^unknown command: frobnicate\n\nusage: mta-sts-server <command>/);
-  assert.equal(cli(['serve', '--bogus']).code, 2);
+/** Each command's options, as its --help lists them. */
+const COMMAND_OPTIONS: Record<string, string[]> = {
+  serve: ['config', 'help'],
+  'check-config': ['config', 'help'],
+  dns: ['ipv4', 'ipv6', 'cname', 'domain', 'json', 'config', 'help'],
+  certs: ['json', 'config', 'help'],
+  stats: ['since', 'domain', 'json', 'config', 'help'],
+  who: ['domain', 'help'],
+};
+
+test('no command prints the general usage, as --help and help do; it does not try to serve', () => {
+  const general = cli([]);
+  assert.equal(general.code, 0);
+  assert.equal(general.stderr, '');
+  assert.match(general.stdout, /^usage: mta-sts-server COMMAND \[options\]\n\ncommands:\n/);
+  const listed = [...general.stdout.matchAll(/^ {2}([a-z-]+) {3,}\S/gm)].map((match) => match[1]);
+  assert.deepEqual(listed, Object.keys(COMMAND_OPTIONS));
+  assert.deepEqual(cli(['--help']), general);
+  assert.deepEqual(cli(['-h']), general);
+  assert.deepEqual(cli(['help']), general);
   assert.match(cli(['--version']).stdout, /^mta-sts-server \d+\.\d+\.\d+\n$/);
 });
 
-test('serve: an invalid config refuses to start with exit 2 and located errors', async () => {
-  const { configPath } = await writeTestConfig('domains:\n  example.com: { mode: enforce }\n');
-  const result = cli(['serve', '--config', configPath]);
-  assert.equal(result.code, 2);
-  assert.equal(
-    result.stderr,
-    `${configPath}:2:3 domains.example.com: mode enforce needs at least one mx pattern (mx: [mail.example.com]); only mode none may leave it out\n`,
+test("--help, -h and help COMMAND: the command's usage with only its own options", () => {
+  for (const [command, options] of Object.entries(COMMAND_OPTIONS)) {
+    const help = cli([command, '--help']);
+    assert.equal(help.code, 0, help.stderr);
+    assert.equal(help.stderr, '');
+    assert.ok(help.stdout.startsWith(`usage: mta-sts-server ${command} [options]\n`), help.stdout);
+    const listed = [...help.stdout.matchAll(/^ {2}(?:-\w, | {4})--([a-z0-9]+)/gm)].map((match) => match[1]);
+    assert.deepEqual(listed, options, command);
+    assert.deepEqual(cli([command, '-h']), help);
+    assert.deepEqual(cli(['help', command]), help);
+    // --help wins over a mistake next to it: it is how one finds out what the mistake was.
+    assert.deepEqual(cli([command, '--bogus', '--help']), help);
+  }
+});
+
+test('unknown commands and options: one line naming the command and its --help, exit 2', () => {
+  const refused = (args: string[], stderr: string) => assert.deepEqual(cli(args), { code: 2, stdout: '', stderr: `${stderr}\n` });
+  refused(['frobnicate'], 'mta-sts-server: unknown command frobnicate (see mta-sts-server --help)');
+  refused(['help', 'frobnicate'], 'mta-sts-server help: unknown command frobnicate (see mta-sts-server --help)');
+  refused(['stats', '--bogus'], 'mta-sts-server stats: unknown option --bogus (see mta-sts-server stats --help)');
+  refused(['serve', '-x'], 'mta-sts-server serve: unknown option -x (see mta-sts-server serve --help)');
+  refused(
+    ['stats', '--ipv4', '192.0.2.1'],
+    'mta-sts-server stats: --ipv4 is an option of dns, not of stats (see mta-sts-server stats --help)',
+  );
+  refused(
+    ['who', '--json'],
+    'mta-sts-server who: --json is an option of dns, certs, stats, not of who (see mta-sts-server who --help)',
+  );
+  refused(
+    ['serve', '--domain', 'example.com'],
+    'mta-sts-server serve: --domain is an option of dns, stats, who, not of serve (see mta-sts-server serve --help)',
+  );
+  refused(['stats', '--domain'], 'mta-sts-server stats: --domain needs a value: --domain NAME (see mta-sts-server stats --help)');
+  refused(
+    ['dns', '--domain', '--json'],
+    'mta-sts-server dns: --domain needs a value: --domain NAME (see mta-sts-server dns --help)',
+  );
+  refused(['certs', '--json=yes'], 'mta-sts-server certs: --json takes no value (see mta-sts-server certs --help)');
+  refused(
+    ['check-config', 'mta-sts.yaml'],
+    'mta-sts-server check-config: unexpected argument mta-sts.yaml (see mta-sts-server check-config --help)',
+  );
+  refused(
+    ['--config', 'mta-sts.yaml', 'serve'],
+    'mta-sts-server: no command before --config: options follow the command, mta-sts-server COMMAND [options] (see mta-sts-server --help)',
   );
 });
 

@@ -1,110 +1,104 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { listCertificates } from './certs.js';
-import { checkConfig } from './check-config.js';
-import { configPathFrom } from './config-path.js';
-import { printDnsRecords } from './dns.js';
-import { serve } from './serve.js';
-import { printStats } from './stats.js';
-import { who } from './who.js';
-import { normaliseDomainName } from '../policy/domain-name.js';
+import {
+  commandsWithOption,
+  commandUsage,
+  findCommand,
+  GENERAL_USAGE,
+  isOptionName,
+  optionSpec,
+  parseOptionsOf,
+  type Command,
+  type OptionValues,
+} from './commands.js';
 
-const USAGE = `usage: mta-sts-server <command> [options]
+/** Exit status for a command line that could not be understood, as for an invalid config. */
+const USAGE_ERROR = 2;
 
-commands:
-  serve          serve the MTA-STS policies (default command)
-  check-config   validate the config; exit 0 when usable, 2 otherwise
-  certs          list each policy host's certificate: issuer, expiry, next renewal, last error
-                   --json                     machine-readable output
-  stats          who fetched each policy, from the statistics the service keeps in state_dir
-                   --since 7d|2w|YYYY-MM-DD   period, in UTC days (default 7d: today and the 6 days before)
-                   --domain NAME              only this domain
-                   --json                     machine-readable output
-  who            summarise who fetches the policies, from the service's log on stdin
-                   (docker logs -f mta-sts | mta-sts-server who); --domain NAME to filter
-  dns            print the DNS records to publish for each domain
-                   --ipv4 ADDR, --ipv6 ADDR   address of this server, for mta-sts.<domain>
-                   --cname HOST               or a CNAME target instead
-                   --domain NAME              only this domain
-                   --json                     machine-readable output
-  help           show this text
-
-options:
-  --config PATH  config file (default: $MTA_STS_CONFIG, else config/mta-sts.yaml)
-  --version      print the version
-`;
-
+/** `mta-sts-server COMMAND [options]`: the command's own options and --help; --version and help without one. */
 async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string', short: 'c' },
-        ipv4: { type: 'string' },
-        ipv6: { type: 'string' },
-        cname: { type: 'string' },
-        domain: { type: 'string' },
-        since: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        version: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.version) {
-    const manifest = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-    process.stdout.write(`mta-sts-server ${manifest.version}\n`);
-    return 0;
-  }
-  const [command = 'serve', ...rest] = positionals;
-  if (rest.length > 0) {
-    process.stderr.write(`unexpected argument: ${rest[0]}\n\n${USAGE}`);
-    return 2;
-  }
-  const configPath = configPathFrom(values.config);
-  switch (command) {
-    case 'serve':
-      return serve(configPath, process.stderr);
-    case 'check-config':
-      return checkConfig(configPath, process.stdout, process.stderr);
-    case 'who': {
-      const domain = values.domain === undefined ? undefined : normaliseDomainName(values.domain);
-      if (domain && !domain.ok) {
-        process.stderr.write(`--domain ${values.domain} ${domain.reason}\n`);
-        return 2;
-      }
-      return who(process.stdin, process.stdout, domain?.name);
-    }
-    case 'stats':
-      return printStats(
-        configPath,
-        { domain: values.domain, since: values.since, json: values.json },
-        process.stdout,
-        process.stderr,
-      );
-    case 'certs':
-      return listCertificates(configPath, values.json, process.stdout, process.stderr);
-    case 'dns':
-      return printDnsRecords(
-        configPath,
-        { target: { ipv4: values.ipv4, ipv6: values.ipv6, cname: values.cname }, domain: values.domain, json: values.json },
-        process.stdout,
-        process.stderr,
-      );
-    case 'help':
-      process.stdout.write(USAGE);
-      return 0;
-    default:
-      process.stderr.write(`unknown command: ${command}\n\n${USAGE}`);
-      return 2;
-  }
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '--help' || first === '-h') return print(GENERAL_USAGE);
+  if (first === '--version' && rest.length === 0) return print(`mta-sts-server ${packageVersion()}\n`);
+  if (first === 'help') return help(rest);
+  if (first.startsWith('-'))
+    return refuse('mta-sts-server', `no command before ${first}: options follow the command, mta-sts-server COMMAND [options]`);
+  const command = findCommand(first);
+  if (!command) return refuse('mta-sts-server', `unknown command ${first}`);
+  const parsed = parseCommandLine(command, rest);
+  if ('problem' in parsed) return refuse(`mta-sts-server ${command.name}`, parsed.problem, command);
+  if (parsed.values.help) return print(commandUsage(command));
+  return command.run(parsed.values);
 }
 
-process.exitCode = await main(process.argv.slice(2));
+function help(args: string[]): number {
+  if (args.length === 0) return print(GENERAL_USAGE);
+  const command = findCommand(args[0]!);
+  if (!command) return refuse('mta-sts-server help', `unknown command ${args[0]}`);
+  if (args.length > 1) return refuse('mta-sts-server help', `unexpected argument ${args[1]}`);
+  return print(commandUsage(command));
+}
+
+/**
+ * The command's options, or the first thing wrong with the command line. Parsing is lenient so
+ * that each problem can be named: an option of another command, a value missing, an argument too many.
+ */
+function parseCommandLine(command: Command, args: string[]): { values: OptionValues } | { problem: string } {
+  const { values, tokens } = parseArgs({
+    args,
+    options: parseOptionsOf(command),
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  // --help wins over any other problem: it is how one finds out what went wrong.
+  if (values.help === true) return { values: { help: true } };
+  const own = new Set<string>([...command.options, 'help']);
+  for (const token of tokens) {
+    if (token.kind === 'positional') return { problem: `unexpected argument ${token.value}` };
+    if (token.kind !== 'option') continue;
+    const { name, rawName, value, inlineValue } = token;
+    if (!own.has(name)) {
+      const others = isOptionName(name) ? commandsWithOption(name) : [];
+      return {
+        problem:
+          others.length > 0
+            ? `${rawName} is an option of ${others.join(', ')}, not of ${command.name}`
+            : `unknown option ${rawName}`,
+      };
+    }
+    const spec = optionSpec(name as keyof OptionValues);
+    // A string option followed by another option ("--domain --json") is missing its value.
+    if (spec.type === 'string' && (value === undefined || (!inlineValue && value.startsWith('-')))) {
+      return { problem: `${rawName} needs a value: ${rawName} ${spec.value}` };
+    }
+    if (spec.type === 'boolean' && inlineValue) return { problem: `${rawName} takes no value` };
+  }
+  return { values: values as OptionValues };
+}
+
+function print(text: string): number {
+  process.stdout.write(text);
+  return 0;
+}
+
+/** One line naming what is wrong and where help is; not the whole usage text. */
+function refuse(who: string, problem: string, command?: Command): number {
+  const help = command ? `mta-sts-server ${command.name} --help` : 'mta-sts-server --help';
+  process.stderr.write(`${who}: ${problem} (see ${help})\n`);
+  return USAGE_ERROR;
+}
+
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  // A bug, or a failure no command turned into a message: one line, never a stack trace.
+  process.stderr.write(`mta-sts-server: ${(error as Error).message ?? String(error)}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,178 @@
+/**
+ * The commands and their options, as data: main.ts parses with it and the help texts are made
+ * from it. Each command imports its module when it runs, so that `check-config`, `dns`, `who` and
+ * `--help` never load what only `serve` needs (Fastify, acme-client, prom-client, pino) and only
+ * `stats` loads the SQLite module.
+ */
+import { configPathFrom } from './config-path.js';
+
+interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  /** The value's placeholder in the help text, for string options. */
+  value?: string;
+  help: string;
+}
+
+const OPTIONS = {
+  config: {
+    type: 'string',
+    short: 'c',
+    value: 'PATH',
+    help: 'config file (default: $MTA_STS_CONFIG, else config/mta-sts.yaml)',
+  },
+  since: {
+    type: 'string',
+    value: '7d|2w|YYYY-MM-DD',
+    help: 'period, in UTC days (default 7d: today and the 6 days before)',
+  },
+  domain: { type: 'string', value: 'NAME', help: 'only this domain' },
+  ipv4: { type: 'string', value: 'ADDR', help: "this server's IPv4 address, for mta-sts.<domain>" },
+  ipv6: { type: 'string', value: 'ADDR', help: "this server's IPv6 address, for mta-sts.<domain>" },
+  cname: { type: 'string', value: 'HOST', help: 'or a CNAME target instead of addresses' },
+  json: { type: 'boolean', help: 'machine-readable output' },
+  help: { type: 'boolean', short: 'h', help: 'show this help' },
+} as const satisfies Record<string, OptionSpec>;
+
+export type OptionName = keyof typeof OPTIONS;
+
+/** What parseArgs gives back for these options. */
+export type OptionValues = { [Name in OptionName]?: (typeof OPTIONS)[Name]['type'] extends 'string' ? string : boolean };
+
+export interface Command {
+  name: string;
+  /** One line for the general usage. */
+  summary: string;
+  /** Paragraphs for `COMMAND --help`, after the summary. */
+  details?: string;
+  /** The command's own options; --help comes with every command. */
+  options: readonly OptionName[];
+  run(values: OptionValues): Promise<number>;
+}
+
+const { stdout, stderr } = process;
+const configPath = (values: OptionValues) => configPathFrom(values.config);
+
+export const COMMANDS: readonly Command[] = [
+  {
+    name: 'serve',
+    summary: "serve the MTA-STS policies (the container's command)",
+    details:
+      'Logs one JSON line per event on stdout. Reloads the config when the file changes or on SIGHUP;\n' +
+      'SIGTERM finishes the requests in flight and exits 0. A failed start logs one service_failed line\n' +
+      'and exits 2 for an invalid config, 1 otherwise.',
+    options: ['config'],
+    run: async (values) => (await import('./serve.js')).serve(configPath(values)),
+  },
+  {
+    name: 'check-config',
+    summary: 'validate the config; exit 0 when usable, 2 otherwise',
+    details: 'Every problem is printed at once, one line each: file:line:column field.path: what is wrong.',
+    options: ['config'],
+    run: async (values) => (await import('./check-config.js')).checkConfig(configPath(values), stdout, stderr),
+  },
+  {
+    name: 'dns',
+    summary: 'print the DNS records to publish for each domain',
+    options: ['ipv4', 'ipv6', 'cname', 'domain', 'json', 'config'],
+    run: async (values) =>
+      (await import('./dns.js')).printDnsRecords(
+        configPath(values),
+        {
+          target: { ipv4: values.ipv4, ipv6: values.ipv6, cname: values.cname },
+          domain: values.domain,
+          json: values.json === true,
+        },
+        stdout,
+        stderr,
+      ),
+  },
+  {
+    name: 'certs',
+    summary: "list each policy host's certificate: issuer, expiry, next renewal, last error",
+    options: ['json', 'config'],
+    run: async (values) =>
+      (await import('./certs.js')).listCertificates(configPath(values), values.json === true, stdout, stderr),
+  },
+  {
+    name: 'stats',
+    summary: 'who fetched each policy, from the statistics the service keeps in state_dir',
+    details:
+      'Counts each GET answered with a policy, per domain and provider, and says which providers\n' +
+      'have not fetched the current policy since it changed. Exit 1 when there are no statistics to read.',
+    options: ['since', 'domain', 'json', 'config'],
+    run: async (values) =>
+      (await import('./stats.js')).printStats(
+        configPath(values),
+        { domain: values.domain, since: values.since, json: values.json === true },
+        stdout,
+        stderr,
+      ),
+  },
+  {
+    name: 'who',
+    summary: "who fetches the policies right now, from the service's log on stdin",
+    details:
+      'docker logs -f mta-sts | mta-sts-server who\n' +
+      'On a terminal a table is redrawn every second; piped, one line per request, then the table.\n' +
+      'Counts what stats counts: each GET answered with a policy.',
+    options: ['domain'],
+    run: async (values) => (await import('./who.js')).who(process.stdin, stdout, stderr, values.domain),
+  },
+];
+
+export function findCommand(name: string): Command | undefined {
+  return COMMANDS.find((command) => command.name === name);
+}
+
+/** parseArgs options for one command: its own, and --help. */
+export function parseOptionsOf(command: Command): Partial<Record<OptionName, OptionSpec>> {
+  return Object.fromEntries([...command.options, 'help'].map((name) => [name, OPTIONS[name as OptionName]]));
+}
+
+export function isOptionName(name: string): name is OptionName {
+  return Object.hasOwn(OPTIONS, name);
+}
+
+export function optionSpec(name: OptionName): OptionSpec {
+  return OPTIONS[name];
+}
+
+/** The commands that take `--name`, for a message when another command was given it. */
+export function commandsWithOption(name: OptionName): string[] {
+  return COMMANDS.filter((command) => command.options.includes(name)).map((command) => command.name);
+}
+
+const column = (rows: [string, string][], indent: string) => {
+  const width = Math.max(...rows.map(([left]) => left.length)) + 3;
+  return rows.map(([left, right]) => `${indent}${left.padEnd(width)}${right}`.trimEnd()).join('\n');
+};
+
+const optionLabel = (name: OptionName) => {
+  const spec: OptionSpec = OPTIONS[name];
+  return `${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.value ? ` ${spec.value}` : ''}`;
+};
+
+export const GENERAL_USAGE = `usage: mta-sts-server COMMAND [options]
+
+commands:
+${column(
+  COMMANDS.map((command) => [command.name, command.summary]),
+  '  ',
+)}
+
+mta-sts-server COMMAND --help (or mta-sts-server help COMMAND) lists a command's options;
+mta-sts-server --version prints the version.
+`;
+
+export function commandUsage(command: Command): string {
+  const sections = [
+    `usage: mta-sts-server ${command.name} [options]`,
+    `${command.summary[0]!.toUpperCase()}${command.summary.slice(1)}.${command.details ? `\n${command.details}` : ''}`,
+    `options:\n${column(
+      [...command.options, 'help' as const].map((name) => [optionLabel(name), OPTIONS[name].help]),
+      '  ',
+    )}`,
+  ];
+  return `${sections.join('\n\n')}\n`;
+}

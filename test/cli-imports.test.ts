@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { SqliteFetchStatistics } from '../src/fetches/sqlite-fetch-statistics.js';
+import { writeTestConfig } from './support/service.js';
+
+const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const RECORDER = fileURLToPath(new URL('./support/record-imports.js', import.meta.url));
+const EXAMPLE = fileURLToPath(new URL('../../config/example.yaml', import.meta.url));
+
+/** What only `serve` needs: the web framework and its parts, ACME, metrics, the log library. */
+const SERVE_ONLY = ['fastify', 'helmet', 'acme-client', '@peculiar/x509', 'prom-client', 'pino'];
+const SQLITE = 'better-sqlite3';
+
+/** The packages (by name) a CLI run loaded, recorded by a module.register resolve hook and require's cache. */
+async function packagesLoadedBy(args: string[], expectedStatus = 0): Promise<Set<string>> {
+  const record = join(await mkdtemp(join(tmpdir(), 'mta-sts-imports-')), 'loaded.txt');
+  const result = spawnSync(process.execPath, ['--import', RECORDER, MAIN, ...args], {
+    encoding: 'utf8',
+    input: '',
+    env: { ...process.env, RECORD_IMPORTS_TO: record, MTA_STS_CONFIG: undefined },
+  });
+  assert.equal(result.status, expectedStatus, `${args.join(' ')}: ${result.stderr}`);
+  const loaded = (await readFile(record, 'utf8')).split('\n').filter((line) => line !== '');
+  return new Set(
+    loaded.flatMap((entry) => {
+      const match = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(entry.slice(entry.lastIndexOf('/node_modules/')));
+      return match ? [match[1]!] : [];
+    }),
+  );
+}
+
+function assertNotLoaded(packages: Set<string>, forbidden: string[], command: string): void {
+  const loaded = forbidden.filter((name) => packages.has(name));
+  assert.deepEqual(loaded, [], `${command} loaded ${loaded.join(', ')}`);
+}
+
+test('check-config, dns, who and --help do not load what only serve needs, nor SQLite', async () => {
+  const runs: [string[], number?][] = [
+    [['check-config', '--config', EXAMPLE]],
+    [['dns', '--config', EXAMPLE, '--ipv4', '192.0.2.1']],
+    [['who']],
+    [['--help']],
+    [[]],
+    [['serve', '--help']],
+    [['stats', '--help']],
+    [['help', 'certs']],
+    [['stats', '--bogus'], 2],
+  ];
+  for (const [args, status] of runs) {
+    const packages = await packagesLoadedBy(args, status);
+    assertNotLoaded(packages, [...SERVE_ONLY, SQLITE], args.join(' ') || '(no command)');
+    // The recorder sees packages: the commands that read a config load its schema library.
+    if (args[0] === 'check-config' || args[0] === 'dns') assert.ok(packages.has('zod'), [...packages].join(', '));
+    if (args.includes('--help') || args.length === 0) assert.deepEqual([...packages], []);
+  }
+});
+
+test('stats loads SQLite, which it reads, and nothing only serve needs', async () => {
+  const { dir, configPath } = await writeTestConfig('domains:\n  example.com: { mode: none }\nstate_dir: state\n');
+  await SqliteFetchStatistics.open(join(dir, 'state')).close();
+  const packages = await packagesLoadedBy(['stats', '--config', configPath]);
+  assertNotLoaded(packages, SERVE_ONLY, 'stats');
+  assert.ok(packages.has(SQLITE), [...packages].join(', '));
+});
+
+test('the recorder sees what serve loads: Fastify, acme-client, prom-client and pino', async () => {
+  // A start that fails at once, on a config that does not exist, has already loaded the service.
+  const packages = await packagesLoadedBy(['serve', '--config', '/nonexistent/mta-sts.yaml'], 2);
+  for (const name of ['fastify', 'acme-client', 'prom-client', 'pino']) assert.ok(packages.has(name), `${name} not seen`);
+});
