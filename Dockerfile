@@ -9,11 +9,13 @@
 # /srv/mta-sts holds mta-sts.yaml, started from config/production.yaml (in the image at
 # /app/config/production.yaml). The config must listen on https 443 and http 80 and keep state in
 # /var/lib/mta-sts (the config defaults; config/example.yaml uses other values for running
-# outside a container). Other commands: `docker run --rm -v /srv/mta-sts:/etc/mta-sts:ro mta-sts-server check-config`.
+# outside a container). Other commands: `docker exec mta-sts mta-sts-server stats` in the running
+# container, or `docker run --rm -v /srv/mta-sts:/etc/mta-sts:ro mta-sts-server check-config`.
 #
-# test/e2e/container.test.ts reads the final stage (COPY, WORKDIR, ENV, USER, VOLUME, EXPOSE,
+# test/e2e/container.test.ts reads the final stage (COPY, WORKDIR, RUN, ENV, USER, VOLUME, EXPOSE,
 # HEALTHCHECK, ENTRYPOINT, CMD) and runs it without Docker, so keep those instructions in the
-# simple forms it understands: exec (JSON) form, KEY=value ENV pairs, numeric USER.
+# simple forms it understands: exec (JSON) form, KEY=value ENV pairs, numeric USER, RUN commands
+# joined by && (of which it reproduces ln -s and chmod; mkdir, chown and test it does itself).
 
 # ---- build: compile the TypeScript with the dev dependencies ----
 FROM node:24-bookworm-slim AS build
@@ -41,6 +43,10 @@ COPY --from=build /app/dist/src ./dist/src
 # providers.yaml is read at run time (fetch attribution); production.yaml and example.yaml are
 # starting points for users.
 COPY config/providers.yaml config/production.yaml config/example.yaml ./config/
+# `mta-sts-server` on PATH, for `docker exec mta-sts mta-sts-server stats`: the CLI's entry point
+# (#!/usr/bin/env node) made executable, linked from /usr/local/bin.
+RUN chmod 0755 /app/dist/src/cli/main.js \
+    && ln -s /app/dist/src/cli/main.js /usr/local/bin/mta-sts-server
 # The application files stay owned by root: the service cannot rewrite its own code.
 # The state directory must be chowned before VOLUME below: Docker discards changes made to a
 # volume path after its VOLUME instruction. The `test` fails the build if the base image's

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -58,7 +58,15 @@ interface Copy {
   dest: string;
 }
 
-interface Image {
+/** What a RUN instruction of the final stage leaves in the image that the service relies on. */
+interface RunEffects {
+  /** `ln -s target link` */
+  links: { target: string; link: string }[];
+  /** `chmod mode path` */
+  modes: { path: string; mode: number }[];
+}
+
+interface Image extends RunEffects {
   workdir: string;
   copies: Copy[];
   env: Record<string, string>;
@@ -112,6 +120,24 @@ function execForm(keyword: string, args: string): string[] {
   return parsed;
 }
 
+/**
+ * A final-stage RUN: commands joined by &&. `ln -s` and `chmod` are reproduced; `mkdir -p`,
+ * `chown` and `test` make and check the config and state folders, which the test makes itself.
+ */
+function readRun(args: string, effects: RunEffects): void {
+  for (const command of args.split('&&').map((part) => part.trim())) {
+    const link = /^ln -s (\/\S+) (\/\S+)$/.exec(command);
+    const mode = /^chmod ([0-7]{3,4}) (\/\S+)$/.exec(command);
+    if (link) effects.links.push({ target: link[1]!, link: link[2]! });
+    else if (mode) effects.modes.push({ path: mode[2]!, mode: parseInt(mode[1]!, 8) });
+    else if (!['mkdir', 'chown', 'test'].includes(command.split(/\s+/)[0]!)) {
+      throw new Error(
+        `RUN ${command}: this test reproduces ln -s TARGET LINK and chmod MODE PATH (absolute paths); teach it this one`,
+      );
+    }
+  }
+}
+
 function envPairs(args: string): [string, string][] {
   const pair = /([A-Za-z_]\w*)=(?:"([^"\\$]*)"|([^\s"'\\$]*))(?:\s+|$)/y;
   const pairs: [string, string][] = [];
@@ -133,11 +159,13 @@ function durationMs(value: string): number {
 function finalImage(stages: Stage[]): Image {
   const stage = stages.at(-1);
   if (!stage) throw new Error('the Dockerfile has no FROM');
-  const image: Partial<Image> & Pick<Image, 'copies' | 'env' | 'volumes' | 'expose'> = {
+  const image: Partial<Image> & Pick<Image, 'copies' | 'env' | 'volumes' | 'expose' | 'links' | 'modes'> = {
     copies: [],
     env: {},
     volumes: [],
     expose: [],
+    links: [],
+    modes: [],
   };
   for (const { keyword, args } of stage.instructions) {
     switch (keyword) {
@@ -155,7 +183,7 @@ function finalImage(stages: Stage[]): Image {
         break;
       }
       case 'RUN':
-        // The final stage's RUN makes the config and state folders, which the test makes itself.
+        readRun(args, image);
         break;
       case 'ENV':
         for (const [key, value] of envPairs(args)) image.env[key] = value;
@@ -215,11 +243,12 @@ interface Finished {
 function run(
   netns: NetworkNamespace,
   [command, ...args]: string[],
-  options: { env: NodeJS.ProcessEnv; timeoutMs: number },
+  options: { env: NodeJS.ProcessEnv; timeoutMs: number; cwd?: string },
 ): Promise<Finished> {
   return new Promise((resolve, reject) => {
     const child = netns.spawn(command!, args, {
       env: options.env,
+      cwd: options.cwd,
       timeout: options.timeoutMs,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -293,7 +322,13 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
     assert.ok(configPath, 'the Dockerfile sets ENV MTA_STS_CONFIG');
     assert.equal(image.volumes.length, 1, 'one VOLUME, the state directory');
     const stateVolume = image.volumes[0]!;
-    const imageFolders = [image.workdir, stateVolume, posix.dirname(configPath)];
+    // The folders the image's symlinks live in (/usr/local/bin) are the image's too: on its PATH.
+    const imageFolders = [
+      image.workdir,
+      stateVolume,
+      posix.dirname(configPath),
+      ...image.links.map(({ link }) => posix.dirname(link)),
+    ];
 
     root = await mkdtemp(join(tmpdir(), 'mta-sts-container-'));
     // mkdtemp makes it 0700; the image's / is traversable by everyone, the USER included.
@@ -303,6 +338,11 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
       imageFolders.some((folder) => path === folder || path.startsWith(`${folder}/`)) ? join(rootDir, path) : path;
 
     await stageImageFiles(stages, image, toHost(image.workdir));
+    for (const { path, mode } of image.modes) await chmod(toHost(path), mode);
+    for (const { target, link } of image.links) {
+      await mkdir(dirname(toHost(link)), { recursive: true });
+      await symlink(toHost(target), toHost(link));
+    }
     stateDir = toHost(stateVolume);
     await mkdir(stateDir, { recursive: true });
     await chown(stateDir, image.user.uid, image.user.gid);
@@ -327,7 +367,8 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
       { mode: 0o644 },
     );
 
-    env = { PATH: `${dirname(process.execPath)}:${DOCKER_PATH}` };
+    // The image's PATH, its own folders (/usr/local/bin) staged under ROOT; this test's node first.
+    env = { PATH: [dirname(process.execPath), ...DOCKER_PATH.split(':').map((folder) => toHost(folder))].join(':') };
     for (const [key, value] of Object.entries(image.env)) env[key] = toHost(value);
     asUser = ['setpriv', `--reuid=${image.user.uid}`, `--regid=${image.user.gid}`, '--clear-groups'];
 
@@ -426,6 +467,20 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
     assert.ok(entries.includes('mta-sts.db'), `no statistics database among ${entries.join(', ')}`);
   });
 
+  it('has mta-sts-server on PATH: `docker exec mta-sts mta-sts-server stats` runs as USER and reads the state', async () => {
+    const link = image.links.find(({ link: path }) => posix.basename(path) === 'mta-sts-server');
+    assert.ok(link, 'no RUN ln -s ... /usr/local/bin/mta-sts-server in the final stage');
+    assert.ok(DOCKER_PATH.split(':').includes(posix.dirname(link.link)), `${link.link} is not on the image's PATH`);
+    // docker exec: the image's ENV and USER, the WORKDIR, the command looked up on PATH.
+    const exec = (...args: string[]) =>
+      run(netns!, [...asUser, 'mta-sts-server', ...args], { env, cwd: toHost(image.workdir), timeoutMs: 20_000 });
+    const stats = await exec('stats');
+    assert.equal(stats.code, 0, stats.stderr);
+    assert.match(stats.stdout, /^Policy fetches from \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d \(UTC days\)\n/);
+    const check = await exec('check-config');
+    assert.deepEqual(check, { code: 0, stdout: `${env.MTA_STS_CONFIG}: ok, 1 domain\n`, stderr: '' });
+  });
+
   it('exits 0 within 10 s of SIGTERM to PID 1, after which the HEALTHCHECK fails', async () => {
     process.kill(entrypointPid, 'SIGTERM');
     const exit = await Promise.race([service!.exited, sleep(STOP_TIMEOUT_MS, undefined, { ref: false })]);
@@ -459,8 +514,21 @@ async function stageImageFiles(stages: Stage[], image: Image, workdir: string): 
       // A folder's contents are copied into dest; a file goes into dest/ or becomes dest.
       const target = (await stat(local)).isDirectory() || !destIsFolder ? dest : join(dest, basename(source));
       await cp(local, target, { recursive: true });
+      if (copy.from !== undefined) await modesOfAFreshBuild(target);
     }
   }
+}
+
+/**
+ * A build stage writes its output with the modes of a fresh build (umask 022: files 0644,
+ * folders 0755), whatever modes this checkout's copy has gained since (`npm link` makes the CLI's
+ * entry point executable): the image must not depend on them.
+ */
+async function modesOfAFreshBuild(path: string): Promise<void> {
+  const info = await lstat(path);
+  if (info.isSymbolicLink()) return;
+  await chmod(path, info.isDirectory() ? 0o755 : 0o644);
+  if (info.isDirectory()) for (const entry of await readdir(path)) await modesOfAFreshBuild(join(path, entry));
 }
 
 /**
