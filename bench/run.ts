@@ -2,11 +2,13 @@
  * `npm run bench`: the policy over HTTPS, the real service against a minimal node:https server,
  * keep-alive and one new TLS connection per request; then the service with provider attribution
  * and fetch statistics on against off; then a 10 000-domain config (start-up, hot reload under
- * load, RSS); then the provider classifier's lookup cost. A report, not a test: it
- * exits 0 whatever the numbers, and non-zero only when something crashed.
+ * load, RSS); then the provider classifier's lookup cost; then the CLI's start-up against
+ * `node -e 0`. A report, not a test: it exits 0 whatever the numbers, and non-zero only when
+ * something crashed.
  *
- * Flags: --quick (one short round, for trying changes) and --profile (adds CPU profiles of both
- * servers under each kind of load, compared by self time per request).
+ * Flags: --quick (one short round, for trying changes), --profile (adds CPU profiles of both
+ * servers under each kind of load, compared by self time per request) and --only SECTION[,SECTION]
+ * (https, attribution, scale, classifier, cli; `npm run bench -- --only cli`).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -19,6 +21,7 @@ import {
   type AttributionComparison,
 } from './attribution.js';
 import { killAllChildren } from './children.js';
+import { cliCases, runCliBench, type CliResult, type CliTiming } from './cli.js';
 import { readShippedProviders, runClassifierBench, type ClassifierResult } from './classifier.js';
 import {
   measure,
@@ -49,9 +52,21 @@ const TARGETS = {
   attributionRatio: 0.9,
   startMs: 3_000,
   reloadMs: 1_000,
+  checkConfigRatio: 3,
 } as const;
 
-const flags = new Set(process.argv.slice(2));
+const SECTIONS = ['https', 'attribution', 'scale', 'classifier', 'cli'] as const;
+type Section = (typeof SECTIONS)[number];
+
+const argv = process.argv.slice(2);
+const flags = new Set(argv);
+const only = argv.includes('--only') ? (argv[argv.indexOf('--only') + 1] ?? '').split(',') : [...SECTIONS];
+const unknownSections = only.filter((name) => !(SECTIONS as readonly string[]).includes(name));
+if (unknownSections.length > 0) {
+  process.stderr.write(`--only ${unknownSections.join(',')}: sections are ${SECTIONS.join(', ')}\n`);
+  process.exit(2);
+}
+const wants = (section: Section) => only.includes(section);
 const timing: Timing = flags.has('--quick')
   ? { rounds: 1, warmupMs: 500, durationMs: 2_000, connections: 16 }
   : { rounds: 3, warmupMs: 1_000, durationMs: 5_000, connections: 16 };
@@ -61,6 +76,8 @@ const timing: Timing = flags.has('--quick')
  * between runs on a shared machine: more rounds give its median ratio a steadier footing.
  */
 const attributionTiming: Timing = flags.has('--quick') ? timing : { ...timing, rounds: 5 };
+
+const cliTiming: CliTiming = flags.has('--quick') ? { rounds: 5, warmups: 1 } : { rounds: 21, warmups: 2 };
 
 const print = (text: string) => process.stdout.write(`${text}\n`);
 
@@ -116,14 +133,16 @@ async function main(): Promise<void> {
       `Each server runs in its own process (one event loop, so about one core's worth); the load generator is another ` +
         `process on the same machine, so with ${availableParallelism()} CPUs the client competes with the server for CPU.`,
     );
-    const fixture = await prepareFixture(work);
-    const https = await httpsSection(fixture);
-    const attribution = await attributionSection(fixture, work);
-    const profiles = flags.has('--profile') ? await profileSection(fixture) : undefined;
-    const scale = await scaleSection(work);
-    const classifier = await classifierSection();
+    const profiling = flags.has('--profile');
+    const fixture = wants('https') || wants('attribution') || profiling ? await prepareFixture(work) : undefined;
+    const https = wants('https') ? await httpsSection(fixture!) : undefined;
+    const attribution = wants('attribution') ? await attributionSection(fixture!, work) : undefined;
+    const profiles = profiling ? await profileSection(fixture!) : undefined;
+    const scale = wants('scale') ? await scaleSection(work) : undefined;
+    const classifier = wants('classifier') ? await classifierSection() : undefined;
+    const cli = wants('cli') ? await cliSection(work) : undefined;
     print(heading('JSON summary'));
-    print(JSON.stringify({ timing, targets: TARGETS, https, attribution, profiles, scale, classifier }));
+    print(JSON.stringify({ timing, targets: TARGETS, https, attribution, profiles, scale, classifier, cli }));
   } finally {
     await cleanUp();
   }
@@ -525,6 +544,36 @@ async function classifierSection(): Promise<ClassifierResult> {
       `(loading the large table took ${result.generatedLoadMs.toFixed(0)} ms)`,
   );
   return result;
+}
+
+async function cliSection(work: string): Promise<CliResult[]> {
+  print(heading('CLI start-up: wall time against node -e 0'));
+  print(
+    `Each command as a user runs it (node dist/src/cli/main.js ...), paired with a run of \`node -e 0\` (Node's own ` +
+      `start-up, the floor), ${cliTiming.rounds} rounds, the order alternating, after ${cliTiming.warmups} unmeasured run(s) of each.`,
+  );
+  const results = runCliBench(await cliCases(work), cliTiming, (line) => print(`  ${line}`));
+  print('');
+  print(
+    table(
+      ['command', 'median ms', 'node -e 0 ms', 'ratio', 'ratio range', 'target', 'verdict'],
+      results.map((result) => [
+        result.name,
+        result.medianMs,
+        result.baselineMedianMs,
+        result.ratio,
+        `${Math.min(...result.ratios).toFixed(2)}–${Math.max(...result.ratios).toFixed(2)}`,
+        result.target === null ? '' : `≤ ${result.target}`,
+        result.target === null ? '' : verdict(result.ratio <= result.target),
+      ]),
+    ),
+  );
+  const checkConfig = results.find((result) => result.target !== null)!;
+  print(
+    `RATIO check-config / node -e 0: ${checkConfig.ratio.toFixed(2)} (median of ${cliTiming.rounds} paired rounds, ` +
+      `Node ${process.version}; target ≤ ${TARGETS.checkConfigRatio}: ${verdict(checkConfig.ratio <= TARGETS.checkConfigRatio)})`,
+  );
+  return results;
 }
 
 await main();
