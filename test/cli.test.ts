@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, realpath } from 'node:fs/promises';
 import { connect as connectTcp } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
@@ -10,6 +13,7 @@ import { LOOPBACK_LISTEN, writeTestConfig } from './support/service.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../../config/example.yaml', import.meta.url));
+const PROJECT = fileURLToPath(new URL('../../', import.meta.url));
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   const result = spawnSync(process.execPath, [MAIN, ...args], {
@@ -150,6 +154,36 @@ test('unknown commands and options: one line naming the command and its --help, 
     ['--config', 'mta-sts.yaml', 'serve'],
     'mta-sts-server: no command before --config: options follow the command, mta-sts-server COMMAND [options] (see mta-sts-server --help)',
   );
+});
+
+test('mta-sts-server runs as the README says in a checkout: npx (this build, never the registry) and npm link', async () => {
+  const scratch = await mkdtemp(join(tmpdir(), 'mta-sts-npm-'));
+  // npm's own settings only, none inherited from an `npm test` around this test; a registry
+  // nobody answers at, so a command that asked it for the package would fail.
+  const inherited = Object.entries(process.env).filter(([name]) => !name.toLowerCase().startsWith('npm_'));
+  const env = {
+    ...Object.fromEntries(inherited),
+    MTA_STS_CONFIG: undefined,
+    npm_config_registry: 'http://127.0.0.1:9/',
+    npm_config_fetch_retries: '0',
+    npm_config_cache: join(scratch, 'cache'),
+    npm_config_prefix: join(scratch, 'prefix'),
+    npm_config_update_notifier: 'false',
+  };
+  const run = (command: string, args: string[], cwd: string) => spawnSync(command, args, { cwd, env, encoding: 'utf8' });
+
+  for (const cwd of [PROJECT, join(PROJECT, 'config')]) {
+    const npx = run('npx', ['mta-sts-server', 'check-config', '--config', EXAMPLE], cwd);
+    assert.deepEqual([npx.status, npx.stdout], [0, `${EXAMPLE}: ok, 3 domains\n`], npx.stderr);
+  }
+  // Outside a checkout the same command would fetch the package from the registry: here it cannot.
+  assert.notEqual(run('npx', ['--yes', 'mta-sts-server', '--version'], scratch).status, 0);
+
+  const link = run('npm', ['link', '--no-audit', '--no-fund'], PROJECT);
+  assert.equal(link.status, 0, link.stderr);
+  assert.equal(await realpath(join(scratch, 'prefix', 'lib', 'node_modules', 'mta-sts-server')), await realpath(PROJECT));
+  const linked = run(join(scratch, 'prefix', 'bin', 'mta-sts-server'), ['check-config', '--config', EXAMPLE], scratch);
+  assert.deepEqual([linked.status, linked.stdout], [0, `${EXAMPLE}: ok, 3 domains\n`], linked.stderr);
 });
 
 test('serve: SIGTERM answers the request already sent, refuses new connections, and exits 0', async () => {
