@@ -13,12 +13,14 @@ const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 function serveUntilExit(configPath: string) {
   const result = spawnSync(process.execPath, [MAIN, 'serve', '--config', configPath], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(result.signal, null, 'serve did not exit on its own');
-  const lines = result.stdout
+  return { code: result.status, lines: jsonLines(result.stdout), stderr: result.stderr };
+}
+
+const jsonLines = (stdout: string) =>
+  stdout
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { code: result.status, lines, stderr: result.stderr };
-}
 
 /** The one service_failed line, last, with nothing else said about the failure. */
 function theFailure(run: ReturnType<typeof serveUntilExit>): Record<string, unknown> {
@@ -106,4 +108,26 @@ test('serve: a state_dir that cannot be a folder (a file in its path) is a state
   );
   // Nothing was opened before the state directory was checked: no statistics, no certificates.
   assert.equal(run.lines.length, 1, JSON.stringify(run.lines));
+});
+
+test('serve: a port below 1024 this user may not bind names the setting and what it needs', async () => {
+  const { configPath } = await writeTestConfig(
+    'domains:\n  example.com: { mode: none }\nlisten: { address: 127.0.0.1, https: 443, http: 0 }\nadmin: { port: 0 }\n' +
+      'reverse_dns: { enabled: false }\nstate_dir: state\n',
+  );
+  // A new user namespace without a uid mapping takes every capability away, root's too, and a new
+  // network namespace has the kernel's default net.ipv4.ip_unprivileged_port_start, 1024: so 443
+  // is refused (EACCES) to anyone who can make the namespaces, root or not.
+  const result = spawnSync('unshare', ['--user', '--net', process.execPath, MAIN, 'serve', '--config', configPath], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  assert.equal(result.status, 1, result.stderr);
+  const failure = theFailure({ code: result.status, lines: jsonLines(result.stdout), stderr: result.stderr });
+  assert.deepEqual([failure.setting, failure.address, failure.port, failure.code], ['listen.https', '127.0.0.1', 443, 'EACCES']);
+  assert.equal(
+    failure.reason,
+    'listen.https: not permitted to listen on 127.0.0.1:443; ports below 1024 need root, CAP_NET_BIND_SERVICE or a lower ' +
+      'net.ipv4.ip_unprivileged_port_start (Docker sets 0), or choose a port above 1023',
+  );
 });
