@@ -140,6 +140,10 @@ test('unknown commands and options: one line naming the command and its --help, 
     ['serve', '--domain', 'example.com'],
     'mta-sts-server serve: --domain is an option of dns, stats, who, not of serve (see mta-sts-server serve --help)',
   );
+  refused(
+    ['who', '-c', 'mta-sts.yaml'],
+    'mta-sts-server who: -c is an option of serve, check-config, dns, certs, stats, not of who (see mta-sts-server who --help)',
+  );
   refused(['stats', '--domain'], 'mta-sts-server stats: --domain needs a value: --domain NAME (see mta-sts-server stats --help)');
   refused(
     ['dns', '--domain', '--json'],

@@ -130,8 +130,10 @@ export function parseOptionsOf(command: Command): Partial<Record<OptionName, Opt
   return Object.fromEntries([...command.options, 'help'].map((name) => [name, OPTIONS[name as OptionName]]));
 }
 
-export function isOptionName(name: string): name is OptionName {
-  return Object.hasOwn(OPTIONS, name);
+/** The option a parsed name stands for: a long name, or a short one (`c` for config). */
+export function optionNamed(name: string): OptionName | undefined {
+  if (Object.hasOwn(OPTIONS, name)) return name as OptionName;
+  return (Object.keys(OPTIONS) as OptionName[]).find((option) => (OPTIONS[option] as OptionSpec).short === name);
 }
 
 export function optionSpec(name: OptionName): OptionSpec {

@@ -6,7 +6,7 @@ import {
   commandUsage,
   findCommand,
   GENERAL_USAGE,
-  isOptionName,
+  optionNamed,
   optionSpec,
   parseOptionsOf,
   type Command,
@@ -60,7 +60,8 @@ function parseCommandLine(command: Command, args: string[]): { values: OptionVal
     if (token.kind !== 'option') continue;
     const { name, rawName, value, inlineValue } = token;
     if (!own.has(name)) {
-      const others = isOptionName(name) ? commandsWithOption(name) : [];
+      const option = optionNamed(name);
+      const others = option === undefined ? [] : commandsWithOption(option);
       return {
         problem:
           others.length > 0
