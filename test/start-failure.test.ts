@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -110,20 +110,46 @@ test('serve: a state_dir that cannot be a folder (a file in its path) is a state
   assert.equal(run.lines.length, 1, JSON.stringify(run.lines));
 });
 
+/**
+ * `serve` in a new user namespace without a uid mapping: there every capability is gone, root's
+ * too, so the kernel refuses what the file modes and net.ipv4.ip_unprivileged_port_start refuse
+ * an ordinary user; and anyone who can make the namespace can run it, root or not.
+ */
+function serveWithoutPrivileges(configPath: string, ...namespaces: string[]) {
+  const result = spawnSync('unshare', ['--user', ...namespaces, process.execPath, MAIN, 'serve', '--config', configPath], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  assert.equal(result.signal, null, 'serve did not exit on its own');
+  return { code: result.status, lines: jsonLines(result.stdout), stderr: result.stderr };
+}
+
+test('serve: a state_dir the user cannot write to (EACCES) is a state_dir problem, with what it needs', async () => {
+  const { dir, configPath } = await writeTestConfig(
+    'domains:\n  example.com: { mode: none }\nlisten: { address: 127.0.0.1, https: 0, http: 0 }\nadmin: { port: 0 }\nstate_dir: state\n',
+  );
+  const stateDir = join(dir, 'state');
+  await mkdir(stateDir, { mode: 0o555 });
+  const run = serveWithoutPrivileges(configPath);
+  assert.equal(run.code, 1);
+  const failure = theFailure(run);
+  assert.deepEqual([failure.setting, failure.path, failure.code], ['state_dir', stateDir, 'EACCES']);
+  assert.match(
+    String(failure.reason),
+    new RegExp(`^state_dir ${stateDir}: permission denied; it must be a folder the service's user \\(uid \\d+\\) can write to$`),
+  );
+  assert.equal(run.lines.length, 1, JSON.stringify(run.lines));
+});
+
 test('serve: a port below 1024 this user may not bind names the setting and what it needs', async () => {
   const { configPath } = await writeTestConfig(
     'domains:\n  example.com: { mode: none }\nlisten: { address: 127.0.0.1, https: 443, http: 0 }\nadmin: { port: 0 }\n' +
       'reverse_dns: { enabled: false }\nstate_dir: state\n',
   );
-  // A new user namespace without a uid mapping takes every capability away, root's too, and a new
-  // network namespace has the kernel's default net.ipv4.ip_unprivileged_port_start, 1024: so 443
-  // is refused (EACCES) to anyone who can make the namespaces, root or not.
-  const result = spawnSync('unshare', ['--user', '--net', process.execPath, MAIN, 'serve', '--config', configPath], {
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  assert.equal(result.status, 1, result.stderr);
-  const failure = theFailure({ code: result.status, lines: jsonLines(result.stdout), stderr: result.stderr });
+  // A new network namespace has the kernel's default net.ipv4.ip_unprivileged_port_start, 1024.
+  const run = serveWithoutPrivileges(configPath, '--net');
+  assert.equal(run.code, 1, run.stderr);
+  const failure = theFailure(run);
   assert.deepEqual([failure.setting, failure.address, failure.port, failure.code], ['listen.https', '127.0.0.1', 443, 'EACCES']);
   assert.equal(
     failure.reason,
