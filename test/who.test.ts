@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { serveProcess } from './support/json-log-process.js';
@@ -157,8 +156,12 @@ test('who: a fetch left unknown moves to the provider its reverse DNS line names
   );
 });
 
-/** One request for the policy path; the status it got. Any host name is accepted: one that is not ours gets the default certificate. */
-function requestPolicy(port: number, ca: string, method: string, host: string): Promise<number> {
+/**
+ * One request for the policy path, SNI and Host naming `host`; the status it got. The certificate
+ * is not checked: a host that is not ours gets the listener's neutral one, which no CA vouches
+ * for, and what is tested here is what gets counted.
+ */
+function requestPolicy(port: number, method: string, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     request(
       {
@@ -168,9 +171,8 @@ function requestPolicy(port: number, ca: string, method: string, host: string): 
         path: '/.well-known/mta-sts.txt',
         servername: host,
         headers: { host },
-        ca,
         agent: false,
-        checkServerIdentity: () => undefined,
+        rejectUnauthorized: false,
       },
       (response) => {
         response.resume();
@@ -183,28 +185,31 @@ function requestPolicy(port: number, ca: string, method: string, host: string): 
 }
 
 test('who counts what stats counts, from the real service: GET answered with a policy, not HEAD, 404 or 405', async () => {
-  const { dir, configPath } = await writeTestConfig(`domains:\n  example.com: { mode: none }\n${LOOPBACK_LISTEN}`);
+  const { configPath } = await writeTestConfig(`domains:\n  example.com: { mode: none }\n${LOOPBACK_LISTEN}`);
   const served = serveProcess(configPath);
-  const started = await served.waitForEvent('service_started');
-  const port = (started.https as { port: number }).port;
-  const ca = await readFile(join(dir, 'state', 'self-signed', 'ca.pem'), 'utf8');
-  const requests: [method: string, host: string, status: number][] = [
-    ['GET', 'mta-sts.example.com', 200],
-    ['HEAD', 'mta-sts.example.com', 200],
-    ['GET', 'mta-sts.other.example', 404],
-    ['POST', 'mta-sts.example.com', 405],
-    ['GET', 'mta-sts.example.com', 200],
-  ];
-  for (const [method, host, status] of requests)
-    assert.equal(await requestPolicy(port, ca, method, host), status, `${method} ${host}`);
-  await served.waitFor(
-    'five policy_fetch lines',
-    () => served.lines.filter((line) => line.event === 'policy_fetch').length === 5,
-    5_000,
-  );
-  // A clean stop writes the statistics' last batch.
-  served.child.kill('SIGTERM');
-  assert.equal((await served.exited).code, 0);
+  try {
+    const started = await served.waitForEvent('service_started');
+    const port = (started.https as { port: number }).port;
+    const requests: [method: string, host: string, status: number][] = [
+      ['GET', 'mta-sts.example.com', 200],
+      ['HEAD', 'mta-sts.example.com', 200],
+      ['GET', 'mta-sts.other.example', 404],
+      ['POST', 'mta-sts.example.com', 405],
+      ['GET', 'mta-sts.example.com', 200],
+    ];
+    for (const [method, host, status] of requests)
+      assert.equal(await requestPolicy(port, method, host), status, `${method} ${host}`);
+    await served.waitFor(
+      'five policy_fetch lines',
+      () => served.lines.filter((line) => line.event === 'policy_fetch').length === 5,
+      5_000,
+    );
+    // A clean stop writes the statistics' last batch.
+    served.child.kill('SIGTERM');
+    assert.equal((await served.exited).code, 0);
+  } finally {
+    if (served.running) served.child.kill('SIGKILL');
+  }
 
   const log = served.lines.map((line) => JSON.stringify(line)).join('\n');
   const plain = runWho(log).split('\n');
