@@ -208,7 +208,7 @@ test('who counts what stats counts, from the real service: GET answered with a p
     served.child.kill('SIGTERM');
     assert.equal((await served.exited).code, 0);
   } finally {
-    if (served.running) served.child.kill('SIGKILL');
+    await served.kill();
   }
 
   const log = served.lines.map((line) => JSON.stringify(line)).join('\n');

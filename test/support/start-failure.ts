@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface ServeRun {
+  code: number | null;
+  /** The JSON lines on stdout. */
+  lines: Record<string, unknown>[];
+  stderr: string;
+}
+
+/**
+ * `mta-sts-server serve` run to its end. With `unshare` options, in new namespaces:
+ * `['--user']` is a user namespace without a uid mapping, where every capability is gone, root's
+ * too, so the kernel refuses what file modes and net.ipv4.ip_unprivileged_port_start refuse an
+ * ordinary user; anyone who can make the namespace can run such a test, root or not.
+ */
+export function serveUntilExit(configPath: string, unshare: string[] = []): ServeRun {
+  const serve = [process.execPath, MAIN, 'serve', '--config', configPath];
+  const [file, ...args] = unshare.length > 0 ? ['unshare', ...unshare, ...serve] : serve;
+  const result = spawnSync(file!, args, { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(result.signal, null, 'serve did not exit on its own');
+  const lines = result.stdout
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { code: result.status, lines, stderr: result.stderr };
+}
+
+/** The one service_failed line, last, with nothing else said about the failure: no stack, no listener announced. */
+export function theFailure(run: ServeRun): Record<string, unknown> {
+  assert.equal(run.stderr, '');
+  const failed = run.lines.filter((line) => line.event === 'service_failed');
+  assert.equal(failed.length, 1, JSON.stringify(run.lines));
+  assert.equal(run.lines.at(-1), failed[0]);
+  const failure = failed[0]!;
+  assert.equal(failure.level, 'error');
+  assert.match(String(failure.time), /^\d{4}-\d\d-\d\dT/);
+  for (const line of run.lines) assert.doesNotMatch(JSON.stringify(line), /listen(?:er|ing) at|stack|    at /);
+  return failure;
+}
+
+/** The one failure line names state_dir, the folder, the system's error and what the folder must be. */
+export function assertStateDirProblem(run: ServeRun, stateDir: string, code: string, problem: string): void {
+  assert.equal(run.code, 1);
+  const failure = theFailure(run);
+  assert.deepEqual([failure.setting, failure.path, failure.code], ['state_dir', stateDir, code]);
+  const need = "it must be a folder the service's user \\(uid \\d+\\) can write to";
+  assert.match(String(failure.reason), new RegExp(`^state_dir ${stateDir}: ${problem}; ${need}$`));
+  // Nothing was opened before the state directory was checked: no statistics, no certificates.
+  assert.equal(run.lines.length, 1, JSON.stringify(run.lines));
+}
