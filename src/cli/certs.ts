@@ -29,7 +29,7 @@ export async function listCertificates(
   out: NodeJS.WritableStream,
   err: NodeJS.WritableStream,
 ): Promise<number> {
-  const loaded = await loadConfigFile(path);
+  const loaded = await loadConfigFile(path, process.env);
   if (!loaded.ok) {
     for (const error of loaded.errors) err.write(`${error}\n`);
     return 2;

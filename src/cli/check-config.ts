@@ -4,7 +4,7 @@ import { CertificateFiles } from '../tls/certificate-files.js';
 
 /** Validates the config (and the certificate and provider files it names); exit code 0 when usable, 2 otherwise. */
 export async function checkConfig(path: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
-  const loaded = await loadConfigFile(path);
+  const loaded = await loadConfigFile(path, process.env);
   if (!loaded.ok) {
     for (const error of loaded.errors) err.write(`${error}\n`);
     err.write(`${path}: ${loaded.errors.length} problem${loaded.errors.length === 1 ? '' : 's'}; nothing was changed\n`);

@@ -17,7 +17,7 @@ export async function printDnsRecords(
   err: NodeJS.WritableStream,
 ): Promise<number> {
   const problems = validateTarget(options.target);
-  const loaded = await loadConfigFile(path);
+  const loaded = await loadConfigFile(path, process.env);
   if (!loaded.ok) problems.push(...loaded.errors);
   if (problems.length > 0 || !loaded.ok) {
     for (const problem of problems) err.write(`${problem}\n`);

@@ -64,7 +64,7 @@ export async function printStats(
     err.write(`${since.problem}\n`);
     return 2;
   }
-  const loaded = await loadConfigFile(path);
+  const loaded = await loadConfigFile(path, process.env);
   if (!loaded.ok) {
     for (const error of loaded.errors) err.write(`${error}\n`);
     return 2;

@@ -1,7 +1,8 @@
 import { dirname, resolve } from 'node:path';
+import { ADMIN_TOKEN_VARIABLE, NO_ENVIRONMENT, readEnvironment, type ConfigEnvironment } from './environment.js';
 import { describeIssues, type Problem } from './issues.js';
 import { formatPath, plainText } from './quote.js';
-import { configSchema, type Config } from './schema.js';
+import { adminExposure, configSchema, type Config } from './schema.js';
 import { parseYaml, readYamlFile } from './yaml-document.js';
 
 export type ConfigLoadResult = { ok: true; config: Config; warnings: string[] } | { ok: false; errors: string[] };
@@ -11,11 +12,12 @@ const SHORT_ENFORCE_MAX_AGE = 86_400;
 
 /**
  * Reads and validates a config file. Every problem comes back at once as one line
- * `file:line:column field.path: what is wrong and what is allowed`. Never throws.
+ * `file:line:column field.path: what is wrong and what is allowed` (`VARIABLE (environment): ...`
+ * for a setting taken from `env`). Never throws.
  */
-export async function loadConfigFile(path: string): Promise<ConfigLoadResult> {
+export async function loadConfigFile(path: string, env: ConfigEnvironment = NO_ENVIRONMENT): Promise<ConfigLoadResult> {
   const read = await readConfigText(path);
-  return read.ok ? loadConfigText(read.text, path) : { ok: false, errors: [read.problem] };
+  return read.ok ? loadConfigText(read.text, path, env) : { ok: false, errors: [read.problem] };
 }
 
 /** The config file's text, or why it cannot be had; never throws. */
@@ -24,8 +26,8 @@ export function readConfigText(path: string): Promise<{ ok: true; text: string }
 }
 
 /** Validates config text read from `path`; relative paths in it are resolved against the file's folder. Never throws. */
-export function loadConfigText(text: string, path: string): ConfigLoadResult {
-  const result = parseConfigText(text, path);
+export function loadConfigText(text: string, path: string, env: ConfigEnvironment = NO_ENVIRONMENT): ConfigLoadResult {
+  const result = parseConfigText(text, path, env);
   if (result.ok) resolvePaths(result.config, dirname(resolve(path)));
   return result;
 }
@@ -46,9 +48,9 @@ function resolvePaths(config: Config, base: string): void {
 }
 
 /** Parses and validates config text; never throws: whatever the text, the answer is a config or located errors. */
-export function parseConfigText(text: string, displayPath: string): ConfigLoadResult {
+export function parseConfigText(text: string, displayPath: string, env: ConfigEnvironment = NO_ENVIRONMENT): ConfigLoadResult {
   try {
-    return validate(text, displayPath);
+    return validate(text, displayPath, env);
   } catch (error) {
     // The last line of defence: every known case has its own located message, but the running
     // service must survive an unknown one too, and say what it was without a stack trace.
@@ -57,7 +59,7 @@ export function parseConfigText(text: string, displayPath: string): ConfigLoadRe
   }
 }
 
-function validate(text: string, displayPath: string): ConfigLoadResult {
+function validate(text: string, displayPath: string, env: ConfigEnvironment): ConfigLoadResult {
   const parsed = parseYaml(text, displayPath);
   if (!parsed.ok) return parsed;
   const { document } = parsed;
@@ -68,11 +70,17 @@ function validate(text: string, displayPath: string): ConfigLoadResult {
     offset,
     message: `${formatPath(path)}: duplicate key; each key may appear only once in a mapping`,
   }));
-  if (!result.success || duplicates.length > 0) {
+  const environment = readEnvironment(env);
+  // A token set in the environment, even a broken one, is not reported again as a missing token.
+  const exposed = adminExposure(data, env[ADMIN_TOKEN_VARIABLE] !== undefined);
+  if (!result.success || duplicates.length > 0 || exposed.length > 0 || environment.errors.length > 0) {
     const invalid = result.success ? [] : describeIssues(result.error.issues, configSchema, data);
-    return { ok: false, errors: document.reportProblems(invalid, duplicates) };
+    return { ok: false, errors: [...document.reportProblems([...invalid, ...exposed], duplicates), ...environment.errors] };
   }
-  return { ok: true, config: result.data, warnings: document.reportProblems(warningsFor(result.data, data)) };
+  const config = result.data;
+  // The file's token wins, as every key written in the file does over the environment.
+  config.admin.token ??= environment.adminToken;
+  return { ok: true, config, warnings: document.reportProblems(warningsFor(config, data)) };
 }
 
 type RawDomains = Record<string, { max_age?: unknown } | null>;

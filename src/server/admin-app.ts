@@ -2,19 +2,23 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ServiceMetrics } from '../metrics/service-metrics.js';
+import { createNodeServer, type ConnectionLimits } from './node-server.js';
 
 export interface AdminAppOptions {
   logger: Logger;
   metrics: ServiceMetrics;
   /** When set, every request must carry `Authorization: Bearer <token>`. */
   token: string | undefined;
+  /** The public listeners' timeouts (DEFAULT_CONNECTION_LIMITS where not given): a slow client holds a socket here no longer. */
+  connectionLimits?: Partial<ConnectionLimits>;
 }
 
 /** The admin listener (loopback by default): Prometheus metrics now, the dashboard later. */
-export async function buildAdminApp({ logger, metrics, token }: AdminAppOptions): Promise<FastifyInstance> {
+export async function buildAdminApp({ logger, metrics, token, connectionLimits }: AdminAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
+    serverFactory: (handler) => createNodeServer(handler, undefined, connectionLimits),
   });
   const expected = token === undefined ? undefined : Buffer.from(`Bearer ${token}`);
   app.addHook('onRequest', (request, reply, done) => {

@@ -2,6 +2,7 @@ import { access, constants, mkdir } from 'node:fs/promises';
 import type { AddressInfo, Server } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
+import type { ConfigEnvironment } from '../config/environment.js';
 import { loadConfigText, readConfigText } from '../config/load.js';
 import { plainText } from '../config/quote.js';
 import type { Config } from '../config/schema.js';
@@ -76,7 +77,7 @@ export interface ServiceOptions {
   /** Timeouts for slow and idle clients of the policy and port-80 listeners; tests shorten them. */
   connectionLimits?: Partial<ConnectionLimits>;
   /** Environment for secrets given outside the config file (MTA_STS_ADMIN_TOKEN); process.env by default. */
-  env?: NodeJS.ProcessEnv;
+  env?: ConfigEnvironment;
 }
 
 /** Policy domains listed one by one in the start-up log; above this only the count (`mta-sts-server dns` lists them). */
@@ -121,7 +122,7 @@ export class Service {
   static async start(options: ServiceOptions): Promise<Service> {
     const text = await readConfigText(options.configPath);
     if (!text.ok) throw new ConfigError([text.problem]);
-    const loaded = loadConfigText(text.text, options.configPath);
+    const loaded = loadConfigText(text.text, options.configPath, environmentOf(options));
     if (!loaded.ok) throw new ConfigError(loaded.errors);
     const { config } = loaded;
     const log = createLogger(config.logLevel, options.logDestination);
@@ -218,8 +219,12 @@ export class Service {
     await listenOn(this.httpApp, { port: 'listen.http', address: 'listen.address' }, address, http, this.log);
     const { admin } = this.config;
     if (admin.enabled) {
-      const token = admin.token ?? (this.options.env ?? process.env).MTA_STS_ADMIN_TOKEN;
-      this.adminApp = await buildAdminApp({ logger: this.log, metrics: this.metrics, token: token || undefined });
+      this.adminApp = await buildAdminApp({
+        logger: this.log,
+        metrics: this.metrics,
+        token: admin.token,
+        connectionLimits: this.options.connectionLimits,
+      });
       await listenOn(this.adminApp, { port: 'admin.port', address: 'admin.address' }, admin.address, admin.port, this.log);
     }
     const domains = [...this.policies.policies];
@@ -328,7 +333,7 @@ export class Service {
     const read = await readConfigText(path);
     if (!read.ok) return this.reportConfigProblem('config_unreadable', [read.problem]);
     if (read.text === this.lastConfigText) return this.recovered(false);
-    const loaded = loadConfigText(read.text, path);
+    const loaded = loadConfigText(read.text, path, environmentOf(this.options));
     if (!loaded.ok) return this.reportConfigProblem('config_invalid', loaded.errors);
     this.apply(loaded.config, loaded.warnings, read.text);
   }
@@ -427,6 +432,11 @@ export class Service {
     await this.reverseDns?.drain();
     await this.statistics?.close();
   }
+}
+
+/** The environment the config is read with, at start and at every reload alike. */
+function environmentOf(options: ServiceOptions): ConfigEnvironment {
+  return options.env ?? process.env;
 }
 
 function restartOnlyChanges(current: Config, next: Config): string[] {
