@@ -1,20 +1,16 @@
 import assert from 'node:assert/strict';
-import { readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { stat, utimes, writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import type { AcmeIssuer, IssuedCertificate } from '../src/tls/acme/acme-issuer.js';
 import { AcmeError } from '../src/tls/acme/acme-issuer.js';
-import { AcmeMaintenance, renewalDue, storageKey, type MaintenanceTiming } from '../src/tls/acme/maintenance.js';
-import { loadCertificate, type LiveCertificate } from '../src/tls/certificate.js';
+import { renewalDue, storageKey } from '../src/tls/acme/maintenance.js';
+import { loadCertificate } from '../src/tls/certificate.js';
 import { parseConfigText } from '../src/config/load.js';
 import { FileStorage } from '../src/storage/file-storage.js';
-import { createLogger } from '../src/service/logger.js';
-import { issueTestCertificate } from './support/certificates.js';
-import { LogCapture, writeTestConfig } from './support/service.js';
+import { certificateFor, DAY, setupMaintenance as setup } from './support/acme-maintenance.js';
+import { writeTestConfig } from './support/service.js';
 
 // The maintenance loop's decisions, with an issuer that answers the way a CA would in cases
 // pebble cannot produce on demand (rate limits with Retry-After, slow orders).
-
-const DAY = 86_400_000;
 
 test('renewal comes due when the configured fraction of the lifetime is left: 90-, 45- and 6-day certificates', () => {
   const start = Date.parse('2026-01-01T00:00:00Z');
@@ -23,44 +19,6 @@ test('renewal comes due when the configured fraction of the lifetime is left: 90
     assert.equal(renewalDue(certificate, 1 / 3), start + (days * DAY * 2) / 3, `${days} days`);
   }
 });
-
-class ScriptedIssuer {
-  readonly caId = 'ca.test';
-  orders = 0;
-  constructor(private readonly answer: () => Promise<IssuedCertificate>) {}
-  issue(): Promise<IssuedCertificate> {
-    this.orders++;
-    return this.answer();
-  }
-}
-
-async function setup(answer: () => Promise<IssuedCertificate>, timing: Partial<MaintenanceTiming> = {}) {
-  const { dir } = await writeTestConfig('');
-  const storage = new FileStorage(dir);
-  const log = new LogCapture();
-  const published: LiveCertificate[][] = [];
-  const issuer = new ScriptedIssuer(answer);
-  const maintenance = new AcmeMaintenance(
-    issuer as unknown as AcmeIssuer,
-    storage,
-    (certificates) => published.push(certificates),
-    createLogger('info', log),
-    {
-      checkIntervalMs: 60_000,
-      minRetryMs: 60_000,
-      maxRetryMs: DAY,
-      renewWhenRemaining: 1 / 3,
-      now: Date.now,
-      ...timing,
-    },
-  );
-  return { dir, storage, log, issuer, maintenance, published };
-}
-
-async function certificateFor(dir: string, host: string): Promise<IssuedCertificate> {
-  const issued = await issueTestCertificate(`${dir}/ca-${Math.random()}`, [host]);
-  return { chainPem: await readFile(issued.certPath, 'utf8'), keyPem: await readFile(issued.keyPath, 'utf8') };
-}
 
 test('one order per host at a time; the certificate is stored with a private key file of mode 0600', async () => {
   const { dir: certificates } = await writeTestConfig('');

@@ -5,7 +5,7 @@ import { PolicySet } from '../policy/policy-set.js';
 import { AcmeChallengeTokens } from '../server/acme-challenges.js';
 import { FileStorage } from '../storage/file-storage.js';
 import { AcmeIssuer } from '../tls/acme/acme-issuer.js';
-import { renewalDue, storageKey, type HostStatus } from '../tls/acme/maintenance.js';
+import { parseHostStatus, renewalDue, storageKey } from '../tls/acme/maintenance.js';
 import { loadCertificate, type LiveCertificate } from '../tls/certificate.js';
 import { CertificateCache } from '../tls/certificate-cache.js';
 import { CertificateFiles } from '../tls/certificate-files.js';
@@ -98,7 +98,7 @@ async function rowsFor(config: Config, hosts: string[]): Promise<CertificateRow[
             (['chain.pem', 'key.pem', 'status.json'] as const).map((file) => storage.load(storageKey(caId, host, file))),
           );
           const certificate = chain && key ? loadCertificate(chain.toString(), key.toString(), host) : undefined;
-          const status = statusText ? (JSON.parse(statusText.toString()) as HostStatus) : undefined;
+          const status = statusText ? parseHostStatus(statusText.toString()) : undefined;
           const next = status?.nextAttempt
             ? Date.parse(status.nextAttempt)
             : certificate

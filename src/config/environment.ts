@@ -27,5 +27,7 @@ export function readEnvironment(env: ConfigEnvironment): EnvironmentSettings {
   // Not "no token": an empty value (an unset variable in a compose file, say) would otherwise open the listener.
   if (token === '') return problem('is empty; set a token of at least 16 characters, or unset the variable');
   const checked = adminToken.safeParse(token);
-  return checked.success ? { adminToken: token, errors: [] } : problem(checked.error.issues.map(({ message }) => message).join('; '));
+  return checked.success
+    ? { adminToken: token, errors: [] }
+    : problem(checked.error.issues.map(({ message }) => message).join('; '));
 }

@@ -57,12 +57,15 @@ class AcmeSource implements CertificateSource {
   async sync(hosts: readonly string[]): Promise<void> {
     await this.maintenance.setHosts(hosts);
     for (const host of hosts) {
-      if (!this.maintenance.certificateOf(host)) {
-        this.log.warn(
-          { event: 'certificate_pending', host },
-          `no certificate for ${host} yet; ordering one (the other hosts are served meanwhile)`,
-        );
-      }
+      if (this.maintenance.certificateOf(host)) continue;
+      // After a restart in the middle of a backoff, the order waits: say until when.
+      const nextAttempt = this.maintenance.nextAttemptOf(host)?.toISOString();
+      this.log.warn(
+        { event: 'certificate_pending', host, ...(nextAttempt && { next_attempt: nextAttempt }) },
+        nextAttempt
+          ? `no certificate for ${host} yet; the last order failed, next attempt ${nextAttempt} (the other hosts are served meanwhile)`
+          : `no certificate for ${host} yet; ordering one (the other hosts are served meanwhile)`,
+      );
     }
   }
 

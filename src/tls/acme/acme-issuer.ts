@@ -194,11 +194,11 @@ async function withProblemRecording<T>(work: () => Promise<T>): Promise<T> {
       const holder = orderProblems.getStore();
       const data = response.data as { type?: unknown; detail?: unknown } | undefined;
       if (holder && response.status >= 400 && typeof data?.type === 'string') {
-        const retryAfter = Number(response.headers['retry-after']);
+        const retryAfter = retryAfterMs(response.headers['retry-after']);
         holder.problem = {
           type: data.type,
           ...(typeof data.detail === 'string' && { detail: data.detail }),
-          ...(retryAfter > 0 && { retryAfterMs: retryAfter * 1000 }),
+          ...(retryAfter !== undefined && { retryAfterMs: retryAfter }),
         };
       }
       return response;
@@ -230,7 +230,22 @@ function asAcmeError(error: unknown, recorded?: RecordedProblem): AcmeError {
   ).response;
   const problem =
     response?.data && typeof response.data === 'object' ? { type: response.data.type, detail: response.data.detail } : undefined;
-  const retryAfter = Number(response?.headers?.['retry-after']);
   const message = problem?.detail ?? (error as Error).message ?? String(error);
-  return new AcmeError(message, problem, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined);
+  return new AcmeError(message, problem, retryAfterMs(response?.headers?.['retry-after']));
+}
+
+/** An IMF-fixdate (RFC 9110 §5.6.7), the HTTP date every server sends: `Sun, 06 Nov 1994 08:49:37 GMT`. */
+const HTTP_DATE = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
+/**
+ * RFC 9110 §10.2.3: Retry-After is a number of seconds or an HTTP date; both are honoured
+ * (RFC 8555 §6.6 asks clients to). Undefined for a missing, past or malformed value.
+ */
+export function retryAfterMs(header: unknown, now: number = Date.now()): number | undefined {
+  if (typeof header !== 'string') return undefined;
+  const text = header.trim();
+  if (/^\d{1,10}$/.test(text)) return Number(text) > 0 ? Number(text) * 1000 : undefined;
+  if (!HTTP_DATE.test(text)) return undefined;
+  const at = Date.parse(text);
+  return at > now ? at - now : undefined;
 }

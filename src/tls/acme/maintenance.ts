@@ -4,7 +4,10 @@ import { loadCertificate, type LiveCertificate } from '../certificate.js';
 import { AcmeError, type AcmeIssuer } from './acme-issuer.js';
 
 export interface MaintenanceTiming {
-  /** How often a host with a good certificate is looked at again, at most. */
+  /**
+   * How often each host is looked at again, at most: a wake-up, never an order by itself (an
+   * order waits for renewal to be due and for the retry time of the last failure).
+   */
   checkIntervalMs: number;
   /** First retry delay after a failed order; doubled on each failure up to `maxRetryMs`. */
   minRetryMs: number;
@@ -21,11 +24,36 @@ export const DEFAULT_TIMING: Omit<MaintenanceTiming, 'renewWhenRemaining'> = {
   now: Date.now,
 };
 
-/** What `mta-sts-server certs` shows for a host; kept in storage beside the certificate. */
+/**
+ * A retry time honoured at most this far ahead: a CA's rate limit lasts up to a week (Let's
+ * Encrypt's duplicate-certificate limit), and a time written while the clock was wrong must not
+ * stop renewals for longer.
+ */
+export const MAX_RETRY_WAIT_MS = 7 * 24 * 60 * 60_000;
+
+/**
+ * What `mta-sts-server certs` shows for a host, and the retry state that outlives a restart;
+ * kept in storage beside the certificate.
+ */
 export interface HostStatus {
   host: string;
   lastError?: { at: string; message: string; type?: string };
+  /** No order before this time (the backoff, or the CA's Retry-After). */
   nextAttempt?: string;
+  /** Failed orders since the last certificate: the next backoff doubles from here. */
+  failures?: number;
+}
+
+/** A stored status.json; undefined when it does not parse (it is rewritten at the next order). */
+export function parseHostStatus(text: string): HostStatus | undefined {
+  try {
+    const status = JSON.parse(text) as unknown;
+    return typeof status === 'object' && status !== null && typeof (status as HostStatus).host === 'string'
+      ? (status as HostStatus)
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Where a host's certificate, key and status live in storage, per CA. */
@@ -43,14 +71,18 @@ interface Managed {
   timer?: NodeJS.Timeout;
   inFlight?: Promise<void>;
   failures: number;
+  /** Epoch ms before which no order is placed; undefined when the last order succeeded. */
+  nextAttempt?: number;
   certificate?: LiveCertificate;
 }
 
 /**
  * Keeps a certificate for every managed host: loads what storage has, orders what is missing
- * or due for renewal, and retries failures with exponential backoff and jitter. A working
- * certificate is never dropped because a renewal failed. At most one order per host is in
- * flight, here and (through the storage lock) across replicas sharing the storage.
+ * or due for renewal, and retries failures with exponential backoff and jitter, or later when
+ * the CA says so. The retry time and the failure count are stored, so that neither a restart, a
+ * reload nor another replica orders before it. A working certificate is never dropped because a
+ * renewal failed. At most one order per host is in flight, here and (through the storage lock)
+ * across replicas sharing the storage.
  */
 export class AcmeMaintenance {
   private readonly hosts = new Map<string, Managed>();
@@ -91,11 +123,21 @@ export class AcmeMaintenance {
     return this.hosts.get(host)?.certificate;
   }
 
+  /** When the host is next ordered, if a failed order has put it off until later. */
+  nextAttemptOf(host: string): Date | undefined {
+    const nextAttempt = this.hosts.get(host)?.nextAttempt;
+    return nextAttempt !== undefined && nextAttempt > this.timing.now() ? new Date(nextAttempt) : undefined;
+  }
+
   /** Looks at one host now; resolves when any order it started has finished (tests and the CLI wait on it). */
   check(host: string): Promise<void> {
     const managed = this.hosts.get(host);
     if (!managed) return Promise.resolve();
-    managed.inFlight ??= this.maintain(host, managed).finally(() => (managed.inFlight = undefined));
+    managed.inFlight ??= this.maintain(host, managed).then((nextLookMs) => {
+      // Scheduled once this look is over, lock released: a wake-up during it would find it in flight and be lost.
+      managed.inFlight = undefined;
+      if (this.hosts.get(host) === managed) this.schedule(host, managed, nextLookMs);
+    });
     return managed.inFlight;
   }
 
@@ -104,14 +146,17 @@ export class AcmeMaintenance {
     this.hosts.clear();
   }
 
-  private async maintain(host: string, managed: Managed): Promise<void> {
-    if (!this.dueForRenewal(managed.certificate)) return this.schedule(host, managed, this.untilDue(managed.certificate!));
+  /** Orders a certificate for the host if it may now; resolves with the time until the next look. Never rejects. */
+  private async maintain(host: string, managed: Managed): Promise<number> {
+    const wait = this.waitBeforeOrder(managed);
+    if (wait > 0) return wait;
     let release: (() => Promise<void>) | undefined;
     try {
       release = await this.storage.lock(`order-${this.issuer.caId}-${host}`);
-      // Another replica may have renewed while this one waited for the lock.
+      // Another replica may have renewed, or failed and put the host off, while this one waited for the lock.
       await this.loadStored(host);
-      if (!this.dueForRenewal(managed.certificate)) return this.schedule(host, managed, this.untilDue(managed.certificate!));
+      const waitAfterLock = this.waitBeforeOrder(managed);
+      if (waitAfterLock > 0) return waitAfterLock;
       const renewing = managed.certificate !== undefined;
       this.log.info(
         { event: 'certificate_order', host, reason: renewing ? 'renewal' : 'missing' },
@@ -124,6 +169,7 @@ export class AcmeMaintenance {
       await this.storage.store(this.keyOf(host, 'status.json'), JSON.stringify({ host } satisfies HostStatus));
       managed.certificate = certificate;
       managed.failures = 0;
+      managed.nextAttempt = undefined;
       this.publishAll();
       this.log.info(
         {
@@ -137,9 +183,9 @@ export class AcmeMaintenance {
         },
         `certificate for ${host} obtained; valid until ${certificate.notAfter.toISOString()}`,
       );
-      this.schedule(host, managed, this.untilDue(certificate));
+      return this.untilDue(certificate);
     } catch (error) {
-      await this.failed(host, managed, error);
+      return await this.failed(host, managed, error);
     } finally {
       // A storage that cannot release is reported like any failure; it must not crash the service.
       await release?.().catch((error: Error) =>
@@ -148,14 +194,17 @@ export class AcmeMaintenance {
     }
   }
 
-  private async failed(host: string, managed: Managed, error: unknown): Promise<void> {
-    if (!this.hosts.has(host)) return; // removed from the config while the order ran
+  /** Records and logs a failed order; resolves with the time until the next attempt. */
+  private async failed(host: string, managed: Managed, error: unknown): Promise<number> {
     managed.failures++;
     const problem = error instanceof AcmeError ? error : new AcmeError((error as Error).message, undefined, undefined);
     const backoff = Math.min(this.timing.maxRetryMs, this.timing.minRetryMs * 2 ** (managed.failures - 1));
     // Jitter spreads retries of many hosts (and replicas) instead of hitting the CA at once.
-    const delay = Math.max(problem.retryAfterMs ?? 0, Math.round(backoff * (0.75 + Math.random() * 0.5)));
-    const nextAttempt = new Date(this.timing.now() + delay).toISOString();
+    const jittered = Math.round(backoff * (0.75 + Math.random() * 0.5));
+    // The CA's Retry-After (RFC 8555 §6.6) comes first, when it asks for longer than the backoff.
+    const delay = Math.min(MAX_RETRY_WAIT_MS, Math.max(problem.retryAfterMs ?? 0, jittered));
+    managed.nextAttempt = this.timing.now() + delay;
+    const nextAttempt = new Date(managed.nextAttempt).toISOString();
     const status: HostStatus = {
       host,
       lastError: {
@@ -164,6 +213,7 @@ export class AcmeMaintenance {
         ...(problem.problem?.type && { type: problem.problem.type }),
       },
       nextAttempt,
+      failures: managed.failures,
     };
     await this.storage.store(this.keyOf(host, 'status.json'), JSON.stringify(status)).catch(() => undefined);
     this.log.error(
@@ -179,34 +229,50 @@ export class AcmeMaintenance {
       },
       `certificate order for ${host} failed; ${managed.certificate ? 'the current certificate stays in use; ' : ''}next attempt ${nextAttempt}`,
     );
-    this.schedule(host, managed, delay);
+    return delay;
   }
 
+  /** How long the host must wait before an order (0 or less: it may order now): until renewal is due and the last failure's retry time. */
+  private waitBeforeOrder(managed: Managed): number {
+    const renewalIn = managed.certificate === undefined ? 0 : this.untilDue(managed.certificate);
+    const retryIn = managed.nextAttempt === undefined ? 0 : managed.nextAttempt - this.timing.now();
+    return Math.max(renewalIn, retryIn);
+  }
+
+  /**
+   * The next look at the host: after `delayMs`, or sooner at the check interval. Waking early is
+   * harmless (waitBeforeOrder decides against the clock again) and catches a clock that jumped or
+   * a machine that slept; it also keeps every delay within what a timer can hold (24.8 days).
+   */
   private schedule(host: string, managed: Managed, delayMs: number): void {
     clearTimeout(managed.timer);
-    const jittered = Math.min(delayMs, this.timing.checkIntervalMs * (0.9 + Math.random() * 0.2));
-    managed.timer = setTimeout(() => void this.check(host), Math.max(0, jittered));
+    const wakeUp = Math.min(delayMs, this.timing.checkIntervalMs * (0.9 + Math.random() * 0.2));
+    managed.timer = setTimeout(() => void this.check(host), Math.max(0, wakeUp));
     managed.timer.unref();
-  }
-
-  private dueForRenewal(certificate: LiveCertificate | undefined): boolean {
-    return certificate === undefined || this.untilDue(certificate) <= 0;
   }
 
   private untilDue(certificate: LiveCertificate): number {
     return renewalDue(certificate, this.timing.renewWhenRemaining) - this.timing.now();
   }
 
+  /** The stored certificate and retry state of the host: what a restart, a reload or another replica left. */
   private async loadStored(host: string): Promise<void> {
     const managed = this.hosts.get(host);
     if (!managed) return;
-    const [chain, key] = await Promise.all([
+    const [chain, key, statusText] = await Promise.all([
       this.storage.load(this.keyOf(host, 'chain.pem')),
       this.storage.load(this.keyOf(host, 'key.pem')),
+      this.storage.load(this.keyOf(host, 'status.json')),
     ]);
+    if (statusText) this.resumeRetries(managed, parseHostStatus(statusText.toString()));
     if (!chain || !key) return;
     try {
       const stored = loadCertificate(chain.toString(), key.toString(), `acme:${host}`);
+      if (managed.certificate && stored.serialNumber !== managed.certificate.serialNumber) {
+        // Another replica renewed it: an order succeeded, so the failures before it no longer count.
+        managed.failures = 0;
+        managed.nextAttempt = undefined;
+      }
       if (!managed.certificate || stored.serialNumber !== managed.certificate.serialNumber) managed.certificate = stored;
     } catch (error) {
       this.log.error(
@@ -214,6 +280,19 @@ export class AcmeMaintenance {
         `stored certificate for ${host} is unusable; ordering a new one`,
       );
     }
+  }
+
+  /**
+   * Takes over the stored failure count and retry time. The later of what is stored and what
+   * this process knows wins: a status that could not be written must not make an order early.
+   */
+  private resumeRetries(managed: Managed, status: HostStatus | undefined): void {
+    const failures = status?.failures;
+    if (typeof failures === 'number' && Number.isInteger(failures) && failures > managed.failures) managed.failures = failures;
+    const stored = status?.nextAttempt === undefined ? NaN : Date.parse(status.nextAttempt);
+    if (Number.isNaN(stored)) return;
+    const nextAttempt = Math.min(stored, this.timing.now() + MAX_RETRY_WAIT_MS);
+    if (managed.nextAttempt === undefined || nextAttempt > managed.nextAttempt) managed.nextAttempt = nextAttempt;
   }
 
   private publishAll(): void {
