@@ -6,7 +6,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import { readFile } from 'node:fs/promises';
 import { issueTestCertificate, type TestCertificate } from './support/certificates.js';
 import { fetchPolicy } from './support/fetch-policy.js';
-import { rawHttpRequest, rawHttpsRequest } from './support/raw-client.js';
+import { rawHttpRequest, rawHttpsRequest, trickle } from './support/raw-client.js';
 import { freePorts } from './support/ports.js';
 import { LogCapture, LOOPBACK_LISTEN, startTestService, writeTestConfig, type TestService } from './support/service.js';
 import { PolicySet } from '../src/policy/policy-set.js';
@@ -268,22 +268,10 @@ test('a client trickling its headers faster than the inactivity timeout is still
   try {
     const ca = await readFile(`${limited.dir}/state/self-signed/ca.pem`, 'utf8');
     const socket = connect({ host: '127.0.0.1', port: limited.httpsPort, servername: 'mta-sts.example.com', ca });
-    socket.on('error', () => undefined);
-    let response = '';
-    socket.setEncoding('latin1').on('data', (chunk: string) => (response += chunk));
-    const closed = once(socket, 'close');
     await once(socket, 'secureConnect');
     // One byte every 300 ms, well within the 1 s inactivity timeout: sent whole, it would take 21 s.
     const request = policyRequest('mta-sts.example.com');
-    let sent = 0;
-    const firstByteAt = Date.now();
-    const trickle = setInterval(() => {
-      if (sent < request.length && !socket.destroyed) socket.write(request[sent++]!);
-    }, 300);
-    socket.write(request[sent++]!);
-    await closed;
-    clearInterval(trickle);
-    const elapsed = Date.now() - firstByteAt;
+    const { response, sent, elapsedMs: elapsed } = await trickle(socket, request, 300);
     assert.ok(sent < request.length, `the whole request went through in ${elapsed} ms: no headers timeout`);
     assert.match(response, /^HTTP\/1\.1 408 /);
     // Node checks the deadline every second: cut off between 2 and 3 s after the first byte, with room for a busy machine.

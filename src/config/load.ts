@@ -79,7 +79,7 @@ function validate(text: string, displayPath: string, env: ConfigEnvironment): Co
   }
   const config = result.data;
   // The file's token wins, as every key written in the file does over the environment.
-  config.admin.token ??= environment.adminToken;
+  if (config.admin.token === undefined && environment.adminToken !== undefined) config.admin.token = environment.adminToken;
   return { ok: true, config, warnings: document.reportProblems(warningsFor(config, data)) };
 }
 

@@ -1,4 +1,5 @@
-import { connect as connectTcp } from 'node:net';
+import { once } from 'node:events';
+import { connect as connectTcp, type Socket } from 'node:net';
 import { connect, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 
 export interface RawResponse {
@@ -33,6 +34,37 @@ export function rawHttpRequest(port: number, request: string): Promise<Omit<RawR
     socket.on('error', reject);
     socket.on('end', () => resolve(parseResponse(Buffer.concat(chunks).toString('latin1'))));
   });
+}
+
+/** What a server did with a request sent to it one byte at a time. */
+export interface Trickled {
+  /** What the server answered before it closed the connection. */
+  response: string;
+  /** How many bytes of the request went out before that. */
+  sent: number;
+  /** From the first byte sent to the close. */
+  elapsedMs: number;
+}
+
+/**
+ * Sends `request` over a connected socket one byte every `everyMs`, as a slowloris client does,
+ * until the server closes the connection.
+ */
+export async function trickle(socket: Socket, request: string, everyMs: number): Promise<Trickled> {
+  socket.on('error', () => undefined);
+  let response = '';
+  socket.setEncoding('latin1').on('data', (chunk: string) => (response += chunk));
+  const closed = once(socket, 'close');
+  let sent = 0;
+  const firstByteAt = Date.now();
+  const next = () => {
+    if (sent < request.length && !socket.destroyed) socket.write(request[sent++]!);
+  };
+  const timer = setInterval(next, everyMs);
+  next();
+  await closed;
+  clearInterval(timer);
+  return { response, sent, elapsedMs: Date.now() - firstByteAt };
 }
 
 function parseResponse(raw: string): { raw: string; status: number; headers: Record<string, string>; body: string } {

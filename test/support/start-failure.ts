@@ -17,10 +17,10 @@ export interface ServeRun {
  * too, so the kernel refuses what file modes and net.ipv4.ip_unprivileged_port_start refuse an
  * ordinary user; anyone who can make the namespace can run such a test, root or not.
  */
-export function serveUntilExit(configPath: string, unshare: string[] = []): ServeRun {
+export function serveUntilExit(configPath: string, unshare: string[] = [], env: NodeJS.ProcessEnv = process.env): ServeRun {
   const serve = [process.execPath, MAIN, 'serve', '--config', configPath];
   const [file, ...args] = unshare.length > 0 ? ['unshare', ...unshare, ...serve] : serve;
-  const result = spawnSync(file!, args, { encoding: 'utf8', timeout: 30_000 });
+  const result = spawnSync(file!, args, { encoding: 'utf8', timeout: 30_000, env });
   assert.equal(result.signal, null, 'serve did not exit on its own');
   const lines = result.stdout
     .split('\n')

@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parseConfigText } from '../src/config/load.js';
+import { ServiceMetrics } from '../src/metrics/service-metrics.js';
+import { PolicySet } from '../src/policy/policy-set.js';
+import { buildAdminApp } from '../src/server/admin-app.js';
+import { buildApp } from '../src/server/app.js';
+import { createLogger } from '../src/service/logger.js';
+import { scrape } from './support/metrics.js';
+import { trickle } from './support/raw-client.js';
+import { LOOPBACK_LISTEN, startTestService, writeTestConfig } from './support/service.js';
+import { serveUntilExit, theFailure } from './support/start-failure.js';
+
+// The admin listener shows every hosted domain, its policy id and certificate expiry: it may be
+// reachable from other machines only behind a token, and holds slow clients no longer than the
+// policy listeners do.
+
+const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const TOKEN = 'admin-token-0123456789';
+const DOMAINS = 'domains: { example.com: { mode: none } }\n';
+/** Loopback policy listeners, the admin listener as the test writes it. */
+const LISTEN = LOOPBACK_LISTEN.replace('admin: { port: 0 }\n', '');
+const exposed = (address: string) =>
+  `"${address}" is not a loopback address and the admin listener has no token: anyone who reaches it would see every domain, ` +
+  'its policy id and certificate expiry; set admin.token or MTA_STS_ADMIN_TOKEN, or listen on 127.0.0.1';
+const TOO_SHORT = 'MTA_STS_ADMIN_TOKEN (environment): must be at least 16 characters';
+const EMPTY = 'MTA_STS_ADMIN_TOKEN (environment): is empty; set a token of at least 16 characters, or unset the variable';
+
+const adminConfig = (admin: string) => `${DOMAINS}admin: { ${admin} }\n`;
+
+test('an admin listener on a non-loopback address without a token is a located config error', () => {
+  for (const address of ['::', '0.0.0.0', '203.0.113.9', '2001:db8::9', '::ffff:192.0.2.1']) {
+    const loaded = parseConfigText(adminConfig(`address: "${address}"`), 'mta-sts.yaml');
+    assert.deepEqual(loaded, { ok: false, errors: [`mta-sts.yaml:2:19 admin.address: ${exposed(address)}`] }, address);
+  }
+  // Reported with the file's other problems, all at once.
+  const both = parseConfigText(
+    `domains: { example.com: { mode: enforced } }\nadmin:\n  port: 9464\n  address: "::"\n`,
+    'mta-sts.yaml',
+  );
+  assert.deepEqual(both, {
+    ok: false,
+    errors: [
+      'mta-sts.yaml:1:33 domains.example.com.mode: "enforced" is not a mode; allowed: enforce, testing, none',
+      `mta-sts.yaml:4:12 admin.address: ${exposed('::')}`,
+    ],
+  });
+});
+
+test('a non-loopback admin listener is accepted with a token from the file or the environment; loopback and off need none', () => {
+  const accepted = (yaml: string, env = {}) => {
+    const loaded = parseConfigText(yaml, 'mta-sts.yaml', env);
+    assert.ok(loaded.ok, `${yaml}: ${JSON.stringify(loaded)}`);
+    return loaded.config.admin;
+  };
+  assert.equal(accepted(adminConfig(`address: "::", token: ${TOKEN}`)).token, TOKEN);
+  assert.equal(accepted(adminConfig('address: "0.0.0.0"'), { MTA_STS_ADMIN_TOKEN: TOKEN }).token, TOKEN);
+  // The file's token wins over the environment's, as the file's EAB keys do.
+  assert.equal(accepted(adminConfig(`address: "::", token: ${TOKEN}`), { MTA_STS_ADMIN_TOKEN: `${TOKEN}-env` }).token, TOKEN);
+  for (const address of ['127.0.0.1', '127.0.0.53', '::1', '::ffff:127.0.0.1']) {
+    assert.equal(accepted(adminConfig(`address: "${address}"`)).token, undefined, address);
+  }
+  assert.equal(accepted(DOMAINS).address, '127.0.0.1');
+  assert.equal(accepted(adminConfig('enabled: false, address: "::"')).enabled, false);
+});
+
+test('MTA_STS_ADMIN_TOKEN follows the file token rules: at least 16 characters, and empty is an error; it is never printed', () => {
+  const secret = 'sh0rt-s3cret';
+  for (const [env, error] of [
+    [{ MTA_STS_ADMIN_TOKEN: secret }, TOO_SHORT],
+    [{ MTA_STS_ADMIN_TOKEN: '' }, EMPTY],
+  ] as const) {
+    // On loopback as much as on "::": a token that is set is checked (and on "::" no second error says it is missing).
+    for (const yaml of [DOMAINS, adminConfig('address: "::"'), adminConfig('enabled: false')]) {
+      assert.deepEqual(parseConfigText(yaml, 'mta-sts.yaml', env), { ok: false, errors: [error] }, yaml);
+    }
+  }
+  // A short token in the file gets the same words.
+  assert.deepEqual(parseConfigText(adminConfig(`token: ${secret}`), 'mta-sts.yaml'), {
+    ok: false,
+    errors: ['mta-sts.yaml:2:17 admin.token: must be at least 16 characters'],
+  });
+});
+
+/** `check-config` run as a user runs it, with only `env` as the admin token's environment. */
+function checkConfig(configPath: string, token: string | undefined) {
+  const result = spawnSync(process.execPath, [MAIN, 'check-config', '--config', configPath], {
+    encoding: 'utf8',
+    env: { ...process.env, MTA_STS_CONFIG: undefined, MTA_STS_ADMIN_TOKEN: token },
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+test('check-config and serve refuse an exposed admin listener and a short or empty MTA_STS_ADMIN_TOKEN (exit 2)', async () => {
+  const { configPath } = await writeTestConfig(`${DOMAINS}${LISTEN}admin: { address: "::", port: 0 }\n`);
+  const secret = 'sh0rt-s3cret';
+  for (const [token, error] of [
+    [undefined, `${configPath}:5:19 admin.address: ${exposed('::')}`],
+    [secret, TOO_SHORT],
+    ['', EMPTY],
+  ] as const) {
+    assert.deepEqual(checkConfig(configPath, token), {
+      code: 2,
+      stdout: '',
+      stderr: `${error}\n${configPath}: 1 problem; nothing was changed\n`,
+    });
+    const run = serveUntilExit(configPath, [], { ...process.env, MTA_STS_ADMIN_TOKEN: token });
+    assert.equal(run.code, 2);
+    assert.deepEqual(theFailure(run).errors, [error]);
+    assert.doesNotMatch(JSON.stringify(run.lines), new RegExp(secret));
+  }
+  assert.deepEqual(checkConfig(configPath, TOKEN), { code: 0, stdout: `${configPath}: ok, 1 domain\n`, stderr: '' });
+});
+
+test('an admin listener on "::" with a token: /metrics answers 401 without it and the metrics with it', async () => {
+  const running = await startTestService(`${DOMAINS}${LISTEN}admin: { address: "::", port: 0, token: ${TOKEN} }\n`);
+  try {
+    const port = running.service.adminAddress!.port;
+    assert.equal((await scrape(port)).status, 401);
+    const { status, body } = await scrape(port, TOKEN);
+    assert.equal(status, 200);
+    assert.match(body, /^mta_sts_policy_info\{domain="example\.com",policy_id="[0-9a-f]{24}",mode="none"\} 1$/m);
+  } finally {
+    await running.service.stop();
+  }
+});
+
+test('a client trickling its headers to the admin port is cut off at the same deadline as on the policy listeners', async () => {
+  const limits = { headersTimeoutMs: 2_000, inactivityTimeoutMs: 1_000 };
+  const running = await startTestService(`${DOMAINS}${LOOPBACK_LISTEN}`, {
+    connectionLimits: limits,
+    env: { MTA_STS_ADMIN_TOKEN: TOKEN },
+  });
+  try {
+    // One byte every 300 ms, within the inactivity timeout: sent whole, the request would take 20 s.
+    const request = `GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`;
+    const slowClient = async (port: number) => {
+      const socket = connect({ host: '127.0.0.1', port });
+      await once(socket, 'connect');
+      return trickle(socket, request, 300);
+    };
+    const [policy, admin] = await Promise.all([slowClient(running.httpPort), slowClient(running.service.adminAddress!.port)]);
+    for (const [listener, cut] of Object.entries({ policy, admin })) {
+      assert.ok(cut.sent < request.length, `${listener}: the whole request went through in ${cut.elapsedMs} ms`);
+      assert.match(cut.response, /^HTTP\/1\.1 408 /, listener);
+    }
+    // Node checks the deadline once a second: the two cuts are within one check of each other.
+    assert.ok(Math.abs(admin.elapsedMs - policy.elapsedMs) < 1_500, `admin ${admin.elapsedMs} ms, policy ${policy.elapsedMs} ms`);
+  } finally {
+    await running.service.stop();
+  }
+});
+
+test("by default the admin listener has the policy listeners' timeouts", async () => {
+  const logger = createLogger('silent');
+  const policies = new PolicySet([]);
+  const admin = await buildAdminApp({
+    logger,
+    metrics: new ServiceMetrics({ policies: () => policies, certificateFor: () => undefined }),
+    token: undefined,
+  });
+  const policy = await buildApp({
+    logger,
+    policies: () => policies,
+    readiness: () => ({ ready: true, hostsWithoutCertificate: 0 }),
+    trustProxy: () => false,
+    listener: 'https',
+    recordFetch: () => undefined,
+  });
+  const limitsOf = ({ server }: typeof admin) => {
+    const { headersTimeout, requestTimeout, keepAliveTimeout, timeout } = server;
+    return { headersTimeout, requestTimeout, keepAliveTimeout, timeout };
+  };
+  assert.deepEqual(limitsOf(admin), limitsOf(policy));
+  await Promise.all([admin.close(), policy.close()]);
+});
