@@ -4,7 +4,8 @@ import { AcmeError, retryAfterMs } from '../src/tls/acme/acme-issuer.js';
 import { DEFAULT_TIMING, parseHostStatus, storageKey, type MaintenanceTiming } from '../src/tls/acme/maintenance.js';
 import type { Storage } from '../src/storage/storage.js';
 import { certificateFor, DAY, setupMaintenance } from './support/acme-maintenance.js';
-import { writeTestConfig } from './support/service.js';
+import { freePorts } from './support/ports.js';
+import { LOOPBACK_LISTEN, startTestService, startTestServiceAt, writeTestConfig } from './support/service.js';
 
 // Retries on the CA's clock: hours and days of it pass in a second, through MaintenanceTiming.now,
 // while the maintenance loop wakes on short real timers (its check interval) and decides each time
@@ -13,6 +14,7 @@ import { writeTestConfig } from './support/service.js';
 
 const HOUR = 60 * 60_000;
 const HOST = 'mta-sts.example.com';
+const DOMAINS = 'domains: { example.com: { mode: none } }\n';
 
 /** A clock that runs `scale` times faster than the real one, from the real time now. */
 class ScaledClock {
@@ -156,6 +158,23 @@ test('a config reload during the backoff orders no earlier: neither for a host k
     assert.ok(issuer.orderedAt[2]! >= nextAttempt, 'ordered before the retry time');
   } finally {
     maintenance.stop();
+  }
+});
+
+test('a service restarted during the backoff says when it will order again instead of ordering', async () => {
+  // No CA listens on this port: every order fails at once, and is retried after a minute or so.
+  const [closedPort] = await freePorts(1);
+  const acme = `tls: { source: acme, acme: { directory: "https://127.0.0.1:${closedPort}/dir", email: hostmaster@example.com, accept_terms: true } }`;
+  const first = await startTestService(`${DOMAINS}${acme}\n${LOOPBACK_LISTEN}`, { env: {} });
+  const failure = await first.log.waitFor((line) => line.event === 'certificate_error').finally(() => first.service.stop());
+  const again = await startTestServiceAt(first.dir, first.configPath, { env: {} });
+  try {
+    const pending = await again.log.waitFor((line) => line.event === 'certificate_pending');
+    assert.equal(pending.host, HOST);
+    assert.equal(pending.next_attempt, failure.next_attempt);
+    assert.match(String(pending.msg), /the last order failed, next attempt \d{4}-/);
+  } finally {
+    await again.service.stop();
   }
 });
 

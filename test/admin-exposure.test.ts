@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -117,13 +118,25 @@ test('check-config and serve refuse an exposed admin listener and a short or emp
 });
 
 test('an admin listener on "::" with a token: /metrics answers 401 without it and the metrics with it', async () => {
-  const running = await startTestService(`${DOMAINS}${LISTEN}admin: { address: "::", port: 0, token: ${TOKEN} }\n`);
+  const running = await startTestService(`${DOMAINS}${LISTEN}admin: { address: "::", port: 0, token: ${TOKEN} }\n`, { env: {} });
   try {
     const port = running.service.adminAddress!.port;
     assert.equal((await scrape(port)).status, 401);
     const { status, body } = await scrape(port, TOKEN);
     assert.equal(status, 200);
     assert.match(body, /^mta_sts_policy_info\{domain="example\.com",policy_id="[0-9a-f]{24}",mode="none"\} 1$/m);
+  } finally {
+    await running.service.stop();
+  }
+});
+
+test('a reload that would expose the admin listener without a token is rejected; the last good config stays', async () => {
+  const running = await startTestService(`${DOMAINS}${LOOPBACK_LISTEN}`, { env: {} });
+  try {
+    await writeFile(running.configPath, `${DOMAINS}${LISTEN}admin: { address: "::", port: 0 }\n`);
+    const rejected = await running.log.waitFor((line) => line.event === 'config_invalid');
+    assert.deepEqual(rejected.errors, [`${running.configPath}:5:19 admin.address: ${exposed('::')}`]);
+    assert.equal(running.service.adminAddress!.address, '127.0.0.1');
   } finally {
     await running.service.stop();
   }
