@@ -74,7 +74,7 @@ export interface ServiceOptions {
   providersFile?: string;
   /** ACME renewal timing; tests shorten it. */
   acmeTiming?: Partial<MaintenanceTiming>;
-  /** Timeouts for slow and idle clients of the policy and port-80 listeners; tests shorten them. */
+  /** Timeouts for slow and idle clients of every listener (policy, port 80, admin); tests shorten them. */
   connectionLimits?: Partial<ConnectionLimits>;
   /** Environment for secrets given outside the config file (MTA_STS_ADMIN_TOKEN); process.env by default. */
   env?: ConfigEnvironment;

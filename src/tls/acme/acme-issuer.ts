@@ -238,8 +238,8 @@ function asAcmeError(error: unknown, recorded?: RecordedProblem): AcmeError {
 const HTTP_DATE = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
 
 /**
- * RFC 9110 §10.2.3: Retry-After is a number of seconds or an HTTP date; both are honoured
- * (RFC 8555 §6.6 asks clients to). Undefined for a missing, past or malformed value.
+ * RFC 9110 §10.2.3: Retry-After is a number of seconds or an HTTP date; a CA says with it when
+ * a rate-limited client may come back (RFC 8555 §6.6). Undefined for a missing, past or malformed value.
  */
 export function retryAfterMs(header: unknown, now: number = Date.now()): number | undefined {
   if (typeof header !== 'string') return undefined;

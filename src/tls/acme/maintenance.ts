@@ -196,6 +196,9 @@ export class AcmeMaintenance {
 
   /** Records and logs a failed order; resolves with the time until the next attempt. */
   private async failed(host: string, managed: Managed, error: unknown): Promise<number> {
+    // Removed from the config, or the service stopping, while the order ran: a failure that
+    // stopping caused must not put off the next start's order.
+    if (this.hosts.get(host) !== managed) return 0;
     managed.failures++;
     const problem = error instanceof AcmeError ? error : new AcmeError((error as Error).message, undefined, undefined);
     const backoff = Math.min(this.timing.maxRetryMs, this.timing.minRetryMs * 2 ** (managed.failures - 1));
