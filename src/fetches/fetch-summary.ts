@@ -44,15 +44,27 @@ interface ProviderEntry {
 /** The service gives up on reverse DNS after reverse_dns.timeout_ms, at most 30 s; its line comes before this. */
 const PTR_WAIT_MS = 60_000;
 
+/** A request whose reverse DNS line may still come. */
+interface AwaitingPtr {
+  line: FetchLine;
+  counted: boolean;
+  timeMs: number;
+  /** Its reverse DNS line came, or it waited too long. */
+  settled: boolean;
+}
+
 /**
  * Per-provider totals over a stream of log lines, for `mta-sts-server who`: the fetches the
  * statistics count (isCountedFetch), each under the provider the statistics count it for. A fetch
- * the first line leaves `unknown` moves to the provider its reverse DNS line names.
+ * the first line leaves `unknown` moves to the provider its reverse DNS line names. Each line
+ * costs the same however many requests wait for their reverse DNS: `who` keeps up with a busy log.
  */
 export class FetchSummary {
   private readonly byProvider = new Map<string, ProviderEntry>();
-  /** Requests from unknown senders, oldest first, whose reverse DNS line may still come. */
-  private awaitingPtr: { line: FetchLine; counted: boolean }[] = [];
+  /** Requests from unknown senders, in log order, whose reverse DNS line may still come. */
+  private readonly awaitingPtr = new Queue<AwaitingPtr>();
+  /** The same requests by domain and address, oldest first: where a reverse DNS line finds its fetch. */
+  private readonly awaitingByAddress = new Map<string, Queue<AwaitingPtr>>();
 
   /** Adds a request's line; returns whether it counts as a fetch (a HEAD, an error or another host does not). */
   add(line: FetchLine): boolean {
@@ -60,17 +72,24 @@ export class FetchSummary {
     if (counted) this.count(line.provider, line);
     this.forgetOlderThan(line.time);
     // Every request from a public address gets a reverse DNS line, counted or not: keep them paired.
-    if (line.provider === UNKNOWN_PROVIDER) this.awaitingPtr.push({ line, counted });
+    if (line.provider === UNKNOWN_PROVIDER) {
+      const awaiting = { line, counted, timeMs: Date.parse(line.time), settled: false };
+      this.awaitingPtr.push(awaiting);
+      const key = addressKey(line);
+      let sameAddress = this.awaitingByAddress.get(key);
+      if (!sameAddress) this.awaitingByAddress.set(key, (sameAddress = new Queue()));
+      sameAddress.push(awaiting);
+    }
     return counted;
   }
 
   /** Applies a reverse DNS verdict; returns the counted fetch it moved to another provider, if it did. */
   addPtr(line: PtrLine): FetchLine | undefined {
     this.forgetOlderThan(line.time);
-    // Each request from a public address gets one such line, in order per address.
-    const index = this.awaitingPtr.findIndex(({ line: fetch }) => fetch.domain === line.domain && fetch.ip === line.ip);
-    if (index < 0) return undefined;
-    const [{ line: fetch, counted }] = this.awaitingPtr.splice(index, 1);
+    // Each request from a public address gets one such line, in order per address: the oldest waiting is its fetch.
+    const awaiting = this.takeOldest(addressKey(line));
+    if (!awaiting) return undefined;
+    const { line: fetch, counted } = awaiting;
     if (!counted || line.provider === UNKNOWN_PROVIDER) return undefined;
     this.uncount(UNKNOWN_PROVIDER, fetch);
     const moved = { ...fetch, provider: line.provider, provider_claimed: line.contradicted ? fetch.provider_claimed : null };
@@ -118,10 +137,54 @@ export class FetchSummary {
     if (line.provider_claimed !== null) entry.contradicted--;
   }
 
+  /** Stops waiting for the requests at the front of the log order that are older than PTR_WAIT_MS before `time`. */
   private forgetOlderThan(time: string): void {
     const cutoff = Date.parse(time) - PTR_WAIT_MS;
-    const stale = this.awaitingPtr.findIndex(({ line }) => Date.parse(line.time) >= cutoff);
-    this.awaitingPtr = stale < 0 ? [] : this.awaitingPtr.slice(stale);
+    for (let oldest = this.awaitingPtr.peek(); oldest !== undefined; oldest = this.awaitingPtr.peek()) {
+      // Not `< cutoff`: an unreadable time (NaN) on either side is forgotten, as nothing can be paired with it.
+      if (!oldest.settled && oldest.timeMs >= cutoff) return;
+      this.awaitingPtr.shift();
+      // Unless its reverse DNS line came, it is the oldest waiting one at its address: everything before it went first.
+      if (!oldest.settled) this.takeOldest(addressKey(oldest.line));
+    }
+  }
+
+  private takeOldest(key: string): AwaitingPtr | undefined {
+    const sameAddress = this.awaitingByAddress.get(key);
+    const oldest = sameAddress?.shift();
+    if (sameAddress?.peek() === undefined) this.awaitingByAddress.delete(key);
+    if (oldest) oldest.settled = true;
+    return oldest;
+  }
+}
+
+/** One key per domain (or none) and address, whatever text a log holds. */
+const addressKey = (line: { domain: string | null; ip: string }) => JSON.stringify([line.domain, line.ip]);
+
+/** First in, first out, each step O(1): an array read from a moving head, compacted once the head has passed half of it. */
+class Queue<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head++];
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
   }
 }
 
