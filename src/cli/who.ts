@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline';
 import { formatTable } from './table.js';
 import { FetchSummary, parseLogLine, type FetchLine } from '../fetches/fetch-summary.js';
 import { normaliseDomainName } from '../policy/domain-name.js';
+import { LOGGED_TEXT_LIMIT, printable } from '../text/printable.js';
 
 const REDRAW_MS = 1_000;
 
@@ -9,7 +10,8 @@ const REDRAW_MS = 1_000;
  * `mta-sts-server who`: reads the service's JSON log from stdin (`docker logs -f mta-sts |
  * mta-sts-server who`) and shows who fetches the policies, counting what `stats` counts. On a
  * terminal, a table redrawn every second; otherwise one plain line per request (those that are no
- * fetch marked so), then the table when the input ends.
+ * fetch marked so), then the table when the input ends. The log may come from anywhere, so every
+ * string from it is cut and escaped before it reaches the terminal.
  */
 export async function who(
   input: NodeJS.ReadableStream,
@@ -48,7 +50,8 @@ export async function who(
       changed = true;
       if (!live)
         out.write(
-          `${line.ptr.time} ${moved.provider} by reverse DNS ${line.ptr.ptr}: the fetch of ${moved.time} from ${moved.ip}\n`,
+          `${shown(line.ptr.time)} ${shown(moved.provider)} by reverse DNS ${shown(line.ptr.ptr ?? '-')}: ` +
+            `the fetch of ${shown(moved.time)} from ${shown(moved.ip)}\n`,
         );
     }
   }
@@ -60,9 +63,13 @@ export async function who(
 /** After the line of a request that is not a fetch of a policy (a HEAD, an error, another host). */
 const NOT_COUNTED = '  (not counted)';
 
+/** A string read from the log, as `who` prints it. */
+const shown = (text: string) => printable(text, LOGGED_TEXT_LIMIT);
+
 function plainLine(fetch: FetchLine): string {
-  const claimed = fetch.provider_claimed ? ` (user agent claims ${fetch.provider_claimed})` : '';
-  return `${fetch.time} ${fetch.provider}${claimed} ${fetch.domain ?? '-'} ${fetch.ip} ${fetch.method} ${fetch.status} ${fetch.policy_id ?? '-'}`;
+  const claimed = fetch.provider_claimed ? ` (user agent claims ${shown(fetch.provider_claimed)})` : '';
+  const fields = [fetch.domain ?? '-', fetch.ip, fetch.method, String(fetch.status), fetch.policy_id ?? '-'].map(shown);
+  return `${shown(fetch.time)} ${shown(fetch.provider)}${claimed} ${fields.join(' ')}`;
 }
 
 function renderTable(summary: FetchSummary): string {
@@ -70,11 +77,11 @@ function renderTable(summary: FetchSummary): string {
   if (rows.length === 0) return 'no policy fetches seen yet\n';
   const cells = [['PROVIDER', 'FETCHES', 'ADDRESSES', 'LAST SEEN', 'LAST POLICY ID', 'UA CONTRADICTED']].concat(
     rows.map((row) => [
-      row.provider,
+      shown(row.provider),
       String(row.fetches),
       String(row.addresses),
-      row.lastSeen,
-      row.lastPolicyId ?? '-',
+      shown(row.lastSeen),
+      shown(row.lastPolicyId ?? '-'),
       String(row.contradicted),
     ]),
   );

@@ -1,7 +1,8 @@
 import { dirname, resolve } from 'node:path';
 import { ADMIN_TOKEN_VARIABLE, NO_ENVIRONMENT, readEnvironment, type ConfigEnvironment } from './environment.js';
 import { describeIssues, type Problem } from './issues.js';
-import { formatPath, plainText } from './quote.js';
+import { printable } from '../text/printable.js';
+import { formatPath } from './quote.js';
 import { adminExposure, configSchema, type Config } from './schema.js';
 import { parseYaml, readYamlFile } from './yaml-document.js';
 
@@ -55,7 +56,7 @@ export function parseConfigText(text: string, displayPath: string, env: ConfigEn
     // The last line of defence: every known case has its own located message, but the running
     // service must survive an unknown one too, and say what it was without a stack trace.
     const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    return { ok: false, errors: [`${displayPath}: cannot be checked (${plainText(what, 160)}); please report this as a bug`] };
+    return { ok: false, errors: [`${displayPath}: cannot be checked (${printable(what, 160)}); please report this as a bug`] };
   }
 }
 

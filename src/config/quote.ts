@@ -3,19 +3,10 @@
  * it is whatever the file held: so it is cut, escaped, and never expanded (a structure built with
  * YAML aliases can be exponentially larger than the file, or contain itself).
  */
+import { cutMark, escapeTerminalControlsInJson, printable } from '../text/printable.js';
 
 /** Characters of a value shown in a message before it is cut. */
 export const QUOTE_LIMIT = 80;
-
-// JSON.stringify escapes C0 controls, quotes and backslashes; these it leaves alone, and a terminal
-// would act on them: DEL and C1 controls, line and paragraph separators, bidirectional overrides, BOM.
-const UNSAFE_AFTER_JSON = /[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g;
-// The same plus C0 controls, for text that is shown without quotes (path segments).
-const UNSAFE_UNQUOTED = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g;
-
-const escapeCharacter = (character: string) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`;
-
-const cutMark = (left: number) => `…(+${left})`;
 
 /** A value as a message shows it: a string quoted, a structure in flow style, at most about QUOTE_LIMIT characters. */
 export function quote(value: unknown): string {
@@ -26,15 +17,8 @@ export function quote(value: unknown): string {
 
 function quoteText(text: string): string {
   const cut = text.length > QUOTE_LIMIT;
-  const quoted = JSON.stringify(cut ? text.slice(0, QUOTE_LIMIT) : text).replace(UNSAFE_AFTER_JSON, escapeCharacter);
+  const quoted = escapeTerminalControlsInJson(JSON.stringify(cut ? text.slice(0, QUOTE_LIMIT) : text));
   return cut ? `${quoted}${cutMark(text.length - QUOTE_LIMIT)}` : quoted;
-}
-
-/** Text shown without quotes (a key in a field path, a parser's message): escaped and cut. */
-export function plainText(text: string, limit = QUOTE_LIMIT): string {
-  const cut = text.length > limit;
-  const escaped = (cut ? text.slice(0, limit) : text).replace(UNSAFE_UNQUOTED, escapeCharacter);
-  return cut ? `${escaped}${cutMark(text.length - limit)}` : escaped;
 }
 
 /**
@@ -74,7 +58,7 @@ class BoundedRenderer {
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const segment of path) {
-    out += typeof segment === 'number' ? `[${segment}]` : `${out === '' ? '' : '.'}${plainText(String(segment))}`;
+    out += typeof segment === 'number' ? `[${segment}]` : `${out === '' ? '' : '.'}${printable(String(segment), QUOTE_LIMIT)}`;
   }
   return out === '' ? '(top level)' : out;
 }

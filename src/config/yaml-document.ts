@@ -2,7 +2,8 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import jsYaml from 'js-yaml';
 import type { Problem } from './issues.js';
-import { formatPath, plainText, quote } from './quote.js';
+import { printable } from '../text/printable.js';
+import { formatPath, quote, QUOTE_LIMIT } from './quote.js';
 
 /**
  * YAML text → data, with the position of every key and value, and nothing that can escape or
@@ -79,7 +80,7 @@ function describeReadError(error: unknown): string {
   if (code === 'ENOENT') return 'no such file';
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
   if (code === 'EISDIR') return 'it is a directory; give the path of the YAML file in it';
-  return plainText(error instanceof Error ? error.message : String(error), 160);
+  return printable(error instanceof Error ? error.message : String(error), 160);
 }
 
 /** Parses YAML text; never throws. Errors are complete report lines (`file:line:column message`). */
@@ -462,7 +463,7 @@ function contentStart(text: string, open: number, end: number): number {
 
 function aliasName(text: string, star: number): string {
   const match = /^\*[^\s,[\]{}]*/.exec(text.slice(star, star + 1024));
-  return plainText(match?.[0] ?? '*');
+  return printable(match?.[0] ?? '*', QUOTE_LIMIT);
 }
 
 /** A syntax error, or a problem found while composing, at its place in the text; undefined when it has none. */
@@ -480,7 +481,7 @@ function describeFailure(error: unknown, text: string, nodes: NodeTable): Locate
     const star = offset - name.length - 1;
     // The most common mistake with MTA-STS: `mx: [*.mail.protection.outlook.com]` unquoted.
     const message = name.startsWith('.')
-      ? `an unquoted "*" starts a YAML alias, and there is no anchor &${plainText(name)}; quote wildcard names: ${quote(`*${name}`)}`
+      ? `an unquoted "*" starts a YAML alias, and there is no anchor &${printable(name, QUOTE_LIMIT)}; quote wildcard names: ${quote(`*${name}`)}`
       : `alias ${aliasName(text, star)} names no anchor above it (anchors are written &name); to write a "*" itself, quote the value`;
     return { offset: star, message: withPath(nodes, ancestors, message) };
   }
@@ -498,8 +499,8 @@ function rephrase(reason: string): string {
   if (reason === 'null byte is not allowed in input') return 'a NUL byte; a config file is text (is this the right file?)';
   if (reason === 'tab characters must not be used in indentation') return 'a tab in the indentation; YAML indents with spaces';
   if (reason.startsWith('unknown tag !<'))
-    return `${plainText(reason, 120)}; this file uses no tags: remove the "!" or quote the value`;
-  return plainText(reason, 160);
+    return `${printable(reason, 120)}; this file uses no tags: remove the "!" or quote the value`;
+  return printable(reason, 160);
 }
 
 /** What went wrong when js-yaml gave no position; still one line, without a stack trace. */
@@ -507,9 +508,9 @@ function fileLevelFailure(error: unknown): string {
   if (error instanceof jsYaml.YAMLException && /single document/.test(error.reason ?? '')) {
     return 'holds more than one YAML document ("---" separates them); a config file is one document';
   }
-  if (error instanceof RangeError) return `nested too deeply to read (${plainText(error.message)})`;
+  if (error instanceof RangeError) return `nested too deeply to read (${printable(error.message, QUOTE_LIMIT)})`;
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return `cannot be read as YAML: ${plainText(message, 160)}`;
+  return `cannot be read as YAML: ${printable(message, 160)}`;
 }
 
 /**

@@ -2,7 +2,9 @@ import type { Logger } from 'pino';
 import { UNKNOWN_PROVIDER } from './fetch-statistics.js';
 import type { ProviderClassifier, ProviderVerdict } from './providers.js';
 import { IpRangeTable } from './ip-ranges.js';
+import type { LogLimit } from './log-limit.js';
 import type { ReverseDns } from './reverse-dns.js';
+import { LOGGED_TEXT_LIMIT, printable } from '../text/printable.js';
 
 /** What the server knows about one request for the policy path, before attribution. */
 export interface PolicyFetch {
@@ -37,22 +39,36 @@ export interface FetchLogOptions {
   reverseDns?: ReverseDns;
   /** Told of every fetch once attribution is final: at once, or when its reverse DNS answers (statistics). */
   attributed?: (fetch: PolicyFetch, attribution: Attribution) => void;
+  /** Bounds the lines of requests that are not policy fetches of our domains; those are never dropped. */
+  limit?: LogLimit;
+}
+
+/** A sender taking a domain's policy home, or checking it: what the log always shows, whatever the rate. */
+function isPolicyFetch(fetch: PolicyFetch): boolean {
+  return fetch.status === 200 && fetch.domain !== null && (fetch.method === 'GET' || fetch.method === 'HEAD');
 }
 
 /**
  * One JSON line per policy request on the service log, with stable field names
- * (`event: "policy_fetch"`); the README documents them and `jq` recipes rely on them.
+ * (`event: "policy_fetch"`); the README documents them and `jq` recipes rely on them. What a
+ * client sent (host, user agent) and what a reverse-DNS server answered are cut and escaped
+ * (src/text/printable.ts) before they reach the line.
  */
 export function createFetchLog(log: Logger, classifier: ProviderClassifier, options: FetchLogOptions = {}): FetchRecorder {
-  const { observe, reverseDns, attributed } = options;
+  const { observe, reverseDns, attributed, limit } = options;
   return (fetch) => {
     const verdict = classifier.classify(fetch.ip, fetch.ua);
+    if (limit && !isPolicyFetch(fetch) && !limit.admit(fetch.ip)) {
+      // Counted by the metrics, not written; no reverse DNS line either, so none comes without its fetch line.
+      observe?.(fetch, verdict);
+      return;
+    }
     log.info({
       event: 'policy_fetch',
       domain: fetch.domain,
-      host: fetch.host,
+      host: printable(fetch.host, LOGGED_TEXT_LIMIT),
       ip: fetch.ip,
-      ua: fetch.ua,
+      ua: printable(fetch.ua, LOGGED_TEXT_LIMIT),
       provider: verdict.provider,
       provider_evidence: verdict.evidence,
       provider_claimed: verdict.claimed ?? null,
@@ -77,7 +93,7 @@ export function createFetchLog(log: Logger, classifier: ProviderClassifier, opti
         event: 'policy_fetch_ptr',
         domain: fetch.domain,
         ip: fetch.ip,
-        ptr: result.ptr,
+        ptr: result.ptr === null ? null : printable(result.ptr, LOGGED_TEXT_LIMIT),
         ptr_confirmed: result.confirmed,
         ptr_provider: ptrProvider,
         provider,

@@ -4,11 +4,11 @@ import type { FastifyInstance } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import type { ConfigEnvironment } from '../config/environment.js';
 import { loadConfigText, readConfigText } from '../config/load.js';
-import { plainText } from '../config/quote.js';
 import type { Config } from '../config/schema.js';
 import { formatZoneLine, stsTxtRecord } from '../dns/records.js';
 import { createFetchLog, type Attribution, type PolicyFetch } from '../fetches/fetch-log.js';
 import { FetchStatisticsRecorder, isCountedFetch } from '../fetches/fetch-statistics.js';
+import { LogLimit, type LogLimits } from '../fetches/log-limit.js';
 import { SqliteFetchStatistics } from '../fetches/sqlite-fetch-statistics.js';
 import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from '../fetches/providers.js';
 import { diffPolicySets, isEmptyDiff } from '../policy/policy-diff.js';
@@ -25,6 +25,7 @@ import { watchFiles, type Watch } from '../storage/watch.js';
 import { CertificateCache } from '../tls/certificate-cache.js';
 import { createCertificateSource, type CertificateSource } from '../tls/sources.js';
 import type { MaintenanceTiming } from '../tls/acme/maintenance.js';
+import { printable } from '../text/printable.js';
 import { createLogger } from './logger.js';
 import { trustedProxies } from './trust-proxy.js';
 
@@ -76,6 +77,8 @@ export interface ServiceOptions {
   acmeTiming?: Partial<MaintenanceTiming>;
   /** Timeouts for slow and idle clients of every listener (policy, port 80, admin); tests shorten them. */
   connectionLimits?: Partial<ConnectionLimits>;
+  /** Lines of requests that are not policy fetches, per address and window; tests shorten the window. */
+  logLimits?: Partial<LogLimits>;
   /** Environment for secrets given outside the config file (MTA_STS_ADMIN_TOKEN); process.env by default. */
   env?: ConfigEnvironment;
 }
@@ -94,6 +97,7 @@ export class Service {
   private configWatch: Watch | undefined;
   private reloading: Promise<void> = Promise.resolve();
   private readonly reverseDns: ReverseDns | undefined;
+  private logLimit: LogLimit | undefined;
 
   private constructor(
     private readonly options: ServiceOptions,
@@ -198,12 +202,14 @@ export class Service {
       trustProxy: (address: string) => this.trustProxy(address),
       connectionLimits: this.options.connectionLimits,
     };
+    this.logLimit = new LogLimit(this.log, this.options.logLimits);
     this.httpsApp = await buildApp({
       ...common,
       listener: 'https',
       tls: { certificateFor: (servername) => this.selectCertificate(servername) },
       recordFetch: createFetchLog(this.log, this.classifier, {
         observe: (fetch, verdict) => this.metrics.fetched(fetch, verdict),
+        limit: this.logLimit,
         ...(this.reverseDns && { reverseDns: this.reverseDns }),
         ...(this.statistics && { attributed: (fetch, attribution) => this.countFetch(fetch, attribution) }),
       }),
@@ -325,7 +331,7 @@ export class Service {
   /** Not a problem in the file (those are located errors) but in applying it: logged, and the last good config stays. */
   private reportReloadFailure(error: unknown): void {
     const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    this.reportConfigProblem('config_error', [`${this.options.configPath}: the reload failed: ${plainText(what, 160)}`]);
+    this.reportConfigProblem('config_error', [`${this.options.configPath}: the reload failed: ${printable(what, 160)}`]);
   }
 
   private async reloadNow(): Promise<void> {
@@ -430,6 +436,7 @@ export class Service {
     }
     // Fetches still waiting for their reverse DNS are counted before the last batch is written.
     await this.reverseDns?.drain();
+    this.logLimit?.close();
     await this.statistics?.close();
   }
 }
