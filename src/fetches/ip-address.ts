@@ -76,3 +76,17 @@ function isIpv4Mapped(bytes: Uint8Array): boolean {
   for (let i = 0; i < 10; i++) if (bytes[i] !== 0) return false;
   return bytes[10] === 0xff && bytes[11] === 0xff;
 }
+
+/**
+ * The network an address belongs to for fairness between senders: its /24 (IPv4) or /64 (IPv6,
+ * what one site or customer is usually given), e.g. `192.0.2.0/24`, `2001:db8:1:2::/64`. Text that
+ * is not an address is its own network.
+ */
+export function networkOf(address: string): string {
+  const bytes = ipBytes(address);
+  if (bytes === undefined) return address;
+  if (bytes.length === 4) return `${bytes[0]}.${bytes[1]}.${bytes[2]}.0/24`;
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+  return `${groups.join(':')}::/64`;
+}

@@ -1,32 +1,55 @@
 import { Resolver } from 'node:dns/promises';
 import { isIPv4 } from 'node:net';
+import { FairQueue } from './fair-queue.js';
+import { networkOf } from './ip-address.js';
 
 export interface PtrResult {
   /** The first PTR name, lower case, or null when there is none. */
   ptr: string | null;
   /** The PTR name resolves back to the address (forward-confirmed reverse DNS). */
   confirmed: boolean;
-  /** Why there is no answer: the lookup timed out, failed, or was skipped because too many were in flight. */
+  /**
+   * Why there is no answer: the lookup timed out or failed, or it was not made because it waited
+   * too long for its turn or was pushed out of a full queue.
+   */
   error?: 'timeout' | 'failed' | 'busy';
 }
 
 export interface ReverseDnsOptions {
   /** DNS servers ("host" or "host:port"); the system's resolvers when empty. */
   servers: readonly string[];
+  /** How long a lookup may take once started, and how long it may wait for its turn before that. */
   timeoutMs: number;
   maxInFlight: number;
+  /** Lookups waiting for their turn, all networks together. */
+  maxQueued: number;
   ttlMs: number;
   maxEntries: number;
+}
+
+const BUSY: PtrResult = { ptr: null, confirmed: false, error: 'busy' };
+
+interface Waiting {
+  ip: string;
+  network: string;
+  answer: (result: PtrResult | Promise<PtrResult>) => void;
+  timer: NodeJS.Timeout;
 }
 
 /**
  * Reverse DNS for fetch attribution, kept off the request path: lookups are asynchronous,
  * bounded in time and in number, and cached by address (a sender fetches from few addresses).
+ * Past `maxInFlight`, lookups wait their turn, taken round-robin between networks (/24, /64):
+ * a flood from one network waits behind itself, not in front of every other sender. A lookup
+ * starts within `timeoutMs` and answers within `timeoutMs` of starting, or is answered `busy`
+ * (also when a full queue pushes it out: the oldest waiting lookup of the network with the most
+ * waiting goes first).
  */
 export class ReverseDns {
   private readonly resolver: Resolver;
   private readonly cache = new Map<string, { expires: number; result: Promise<PtrResult> }>();
   private readonly inFlight = new Set<Promise<PtrResult>>();
+  private readonly waiting = new FairQueue<Waiting>();
 
   constructor(private readonly options: ReverseDnsOptions) {
     // One try, longer than the lookup's own deadline: c-ares reports a reverse lookup that timed
@@ -39,17 +62,56 @@ export class ReverseDns {
     const now = Date.now();
     const cached = this.cache.get(ip);
     if (cached && cached.expires > now) return cached.result;
-    if (this.inFlight.size >= this.options.maxInFlight) return Promise.resolve({ ptr: null, confirmed: false, error: 'busy' });
-    const result = this.resolve(ip).finally(() => this.inFlight.delete(result));
-    this.inFlight.add(result);
+    const result = this.inFlight.size < this.options.maxInFlight ? this.start(ip) : this.enqueue(ip);
     if (this.cache.size >= this.options.maxEntries) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(ip, { expires: now + this.options.ttlMs, result });
+    const entry = { expires: now + this.options.ttlMs, result };
+    this.cache.set(ip, entry);
+    // A lookup that was never made says nothing about the address: the next fetch from it asks again.
+    void result.then((answer) => {
+      if (answer.error === 'busy' && this.cache.get(ip) === entry) this.cache.delete(ip);
+    });
     return result;
   }
 
-  /** Resolves once every lookup started so far has its answer (or gave up at its deadline). */
+  /** Resolves once every lookup asked for so far has its answer, waiting ones included (each within its deadlines). */
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.inFlight]);
+    // A lookup that ends starts the next waiting one before it settles, so the set is never empty while some wait.
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private start(ip: string): Promise<PtrResult> {
+    const result = this.resolve(ip).finally(() => {
+      this.inFlight.delete(result);
+      this.startNextWaiting();
+    });
+    this.inFlight.add(result);
+    return result;
+  }
+
+  private enqueue(ip: string): Promise<PtrResult> {
+    return new Promise((answer) => {
+      if (this.waiting.size >= this.options.maxQueued) this.settle(this.waiting.takeOldestOfLargest()!, BUSY);
+      const waiting: Waiting = {
+        ip,
+        network: networkOf(ip),
+        answer,
+        timer: setTimeout(() => {
+          this.waiting.remove(waiting.network, waiting);
+          answer(BUSY);
+        }, this.options.timeoutMs).unref(),
+      };
+      this.waiting.push(waiting.network, waiting);
+    });
+  }
+
+  private startNextWaiting(): void {
+    const next = this.waiting.takeNext();
+    if (next) this.settle(next, this.start(next.ip));
+  }
+
+  private settle(waiting: Waiting, result: PtrResult | Promise<PtrResult>): void {
+    clearTimeout(waiting.timer);
+    waiting.answer(result);
   }
 
   private async resolve(ip: string): Promise<PtrResult> {

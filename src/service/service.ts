@@ -116,6 +116,7 @@ export class Service {
           servers: config.reverseDns.servers,
           timeoutMs: config.reverseDns.timeout_ms,
           maxInFlight: 32,
+          maxQueued: 10_000,
           ttlMs: 60 * 60_000,
           maxEntries: 10_000,
         })

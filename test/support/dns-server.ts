@@ -34,6 +34,8 @@ export class TestDnsServer {
   readonly queries: DnsQuery[] = [];
   private readonly records = new Map<string, RecordSet>();
   private blackHole = false;
+  private delayMs = 0;
+  private closed = false;
 
   private constructor(
     private readonly socket: Socket,
@@ -79,7 +81,13 @@ export class TestDnsServer {
     this.blackHole = on;
   }
 
+  /** Answers this long after each question, as a resolver across the internet would; 0 answers at once. */
+  setDelay(ms: number): void {
+    this.delayMs = ms;
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
     this.socket.close();
     await once(this.socket, 'close');
   }
@@ -93,7 +101,9 @@ export class TestDnsServer {
 
   private answer(message: Buffer, peer: RemoteInfo): void {
     const response = this.respond(message);
-    if (response) this.socket.send(response, peer.port, peer.address);
+    if (!response) return;
+    if (this.delayMs === 0) this.socket.send(response, peer.port, peer.address);
+    else setTimeout(() => this.closed || this.socket.send(response, peer.port, peer.address), this.delayMs);
   }
 
   /** The reply to one datagram, or undefined for one too short to have a query id (nothing to reply to). */
