@@ -41,8 +41,11 @@ interface ProviderEntry {
   contradicted: number;
 }
 
-/** The service gives up on reverse DNS after reverse_dns.timeout_ms, at most 30 s; its line comes before this. */
-const PTR_WAIT_MS = 60_000;
+/**
+ * A fetch's reverse DNS line comes within 2 × reverse_dns.timeout_ms (a turn in the lookup queue,
+ * then the lookup), at most 60 s; this leaves room for a busy service's late timers.
+ */
+const PTR_WAIT_MS = 90_000;
 
 /** A request whose reverse DNS line may still come. */
 interface AwaitingPtr {
