@@ -24,6 +24,8 @@ interface ProviderRow {
   name: string;
   fetches: number;
   addresses: number;
+  /** More addresses fetched on some day than the statistics keep (1 000 per day): `addresses` is a lower bound. */
+  addresses_capped: boolean;
   first_seen: string;
   last_seen: string;
   last_policy_id: string;
@@ -159,6 +161,7 @@ function domainReports(
         name: classifier.providerName(row.provider),
         fetches: row.fetches,
         addresses: row.addresses,
+        addresses_capped: row.addressesCapped,
         first_seen: row.firstSeen,
         last_seen: row.lastSeen,
         last_policy_id: row.lastPolicyId,
@@ -206,7 +209,7 @@ function renderDomain(report: DomainReport, classifier: ProviderClassifier): str
       report.providers.map((row) => [
         row.name,
         String(row.fetches),
-        String(row.addresses),
+        row.addresses_capped ? `${row.addresses}+` : String(row.addresses),
         shortTime(row.first_seen),
         shortTime(row.last_seen),
         row.last_policy_id === report.current_policy_id ? `${row.last_policy_id} (current)` : row.last_policy_id,

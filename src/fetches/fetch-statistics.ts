@@ -13,6 +13,13 @@ export function isCountedFetch<Request extends { method: string; domain: string 
   return request.method === 'GET' && request.domain !== null && request.policyId !== null;
 }
 
+/**
+ * Distinct source addresses kept per UTC day, domain and provider. Beyond them fetches are still
+ * counted, but their addresses are not stored and the day is marked (`addressesCapped`): a flood
+ * from many addresses cannot grow the database or the memory of a batch without bound.
+ */
+export const MAX_ADDRESSES_PER_DAY = 1_000;
+
 /** One policy fetch as statistics count it: a GET that was answered with a policy. */
 export interface CountedFetch {
   /** Milliseconds since the epoch (Date.now()). */
@@ -39,7 +46,10 @@ export interface DailyFetches {
   lastSeen: string;
   /** The policy id of the day's last fetch. */
   lastPolicyId: string;
+  /** At most MAX_ADDRESSES_PER_DAY. */
   addresses: ReadonlySet<string>;
+  /** Addresses were left out of `addresses` (more than MAX_ADDRESSES_PER_DAY); absent means none were. */
+  addressesCapped?: boolean;
   fetchesByPolicyId: ReadonlyMap<string, number>;
 }
 
@@ -49,8 +59,10 @@ export interface ProviderFetchStatistics {
   provider: string;
   fetches: number;
   claimed: number;
-  /** Distinct source addresses over the whole period. */
+  /** Distinct source addresses over the whole period, of those stored (MAX_ADDRESSES_PER_DAY per day). */
   addresses: number;
+  /** On some day of the period, more addresses fetched than were stored: `addresses` is a lower bound. */
+  addressesCapped: boolean;
   firstSeen: string;
   lastSeen: string;
   lastPolicyId: string;
@@ -99,6 +111,7 @@ interface PendingDay {
   lastSeenMs: number;
   lastPolicyId: string;
   addresses: Set<string>;
+  addressesCapped: boolean;
   fetchesByPolicyId: Map<string, number>;
 }
 
@@ -139,7 +152,7 @@ export class FetchStatisticsRecorder {
       entry.lastSeenMs = fetch.atMs;
       entry.lastPolicyId = fetch.policyId;
     }
-    entry.addresses.add(fetch.ip);
+    addAddress(entry, fetch.ip);
     entry.fetchesByPolicyId.set(fetch.policyId, (entry.fetchesByPolicyId.get(fetch.policyId) ?? 0) + 1);
   }
 
@@ -160,6 +173,7 @@ export class FetchStatisticsRecorder {
         lastSeenMs: -Infinity,
         lastPolicyId: '',
         addresses: new Set(),
+        addressesCapped: false,
         fetchesByPolicyId: new Map(),
       };
       byProvider.set(provider, entry);
@@ -230,6 +244,12 @@ export class FetchStatisticsRecorder {
   }
 }
 
+/** Keeps the address unless the day already holds MAX_ADDRESSES_PER_DAY others; then marks the day. */
+function addAddress(day: PendingDay, address: string): void {
+  if (day.addresses.size < MAX_ADDRESSES_PER_DAY) day.addresses.add(address);
+  else if (!day.addresses.has(address)) day.addressesCapped = true;
+}
+
 function mergeInto(target: PendingDay, source: PendingDay): void {
   target.fetches += source.fetches;
   target.claimed += source.claimed;
@@ -238,7 +258,8 @@ function mergeInto(target: PendingDay, source: PendingDay): void {
     target.lastSeenMs = source.lastSeenMs;
     target.lastPolicyId = source.lastPolicyId;
   }
-  for (const address of source.addresses) target.addresses.add(address);
+  for (const address of source.addresses) addAddress(target, address);
+  target.addressesCapped ||= source.addressesCapped;
   for (const [id, count] of source.fetchesByPolicyId)
     target.fetchesByPolicyId.set(id, (target.fetchesByPolicyId.get(id) ?? 0) + count);
 }
@@ -254,6 +275,7 @@ function dailyFetches(pending: PendingDay): DailyFetches {
     lastSeen: new Date(pending.lastSeenMs).toISOString(),
     lastPolicyId: pending.lastPolicyId,
     addresses: pending.addresses,
+    addressesCapped: pending.addressesCapped,
     fetchesByPolicyId: pending.fetchesByPolicyId,
   };
 }

@@ -1,6 +1,11 @@
 import type { Statement } from 'better-sqlite3';
 import { migrate, openStateDatabase, schemaVersion, type SqliteDatabase } from '../storage/sqlite-database.js';
-import type { DailyFetches, FetchStatisticsStore, ProviderFetchStatistics } from './fetch-statistics.js';
+import {
+  MAX_ADDRESSES_PER_DAY,
+  type DailyFetches,
+  type FetchStatisticsStore,
+  type ProviderFetchStatistics,
+} from './fetch-statistics.js';
 
 const PART = 'fetch_statistics';
 
@@ -17,6 +22,8 @@ const MIGRATIONS = [
    CREATE TABLE fetch_day_policy_ids (
      day TEXT NOT NULL, domain TEXT NOT NULL, provider TEXT NOT NULL, policy_id TEXT NOT NULL, fetches INTEGER NOT NULL,
      PRIMARY KEY (day, domain, provider, policy_id)) WITHOUT ROWID;`,
+  // 1 when more addresses fetched that day than fetch_day_addresses keeps (MAX_ADDRESSES_PER_DAY).
+  'ALTER TABLE fetch_days ADD COLUMN addresses_capped INTEGER NOT NULL DEFAULT 0;',
 ];
 
 const TABLES = ['fetch_days', 'fetch_day_addresses', 'fetch_day_policy_ids'] as const;
@@ -53,20 +60,29 @@ export class SqliteFetchStatistics implements FetchStatisticsStore {
   }
 
   /** The write statements, prepared at the first batch (a read-only store never writes). */
-  private writes: { upsertDay: Statement; addAddress: Statement; addPolicyId: Statement } | undefined;
+  private writes:
+    | { upsertDay: Statement; countAddresses: Statement; hasAddress: Statement; addAddress: Statement; addPolicyId: Statement }
+    | undefined;
 
   async add(batch: readonly DailyFetches[]): Promise<void> {
     this.writes ??= {
       upsertDay: this.db.prepare(
-        `INSERT INTO fetch_days (day, domain, provider, fetches, claimed, first_seen, last_seen, last_policy_id)
-         VALUES (@day, @domain, @provider, @fetches, @claimed, @firstSeen, @lastSeen, @lastPolicyId)
+        `INSERT INTO fetch_days (day, domain, provider, fetches, claimed, first_seen, last_seen, last_policy_id, addresses_capped)
+         VALUES (@day, @domain, @provider, @fetches, @claimed, @firstSeen, @lastSeen, @lastPolicyId, @addressesCapped)
          ON CONFLICT (day, domain, provider) DO UPDATE SET
            fetches = fetches + excluded.fetches,
            claimed = claimed + excluded.claimed,
+           addresses_capped = max(addresses_capped, excluded.addresses_capped),
            first_seen = min(first_seen, excluded.first_seen),
            last_policy_id = CASE WHEN excluded.last_seen >= last_seen THEN excluded.last_policy_id ELSE last_policy_id END,
            last_seen = max(last_seen, excluded.last_seen)`,
       ),
+      countAddresses: this.db
+        .prepare('SELECT count(*) FROM fetch_day_addresses WHERE day = ? AND domain = ? AND provider = ?')
+        .pluck(),
+      hasAddress: this.db
+        .prepare('SELECT 1 FROM fetch_day_addresses WHERE day = ? AND domain = ? AND provider = ? AND address = ?')
+        .pluck(),
       addAddress: this.db.prepare(
         'INSERT OR IGNORE INTO fetch_day_addresses (day, domain, provider, address) VALUES (?, ?, ?, ?)',
       ),
@@ -75,10 +91,17 @@ export class SqliteFetchStatistics implements FetchStatisticsStore {
          ON CONFLICT (day, domain, provider, policy_id) DO UPDATE SET fetches = fetches + excluded.fetches`,
       ),
     };
-    const { upsertDay, addAddress, addPolicyId } = this.writes;
+    const { upsertDay, countAddresses, hasAddress, addAddress, addPolicyId } = this.writes;
     this.db.transaction(() => {
       for (const row of batch) {
         const { day, domain, provider } = row;
+        // Batches add up over the day: the cap holds for the day's rows, not per batch.
+        let stored = countAddresses.get(day, domain, provider) as number;
+        let capped = row.addressesCapped === true;
+        for (const address of row.addresses) {
+          if (stored < MAX_ADDRESSES_PER_DAY) stored += addAddress.run(day, domain, provider, address).changes;
+          else if (!capped && hasAddress.get(day, domain, provider, address) === undefined) capped = true;
+        }
         upsertDay.run({
           day,
           domain,
@@ -88,8 +111,8 @@ export class SqliteFetchStatistics implements FetchStatisticsStore {
           firstSeen: row.firstSeen,
           lastSeen: row.lastSeen,
           lastPolicyId: row.lastPolicyId,
+          addressesCapped: capped ? 1 : 0,
         });
-        for (const address of row.addresses) addAddress.run(day, domain, provider, address);
         for (const [policyId, fetches] of row.fetchesByPolicyId) addPolicyId.run(day, domain, provider, policyId, fetches);
       }
     })();
@@ -98,14 +121,17 @@ export class SqliteFetchStatistics implements FetchStatisticsStore {
   async query(filter: { sinceDay: string; domain?: string }): Promise<ProviderFetchStatistics[]> {
     const where = `day >= @sinceDay${filter.domain === undefined ? '' : ' AND domain = @domain'}`;
     const parameters = { sinceDay: filter.sinceDay, ...(filter.domain !== undefined && { domain: filter.domain }) };
-    // SQLite takes the bare column last_policy_id from the row that has max(last_seen).
+    // SQLite takes the bare column last_policy_id from the row that has max(last_seen); a further min() or max()
+    // would take part in that choice, so whether a day was capped is summed.
     const totals = this.db
       .prepare(
         `SELECT domain, provider, sum(fetches) AS fetches, sum(claimed) AS claimed, min(first_seen) AS firstSeen,
-                max(last_seen) AS lastSeen, last_policy_id AS lastPolicyId
+                max(last_seen) AS lastSeen, last_policy_id AS lastPolicyId, sum(addresses_capped) AS addressesCapped
          FROM fetch_days WHERE ${where} GROUP BY domain, provider`,
       )
-      .all(parameters) as Omit<ProviderFetchStatistics, 'addresses' | 'fetchesByPolicyId'>[];
+      .all(parameters) as (Omit<ProviderFetchStatistics, 'addresses' | 'addressesCapped' | 'fetchesByPolicyId'> & {
+      addressesCapped: number;
+    })[];
     const key = (row: { domain: string; provider: string }) => `${row.domain} ${row.provider}`;
     const addresses = new Map(
       (
@@ -130,6 +156,7 @@ export class SqliteFetchStatistics implements FetchStatisticsStore {
     return totals.map((row) => ({
       ...row,
       addresses: addresses.get(key(row)) ?? 0,
+      addressesCapped: row.addressesCapped > 0,
       fetchesByPolicyId: byPolicyId.get(key(row)) ?? {},
     }));
   }
