@@ -3,12 +3,13 @@
  * keep-alive and one new TLS connection per request; then the service with provider attribution
  * and fetch statistics on against off; then a 10 000-domain config (start-up, hot reload under
  * load, RSS); then the provider classifier's lookup cost; then the CLI's start-up against
- * `node -e 0`. A report, not a test: it exits 0 whatever the numbers, and non-zero only when
- * something crashed.
+ * `node -e 0`; then `who` on a recorded log of 1 M lines against reading and parsing it; then how
+ * much log one client can make the service write. A report, not a test: it exits 0 whatever the
+ * numbers, and non-zero only when something crashed.
  *
  * Flags: --quick (one short round, for trying changes), --profile (adds CPU profiles of both
  * servers under each kind of load, compared by self time per request) and --only SECTION[,SECTION]
- * (https, attribution, scale, classifier, cli; `npm run bench -- --only cli`).
+ * (https, attribution, scale, classifier, cli, who, logs; `npm run bench -- --only who`).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -39,8 +40,10 @@ import {
   type Timing,
 } from './https.js';
 import { summariseProfile, type ProfileSummary } from './profile.js';
+import { runLogFlood, type LogFloodResult } from './log-flood.js';
 import { heading, median, table, verdict } from './report.js';
 import { LOAD_AROUND_RELOAD_MS, runScale, SCALE_DOMAINS, type ScaleResult } from './scale.js';
+import { runWhoBench, type WhoResult, type WhoTiming } from './who.js';
 
 /**
  * The issues' targets: service / minimal throughput with the fetch log on; throughput with
@@ -55,7 +58,7 @@ const TARGETS = {
   checkConfigRatio: 3,
 } as const;
 
-const SECTIONS = ['https', 'attribution', 'scale', 'classifier', 'cli'] as const;
+const SECTIONS = ['https', 'attribution', 'scale', 'classifier', 'cli', 'who', 'logs'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const argv = process.argv.slice(2);
@@ -78,6 +81,11 @@ const timing: Timing = flags.has('--quick')
 const attributionTiming: Timing = flags.has('--quick') ? timing : { ...timing, rounds: 5 };
 
 const cliTiming: CliTiming = flags.has('--quick') ? { rounds: 5, warmups: 1 } : { rounds: 21, warmups: 2 };
+
+const whoTiming: WhoTiming = flags.has('--quick') ? { lines: 100_000, rounds: 1 } : { lines: 1_000_000, rounds: 3 };
+
+/** Requests per log-flood scenario: the security review's 20 000. */
+const floodRequests = flags.has('--quick') ? 2_000 : 20_000;
 
 const print = (text: string) => process.stdout.write(`${text}\n`);
 
@@ -134,15 +142,17 @@ async function main(): Promise<void> {
         `process on the same machine, so with ${availableParallelism()} CPUs the client competes with the server for CPU.`,
     );
     const profiling = flags.has('--profile');
-    const fixture = wants('https') || wants('attribution') || profiling ? await prepareFixture(work) : undefined;
+    const fixture = wants('https') || wants('attribution') || wants('logs') || profiling ? await prepareFixture(work) : undefined;
     const https = wants('https') ? await httpsSection(fixture!) : undefined;
     const attribution = wants('attribution') ? await attributionSection(fixture!, work) : undefined;
     const profiles = profiling ? await profileSection(fixture!) : undefined;
     const scale = wants('scale') ? await scaleSection(work) : undefined;
     const classifier = wants('classifier') ? await classifierSection() : undefined;
     const cli = wants('cli') ? await cliSection(work) : undefined;
+    const who = wants('who') ? await whoSection(work) : undefined;
+    const logs = wants('logs') ? await logsSection(fixture!, work) : undefined;
     print(heading('JSON summary'));
-    print(JSON.stringify({ timing, targets: TARGETS, https, attribution, profiles, scale, classifier, cli }));
+    print(JSON.stringify({ timing, targets: TARGETS, https, attribution, profiles, scale, classifier, cli, who, logs }));
   } finally {
     await cleanUp();
   }
@@ -572,6 +582,58 @@ async function cliSection(work: string): Promise<CliResult[]> {
   print(
     `RATIO check-config / node -e 0: ${checkConfig.ratio.toFixed(2)} (median of ${cliTiming.rounds} paired rounds, ` +
       `Node ${process.version}; target ≤ ${TARGETS.checkConfigRatio}: ${verdict(checkConfig.ratio <= TARGETS.checkConfigRatio)})`,
+  );
+  return results;
+}
+
+async function whoSection(work: string): Promise<WhoResult> {
+  print(heading(`who: lines per second on a recorded log of ${whoTiming.lines} lines`));
+  print(
+    'The log of a busy host (src: bench/who.ts): two requests a millisecond from 60 000 addresses, each followed by its ' +
+      'policy_fetch_ptr line 20 ms to 2 s later, except the one in ten from private addresses, which wait in who for ' +
+      'their line until 90 s of log time have passed. who reads it piped (`who < log > /dev/null`), against a Node ' +
+      `process that reads and JSON-parses every line and does nothing else; ${whoTiming.rounds} round(s), order alternating.`,
+  );
+  const result = await runWhoBench(work, whoTiming, (line) => print(`  ${line}`));
+  print('');
+  print(
+    table(
+      ['reader', 'lines/s'],
+      [
+        ['who', result.whoLinesPerSecond],
+        ['read and parse only', result.parseLinesPerSecond],
+      ],
+    ),
+  );
+  const peak = result.whoPeakRssMb === null ? 'unknown' : `${result.whoPeakRssMb.toFixed(0)} MB`;
+  print(
+    `RATIO who / read and parse only: ${result.ratio.toFixed(2)} (median of the paired rounds); who's peak RSS ${peak}; ` +
+      `${result.requestsWithoutPtr} requests from unknown private senders got no reverse DNS line.`,
+  );
+  return result;
+}
+
+async function logsSection(fixture: HttpsFixture, work: string): Promise<LogFloodResult[]> {
+  print(heading('Log flood: bytes of log per request with a 16 000-character User-Agent'));
+  print(
+    `${floodRequests} requests per scenario from one address over 8 keep-alive connections to a fresh service ` +
+      '(production log destination, to a file; statistics off), then the log file is measured after a clean stop.',
+  );
+  const results = await runLogFlood(fixture, work, floodRequests, (line) => print(`  ${line}`));
+  print('');
+  print(
+    table(
+      ['scenario', 'requests', 'answered', 'log MB', 'bytes/request', 'policy_fetch lines', 'log_suppressed lines'],
+      results.map((result) => [
+        result.scenario,
+        result.requests,
+        result.answered,
+        result.logBytes / 2 ** 20,
+        result.bytesPerRequest,
+        result.fetchLines,
+        result.suppressedLines,
+      ]),
+    ),
   );
   return results;
 }
