@@ -614,7 +614,7 @@ async function whoSection(work: string): Promise<WhoResult> {
 }
 
 async function logsSection(fixture: HttpsFixture, work: string): Promise<LogFloodResult[]> {
-  print(heading('Log flood: bytes of log per request with a 16 000-character User-Agent'));
+  print(heading('Log flood: bytes of log per request with a 16 000-byte User-Agent of 0x9B (CSI)'));
   print(
     `${floodRequests} requests per scenario from one address over 8 keep-alive connections to a fresh service ` +
       '(production log destination, to a file; statistics off), then the log file is measured after a clean stop.',

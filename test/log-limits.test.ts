@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import { test } from 'node:test';
 import { LogLimit } from '../src/fetches/log-limit.js';
 import { createLogger } from '../src/service/logger.js';
 import { LOGGED_TEXT_LIMIT, printable } from '../src/text/printable.js';
+import { fetchPolicy } from './support/fetch-policy.js';
 import { samples, scrape } from './support/metrics.js';
 import { rawHttpsRequest } from './support/raw-client.js';
 import { LogCapture, LOOPBACK_LISTEN, startTestService, type TestService } from './support/service.js';
@@ -37,27 +38,9 @@ async function startClient(options: Parameters<typeof startTestService>[1] = {})
 }
 
 /** A request for the policy path on a connection for the policy host (SNI), naming `host` in the Host header. */
-function get(client: Client, host: string, headers: Record<string, string> = {}, method = 'GET'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    request(
-      {
-        host: '127.0.0.1',
-        port: client.running.httpsPort,
-        method,
-        path: '/.well-known/mta-sts.txt',
-        servername: POLICY_HOST,
-        headers: { ...headers, host },
-        ca: client.ca,
-        agent: client.agent,
-      },
-      (response) => {
-        response.resume();
-        response.on('end', () => resolve(response.statusCode!));
-      },
-    )
-      .on('error', reject)
-      .end();
-  });
+async function get(client: Client, host: string, headers: Record<string, string> = {}, method = 'GET'): Promise<number> {
+  const { running, ca, agent } = client;
+  return (await fetchPolicy({ port: running.httpsPort, host, servername: POLICY_HOST, ca, agent, headers, method })).status;
 }
 
 async function stop(client: Client): Promise<void> {

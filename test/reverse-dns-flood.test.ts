@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import { after, before, test } from 'node:test';
 import { ReverseDns, type PtrResult, type ReverseDnsOptions } from '../src/fetches/reverse-dns.js';
 import { DNS_TYPE, TestDnsServer } from './support/dns-server.js';
-import { startTestService } from './support/service.js';
+import { fetchPolicy } from './support/fetch-policy.js';
+import { reverseDnsTestConfig, startTestService } from './support/service.js';
 
 // Reverse DNS when thousands of senders fetch at once: lookups wait their turn instead of being
 // dropped, and one network (/24, /64) flooding does not make the others wait behind it.
@@ -133,38 +134,13 @@ test('a lookup waits at most timeout_ms for its turn: behind a silent server, ev
 
 test('3 000 distinct senders through the service, with a resolver 50 ms away: every fetch attributed by reverse DNS, none busy', async () => {
   dns.setDelay(50);
-  const running = await startTestService(`
-domains:
-  example.com: { mode: enforce, mx: [mail.example.com] }
-trust_proxy: [127.0.0.1]
-listen: { address: 127.0.0.1, https: 0, http: 0 }
-admin: { enabled: false }
-reverse_dns: { servers: ["127.0.0.1:${dns.port}"], timeout_ms: 30000 }
-state_dir: state
-`);
+  const running = await startTestService(reverseDnsTestConfig(dns.port, 30_000));
   const agent = new Agent({ keepAlive: true, maxSockets: 8 });
   try {
     const ca = await readFile(`${running.dir}/state/self-signed/ca.pem`, 'utf8');
-    const fetchFrom = (ip: string) =>
-      new Promise<number>((resolve, reject) => {
-        request(
-          {
-            host: '127.0.0.1',
-            port: running.httpsPort,
-            path: '/.well-known/mta-sts.txt',
-            servername: 'mta-sts.example.com',
-            headers: { host: 'mta-sts.example.com', 'x-forwarded-for': ip },
-            ca,
-            agent,
-          },
-          (response) => {
-            response.resume();
-            response.on('end', () => resolve(response.statusCode!));
-          },
-        )
-          .on('error', reject)
-          .end();
-      });
+    const fetchFrom = async (ip: string) =>
+      (await fetchPolicy({ port: running.httpsPort, host: 'mta-sts.example.com', ca, agent, headers: { 'x-forwarded-for': ip } }))
+        .status;
     // The /64 and the /24 arrive first, the many small networks after them.
     const senders = [...FLOOD_64, ...ONE_24, ...OTHER_24S];
     const statuses = await Promise.all(senders.map(fetchFrom));

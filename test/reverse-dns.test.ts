@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { TestDnsServer, DNS_TYPE } from './support/dns-server.js';
 import { fetchPolicy } from './support/fetch-policy.js';
-import { startTestService, type TestService } from './support/service.js';
+import { reverseDnsTestConfig, startTestService, type TestService } from './support/service.js';
 
 // PTR attribution through a real DNS server the test runs: confirmed, unconfirmed, contradicting, silent.
 
@@ -22,16 +22,6 @@ before(async () => {
 
 after(() => dns.close());
 
-const configWith = (servers: string) => `
-domains:
-  example.com: { mode: enforce, mx: [mail.example.com] }
-trust_proxy: [127.0.0.1]
-listen: { address: 127.0.0.1, https: 0, http: 0 }
-admin: { enabled: false }
-reverse_dns: { servers: ["${servers}"], timeout_ms: 500 }
-state_dir: state
-`;
-
 /** A fetch arriving through the trusted local proxy from `ip`, as the proxy would forward it. */
 async function fetchAs(running: TestService, ip: string, userAgent: string): Promise<number> {
   const ca = await readFile(`${running.dir}/state/self-signed/ca.pem`, 'utf8');
@@ -49,7 +39,7 @@ const ptrLineFor = (running: TestService, ip: string) =>
   running.log.waitFor((line) => line.event === 'policy_fetch_ptr' && line.ip === ip, 5_000);
 
 test('confirmed, unconfirmed and contradicting reverse DNS, each in a second log line', async () => {
-  const running = await startTestService(configWith(`127.0.0.1:${dns.port}`));
+  const running = await startTestService(reverseDnsTestConfig(dns.port, 500));
   try {
     await fetchAs(running, '209.85.128.5', 'Google-SMTP-STS');
     await fetchAs(running, '198.51.100.20', '');
@@ -99,7 +89,7 @@ test('confirmed, unconfirmed and contradicting reverse DNS, each in a second log
 
 test('a DNS server that never answers does not delay the policy; the lookup gives up', async () => {
   dns.setBlackHole(true);
-  const running = await startTestService(configWith(`127.0.0.1:${dns.port}`));
+  const running = await startTestService(reverseDnsTestConfig(dns.port, 500));
   try {
     const elapsed = await fetchAs(running, '209.85.128.99', 'Google-SMTP-STS');
     const fetchLine = await running.log.waitFor((line) => line.event === 'policy_fetch' && line.ip === '209.85.128.99');

@@ -4,6 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runOnTerminal } from './support/terminal.js';
 
 // `who` reads logs that may come from anywhere: what it prints, it prints escaped.
 
@@ -70,11 +71,8 @@ test('who, piped: forged log fields come out escaped, never as controls', () => 
 test('who on a terminal: the table it redraws holds no control from the log, only its own clear-screen', async () => {
   const dir = await mkdtemp(`${tmpdir()}/mta-sts-who-`);
   await writeFile(`${dir}/log`, FORGED);
-  const command = `${process.execPath} ${MAIN} who < ${dir}/log`;
-  const args = process.platform === 'linux' ? ['-q', '-c', command, '/dev/null'] : ['-q', '/dev/null', 'sh', '-c', command];
-  const result = spawnSync('script', args, { encoding: 'utf8' });
-  assert.equal(result.status, 0, result.stderr);
-  const screen = result.stdout.replace(/\r\n/g, '\n');
+  const { status, screen, stderr } = runOnTerminal(`${process.execPath} ${MAIN} who < ${dir}/log`);
+  assert.equal(status, 0, stderr);
   assert.ok(screen.startsWith('\x1b[H\x1b[2JPROVIDER'), JSON.stringify(screen.slice(0, 40)));
   const drawn = screen.replaceAll('\x1b[H\x1b[2J', '');
   assert.doesNotMatch(drawn, TERMINAL_CONTROL, JSON.stringify(drawn));

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { serveProcess } from './support/json-log-process.js';
 import { LOOPBACK_LISTEN, writeTestConfig } from './support/service.js';
+import { runOnTerminal } from './support/terminal.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
@@ -95,13 +96,8 @@ test('who --domain keeps one domain; no fetches says so', () => {
 test('who on a terminal: the table drawn in place, no per-fetch lines', async () => {
   const dir = await mkdtemp(`${tmpdir()}/mta-sts-who-`);
   await writeFile(`${dir}/log`, LOG);
-  // `script` gives the command a pseudo-terminal, as an admin's shell would; util-linux's (Linux)
-  // and BSD's (macOS) take the command differently.
-  const command = `${process.execPath} ${MAIN} who < ${dir}/log`;
-  const args = process.platform === 'linux' ? ['-q', '-c', command, '/dev/null'] : ['-q', '/dev/null', 'sh', '-c', command];
-  const result = spawnSync('script', args, { encoding: 'utf8' });
-  assert.equal(result.status, 0, result.stderr);
-  const screen = result.stdout.replace(/\r\n/g, '\n');
+  const { status, screen, stderr } = runOnTerminal(`${process.execPath} ${MAIN} who < ${dir}/log`);
+  assert.equal(status, 0, stderr);
   assert.ok(screen.startsWith('\x1b[H\x1b[2JPROVIDER'), JSON.stringify(screen.slice(0, 40)));
   assert.doesNotMatch(screen, /209\.85\.128\.5/);
   assert.match(screen, /\nmicrosoft {2}3 {8}2 /);

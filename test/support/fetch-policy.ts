@@ -1,4 +1,4 @@
-import { get, type Agent } from 'node:https';
+import { request, type Agent } from 'node:https';
 
 export interface PolicyFetchOptions {
   port: number;
@@ -10,9 +10,13 @@ export interface PolicyFetchOptions {
   agent?: Agent | false;
   /** Extra request headers, e.g. a User-Agent or the X-Forwarded-For a trusted proxy adds. */
   headers?: Record<string, string>;
+  /** SNI when it is not `host`: a connection made for one host that asks for another. */
+  servername?: string;
+  /** GET unless given. */
+  method?: string;
 }
 
-/** GET of the policy path over HTTPS, the way a sending MTA does it. */
+/** A request for the policy path over HTTPS, the way a sending MTA does it (GET, SNI and Host naming the policy host). */
 export function fetchPolicy({
   port,
   host,
@@ -20,15 +24,19 @@ export function fetchPolicy({
   address = '127.0.0.1',
   agent = false,
   headers = {},
+  servername = host,
+  method = 'GET',
 }: PolicyFetchOptions): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    get(
-      { host: address, port, path: '/.well-known/mta-sts.txt', servername: host, headers: { ...headers, host }, ca, agent },
+    request(
+      { host: address, port, method, path: '/.well-known/mta-sts.txt', servername, headers: { ...headers, host }, ca, agent },
       (response) => {
         let body = '';
         response.on('data', (chunk: Buffer) => (body += chunk.toString()));
         response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
       },
-    ).on('error', reject);
+    )
+      .on('error', reject)
+      .end();
   });
 }

@@ -56,6 +56,17 @@ export async function writeTestConfig(yaml: string): Promise<{ dir: string; conf
 export const LOOPBACK_LISTEN =
   'listen: { address: 127.0.0.1, https: 0, http: 0 }\nadmin: { port: 0 }\nreverse_dns: { enabled: false }\nstate_dir: state\n';
 
+/** One policy (example.com), reverse DNS through the tests' DNS server, 127.0.0.1 a trusted proxy so tests can send from any address. */
+export const reverseDnsTestConfig = (dnsPort: number, timeoutMs: number) => `
+domains:
+  example.com: { mode: enforce, mx: [mail.example.com] }
+trust_proxy: [127.0.0.1]
+listen: { address: 127.0.0.1, https: 0, http: 0 }
+admin: { enabled: false }
+reverse_dns: { servers: ["127.0.0.1:${dnsPort}"], timeout_ms: ${timeoutMs} }
+state_dir: state
+`;
+
 /** Starts the real service (real sockets, real certificates) from config text. */
 export async function startTestService(yaml: string, options: Partial<ServiceOptions> = {}): Promise<TestService> {
   const { dir, configPath } = await writeTestConfig(yaml);
