@@ -1,5 +1,5 @@
 /**
- * The commands and their options, as data: main.ts parses with it and the help texts are made
+ * The commands and their options, as data: run.ts parses with it and the help texts are made
  * from it. Each command imports its module when it runs, so that `check-config`, `dns`, `who` and
  * `--help` never load what only `serve` needs (Fastify, acme-client, prom-client, pino) and only
  * `stats` loads the SQLite module.
@@ -39,6 +39,14 @@ export type OptionName = keyof typeof OPTIONS;
 /** What parseArgs gives back for these options. */
 export type OptionValues = { [Name in OptionName]?: (typeof OPTIONS)[Name]['type'] extends 'string' ? string : boolean };
 
+/** What a command uses of its process: the standard streams and the environment; the process itself, or a test's stand-ins. */
+export interface CommandContext {
+  stdin: NodeJS.ReadableStream;
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+}
+
 export interface Command {
   name: string;
   /** One line for the general usage. */
@@ -47,11 +55,10 @@ export interface Command {
   details?: string;
   /** The command's own options; --help comes with every command. */
   options: readonly OptionName[];
-  run(values: OptionValues): Promise<number>;
+  run(values: OptionValues, context: CommandContext): Promise<number>;
 }
 
-const { stdout, stderr } = process;
-const configPath = (values: OptionValues) => configPathFrom(values.config);
+const configPath = (values: OptionValues, { env }: CommandContext) => configPathFrom(values.config, env);
 
 export const COMMANDS: readonly Command[] = [
   {
@@ -62,37 +69,43 @@ export const COMMANDS: readonly Command[] = [
       'SIGTERM finishes the requests in flight and exits 0. A failed start logs one service_failed line\n' +
       'and exits 2 for an invalid config, 1 otherwise.',
     options: ['config'],
-    run: async (values) => (await import('./serve.js')).serve(configPath(values)),
+    run: async (values, context) => (await import('./serve.js')).serve(configPath(values, context), context.stdout),
   },
   {
     name: 'check-config',
     summary: 'validate the config; exit 0 when usable, 2 otherwise',
     details: 'Every problem is printed at once, one line each: file:line:column field.path: what is wrong.',
     options: ['config'],
-    run: async (values) => (await import('./check-config.js')).checkConfig(configPath(values), stdout, stderr),
+    run: async (values, context) =>
+      (await import('./check-config.js')).checkConfig(configPath(values, context), context.stdout, context.stderr),
   },
   {
     name: 'dns',
     summary: 'print the DNS records to publish for each domain',
     options: ['ipv4', 'ipv6', 'cname', 'domain', 'json', 'config'],
-    run: async (values) =>
+    run: async (values, context) =>
       (await import('./dns.js')).printDnsRecords(
-        configPath(values),
+        configPath(values, context),
         {
           target: { ipv4: values.ipv4, ipv6: values.ipv6, cname: values.cname },
           domain: values.domain,
           json: values.json === true,
         },
-        stdout,
-        stderr,
+        context.stdout,
+        context.stderr,
       ),
   },
   {
     name: 'certs',
     summary: "list each policy host's certificate: issuer, expiry, next renewal, last error",
     options: ['json', 'config'],
-    run: async (values) =>
-      (await import('./certs.js')).listCertificates(configPath(values), values.json === true, stdout, stderr),
+    run: async (values, context) =>
+      (await import('./certs.js')).listCertificates(
+        configPath(values, context),
+        values.json === true,
+        context.stdout,
+        context.stderr,
+      ),
   },
   {
     name: 'stats',
@@ -101,12 +114,12 @@ export const COMMANDS: readonly Command[] = [
       'Counts each GET answered with a policy, per domain and provider, and says which providers\n' +
       'have not fetched the current policy since it changed. Exit 1 when there are no statistics to read.',
     options: ['since', 'domain', 'json', 'config'],
-    run: async (values) =>
+    run: async (values, context) =>
       (await import('./stats.js')).printStats(
-        configPath(values),
+        configPath(values, context),
         { domain: values.domain, since: values.since, json: values.json === true },
-        stdout,
-        stderr,
+        context.stdout,
+        context.stderr,
       ),
   },
   {
@@ -117,7 +130,7 @@ export const COMMANDS: readonly Command[] = [
       'On a terminal a table is redrawn every second; piped, one line per request, then the table.\n' +
       'Counts what stats counts: each GET answered with a policy.',
     options: ['domain'],
-    run: async (values) => (await import('./who.js')).who(process.stdin, stdout, stderr, values.domain),
+    run: async (values, { stdin, stdout, stderr }) => (await import('./who.js')).who(stdin, stdout, stderr, values.domain),
   },
 ];
 

@@ -7,11 +7,13 @@ const SHUTDOWN_DEADLINE_MS = 10_000;
 /**
  * `mta-sts-server serve`. Everything it says goes to the JSON log on stdout, a failed start too:
  * one `service_failed` line with the reason (and the setting to blame), exit 2 for an invalid
- * config and 1 otherwise.
+ * config and 1 otherwise. Once started, it runs until SIGTERM or SIGINT.
  */
-export async function serve(configPath: string): Promise<number> {
-  // One destination for the service's lines and the failure line, so that they stay in order.
-  const destination = createLogDestination();
+export async function serve(configPath: string, stdout: NodeJS.WritableStream): Promise<number> {
+  // One destination for the service's lines and the failure line, so that they stay in order:
+  // the buffered writer to fd 1 for the process's own stdout; another stream (a test's) as it is.
+  const buffered = stdout === process.stdout ? createLogDestination() : undefined;
+  const destination = buffered ?? stdout;
   let service: Service;
   try {
     service = await Service.start({ configPath, logDestination: destination });
@@ -21,7 +23,7 @@ export async function serve(configPath: string): Promise<number> {
       { event: 'service_failed', reason: failure.message, ...failure.fields },
       'the service did not start',
     );
-    destination.flushSync();
+    buffered?.flushSync();
     return failure.exitCode;
   }
 
