@@ -1,16 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { cliInProcess } from './support/cli.js';
 import { fetchPolicy } from './support/fetch-policy.js';
 import { LOOPBACK_LISTEN, startTestService, writeTestConfig } from './support/service.js';
 
 // A sender refetches the policy only when the _mta-sts TXT id changes (RFC 8461 §3.1). A change
 // of the mx list alone (the common edit: a new MX host) must therefore give a new id, or senders
 // keep enforcing the old list and mail to the new host fails.
-
-const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 const configWithMx = (mx: string[]) =>
   `domains:\n  example.com: { mode: enforce, max_age: 604800, mx: [${mx.join(', ')}] }\n${LOOPBACK_LISTEN}`;
@@ -45,10 +42,8 @@ test('an mx-only change through a hot reload: a new policy id in config_reloaded
 test('an mx-only change through `mta-sts-server dns`: a new TXT id; the same policy keeps its id', async () => {
   const txtIdOf = async (mx: string[]) => {
     const { configPath } = await writeTestConfig(configWithMx(mx));
-    const result = spawnSync(process.execPath, [MAIN, 'dns', '--config', configPath, '--domain', 'example.com'], {
-      encoding: 'utf8',
-    });
-    assert.equal(result.status, 0, result.stderr);
+    const result = await cliInProcess(['dns', '--config', configPath, '--domain', 'example.com']);
+    assert.equal(result.code, 0, result.stderr);
     const id = /"v=STSv1; id=([0-9a-f]+)"/.exec(result.stdout)?.[1];
     assert.ok(id, result.stdout);
     return id;

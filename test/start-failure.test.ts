@@ -4,7 +4,10 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { writeTestConfig } from './support/service.js';
-import { assertStateDirProblem, serveUntilExit, theFailure } from './support/start-failure.js';
+import { assertStateDirProblem, serveInThisProcess, serveUntilExit, theFailure } from './support/start-failure.js';
+
+// An invalid config and a port in use at listen.https are started as the process a user runs;
+// the other failures, whose exit and output go the same way, in this process (support/start-failure.ts).
 
 function listenOnLoopback(): Promise<Server> {
   return new Promise((resolve, reject) => {
@@ -45,7 +48,7 @@ for (const setting of ['listen.https', 'listen.http', 'admin.port'] as const) {
         'reverse_dns: { enabled: false }\nstate_dir: state\n',
     );
     try {
-      const run = serveUntilExit(configPath);
+      const run = setting === 'listen.https' ? serveUntilExit(configPath) : await serveInThisProcess(configPath);
       assert.equal(run.code, 1);
       const failure = theFailure(run);
       assert.equal(failure.reason, `${setting}: cannot listen on 127.0.0.1:${port}: another program uses port ${port}`);
@@ -67,5 +70,5 @@ test('serve: a state_dir that cannot be a folder (a file in its path) is a state
   );
   await writeFile(join(dir, 'not-a-folder'), 'a regular file\n');
   const stateDir = join(dir, 'not-a-folder', 'state');
-  assertStateDirProblem(serveUntilExit(configPath), stateDir, 'ENOTDIR', 'part of the path is a file, not a folder');
+  assertStateDirProblem(await serveInThisProcess(configPath), stateDir, 'ENOTDIR', 'part of the path is a file, not a folder');
 });

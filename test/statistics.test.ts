@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import {
   daysBefore,
@@ -19,13 +17,13 @@ import { loadConfigFile } from '../src/config/load.js';
 import { PolicySet } from '../src/policy/policy-set.js';
 import { createLogger } from '../src/service/logger.js';
 import { stateDatabasePath } from '../src/storage/sqlite-database.js';
+import { cliInProcess } from './support/cli.js';
 import { TestDnsServer } from './support/dns-server.js';
 import { JsonLogProcess, serveProcess } from './support/json-log-process.js';
 import { fetchPolicy } from './support/fetch-policy.js';
 import { rawHttpsRequest } from './support/raw-client.js';
 import { LogCapture, LOOPBACK_LISTEN, startTestService, startTestServiceAt, writeTestConfig } from './support/service.js';
 
-const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const GOOGLE_UA = 'Google-SMTP-STS';
 
 const scratch = () => mkdtemp(join(tmpdir(), 'mta-sts-stats-'));
@@ -328,12 +326,12 @@ test('kill -9 loses at most the fetches since the last batch; a restart keeps co
   assert.ok(afterCrash >= writtenBy(first), `stored ${afterCrash}, acknowledged ${writtenBy(first)}`);
   assert.ok(afterCrash <= 8, `stored ${afterCrash} of 8 fetches`);
 
-  const second = serveProcess(configPath);
+  // The restart in this process: that SIGTERM stops the service as stop() does is who.test.ts's to prove.
+  const second = await startTestServiceAt(dir, configPath);
   try {
-    const secondPort = await httpsPortOf(second);
-    for (let i = 0; i < 2; i++) await fetchOnce(secondPort);
+    for (let i = 0; i < 2; i++) await fetchOnce(second.httpsPort);
   } finally {
-    await stopWith(second, 'SIGTERM');
+    await second.service.stop();
   }
   assert.equal(await storedFetches(stateDir), afterCrash + 2);
 });
@@ -384,11 +382,8 @@ test('retention deletes days past it at start; stats shows providers, last polic
     await running.service.stop();
   }
 
-  const stats = (...args: string[]) => {
-    const result = spawnSync(process.execPath, [MAIN, 'stats', '--config', configPath, ...args], { encoding: 'utf8' });
-    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-  };
-  const json = stats('--json', '--since', '2w');
+  const stats = (...args: string[]) => cliInProcess(['stats', '--config', configPath, ...args]);
+  const json = await stats('--json', '--since', '2w');
   assert.equal(json.code, 0, json.stderr);
   const report = JSON.parse(json.stdout) as {
     since: string;
@@ -429,7 +424,7 @@ test('retention deletes days past it at start; stats shows providers, last polic
   assert.deepEqual([org!.domain, org!.fetches, org!.providers], ['example.org', 0, []]);
 
   // The last 7 days leave out Yahoo's fetch ten days ago; the text names the current id and the share.
-  const text = stats('--domain', 'EXAMPLE.com');
+  const text = await stats('--domain', 'EXAMPLE.com');
   assert.equal(text.code, 0, text.stderr);
   const lines = text.stdout.split('\n');
   assert.equal(lines[0], `Policy fetches from ${daysBefore(now, 6)} to ${utcDay(now)} (UTC days)`);
@@ -446,14 +441,14 @@ test('retention deletes days past it at start; stats shows providers, last polic
   );
   assert.match(lines[7]!, /^ {2}Not seen: Yahoo, Apple iCloud Mail, /);
 
-  assert.deepEqual(stats('--since', 'last week'), {
+  assert.deepEqual(await stats('--since', 'last week'), {
     code: 2,
     stdout: '',
     stderr: '--since last week: expected a number of days or weeks (7d, 2w) or a UTC date (2026-11-01)\n',
   });
   const empty = await writeTestConfig(serviceConfig());
-  const none = spawnSync(process.execPath, [MAIN, 'stats', '--config', empty.configPath], { encoding: 'utf8' });
-  assert.equal(none.status, 1);
+  const none = await cliInProcess(['stats', '--config', empty.configPath]);
+  assert.equal(none.code, 1);
   assert.equal(
     none.stderr,
     `${join(empty.dir, 'state', 'mta-sts.db')} does not exist: the service has not written any statistics under this state_dir yet\n`,
@@ -499,43 +494,40 @@ state_dir: state
   ]);
   await store.close();
 
-  const stats = (...args: string[]) => {
-    const result = spawnSync(process.execPath, [MAIN, 'stats', '--config', configPath, ...args], { encoding: 'utf8' });
-    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-  };
-  const sentence = (domain: string) => {
-    const result = stats('--domain', domain);
+  const stats = (...args: string[]) => cliInProcess(['stats', '--config', configPath, ...args]);
+  const sentence = async (domain: string) => {
+    const result = await stats('--domain', domain);
     assert.equal(result.code, 0, result.stderr);
     return result.stdout.split('\n').find((line) => line.includes('got the current policy id'));
   };
   assert.equal(
-    sentence('only-unknown.example'),
+    await sentence('only-unknown.example'),
     '  0 of 2 fetches (0%) got the current policy id; all from unknown senders: no provider identified yet.',
   );
   assert.equal(
-    sentence('unknown-behind.example'),
+    await sentence('unknown-behind.example'),
     '  1 of 2 fetches (50%) got the current policy id; every identified provider has fetched it.',
   );
   assert.equal(
-    sentence('provider-behind.example'),
+    await sentence('provider-behind.example'),
     `  1 of 2 fetches (50%) got the current policy id; not fetched since it changed: Microsoft (last ${today} 00:10).`,
   );
 
-  const removed = stats('--domain', 'removed.example');
+  const removed = await stats('--domain', 'removed.example');
   assert.equal(removed.code, 0, removed.stderr);
   assert.match(removed.stdout, /\nremoved\.example \(no longer in the config\)\n/);
   const since = daysBefore(now, 6);
-  assert.deepEqual(stats('--domain', 'typo.example'), {
+  assert.deepEqual(await stats('--domain', 'typo.example'), {
     code: 2,
     stdout: '',
     stderr: `typo.example is not a domain in ${configPath}, and no statistics since ${since} name it\n`,
   });
   const tomorrow = utcDay(new Date(now.getTime() + 86_400_000));
-  assert.deepEqual(stats('--since', tomorrow), {
+  assert.deepEqual(await stats('--since', tomorrow), {
     code: 2,
     stdout: '',
     stderr: `--since ${tomorrow} is in the future: today is ${today} (UTC)\n`,
   });
   // Today is the shortest period there is.
-  assert.equal(stats('--since', today).code, 0);
+  assert.equal((await stats('--since', today)).code, 0);
 });

@@ -4,12 +4,10 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { cliInProcess, MAIN } from './support/cli.js';
 import { serveProcess } from './support/json-log-process.js';
 import { LOOPBACK_LISTEN, writeTestConfig } from './support/service.js';
 import { runOnTerminal } from './support/terminal.js';
-
-const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 /** A recorded stretch of the service's log, as `docker logs` would replay it. */
 const fetchLine = (
@@ -52,16 +50,16 @@ const LOG = [
   fetchLine('2026-11-28T10:06:00.000Z', null, '198.51.100.1', 'curl/8', 'unknown', null, 404, null),
 ].join('\n');
 
-/** `who` over a recorded log piped in: its output, once it has exited 0. */
-function runWho(input: string, ...args: string[]): string {
-  const result = spawnSync(process.execPath, [MAIN, 'who', ...args], { input, encoding: 'utf8' });
-  assert.equal(result.status, 0, result.stderr);
+/** `who` over a recorded log on stdin: its output, once it has exited 0. */
+async function runWho(stdin: string, ...args: string[]): Promise<string> {
+  const result = await cliInProcess(['who', ...args], { stdin });
+  assert.equal(result.code, 0, result.stderr);
   return result.stdout;
 }
 
-test('who: one plain line per fetch, then the per-provider summary, when stdout is not a terminal', () => {
+test('who: one plain line per fetch, then the per-provider summary, when stdout is not a terminal', async () => {
   assert.equal(
-    runWho(LOG),
+    await runWho(LOG),
     [
       '2026-11-28T10:01:00.000Z google example.com 209.85.128.5 GET 200 aaa111',
       '2026-11-28T10:02:00.000Z microsoft example.com 104.47.1.2 GET 200 aaa111',
@@ -79,9 +77,9 @@ test('who: one plain line per fetch, then the per-provider summary, when stdout 
   );
 });
 
-test('who --domain keeps one domain; no fetches says so', () => {
+test('who --domain keeps one domain; no fetches says so', async () => {
   assert.equal(
-    runWho(LOG, '--domain', 'Example.ORG'),
+    await runWho(LOG, '--domain', 'Example.ORG'),
     [
       '2026-11-28T10:03:00.000Z microsoft example.org 104.47.1.3 GET 200 bbb222',
       '',
@@ -90,7 +88,7 @@ test('who --domain keeps one domain; no fetches says so', () => {
       '',
     ].join('\n'),
   );
-  assert.equal(runWho('not a log\n'), '\nno policy fetches seen yet\n');
+  assert.equal(await runWho('not a log\n'), '\nno policy fetches seen yet\n');
 });
 
 test('who on a terminal: the table drawn in place, no per-fetch lines', async () => {
@@ -117,7 +115,7 @@ const ptrLine = (time: string, domain: string, ip: string, ptr: string | null, p
     contradicted,
   });
 
-test('who: a fetch left unknown moves to the provider its reverse DNS line names, as stats counts it', () => {
+test('who: a fetch left unknown moves to the provider its reverse DNS line names, as stats counts it', async () => {
   const log = [
     fetchLine('2026-11-28T10:07:00.000Z', 'example.com', '192.0.2.10', '', 'unknown', null, 200, 'aaa111'),
     fetchLine('2026-11-28T10:07:05.000Z', 'example.com', '192.0.2.10', '', 'unknown', null, 200, 'aaa111'),
@@ -133,7 +131,7 @@ test('who: a fetch left unknown moves to the provider its reverse DNS line names
     ptrLine('2026-11-28T10:12:00.000Z', 'example.com', '192.0.2.99', 'mx0b-00191d01.pphosted.com', 'proofpoint', false),
   ].join('\n');
   assert.equal(
-    runWho(log),
+    await runWho(log),
     [
       '2026-11-28T10:07:00.000Z unknown example.com 192.0.2.10 GET 200 aaa111',
       '2026-11-28T10:07:05.000Z unknown example.com 192.0.2.10 GET 200 aaa111',
@@ -208,7 +206,7 @@ test('who counts what stats counts, from the real service: GET answered with a p
   }
 
   const log = served.lines.map((line) => JSON.stringify(line)).join('\n');
-  const plain = runWho(log).split('\n');
+  const plain = (await runWho(log)).split('\n');
   const requestLines = plain.filter((line) => / 127\.0\.0\.1 /.test(line));
   assert.deepEqual(
     requestLines.map((line) => line.replace(/^\S+ /, '').replace(/ [0-9a-f]{24}\b/, ' ID')),
@@ -223,8 +221,8 @@ test('who counts what stats counts, from the real service: GET answered with a p
   const whoRow = plain.find((line) => line.startsWith('unknown '))!.split(/ +/);
   assert.equal(whoRow[1], '2', plain.join('\n'));
 
-  const stats = spawnSync(process.execPath, [MAIN, 'stats', '--config', configPath, '--json'], { encoding: 'utf8' });
-  assert.equal(stats.status, 0, stats.stderr);
+  const stats = await cliInProcess(['stats', '--config', configPath, '--json']);
+  assert.equal(stats.code, 0, stats.stderr);
   const [domain] = (
     JSON.parse(stats.stdout) as { domains: { fetches: number; providers: { provider: string; fetches: number }[] }[] }
   ).domains;

@@ -18,12 +18,18 @@ export interface CliInput {
   stdin?: string;
 }
 
-/** A stream that keeps what is written to it, as text. */
-class TextSink extends Writable {
+/** A stream that keeps what is written to it, as text; `onText` sees each write. */
+export class TextSink extends Writable {
   text = '';
 
+  constructor(private readonly onText: (text: string) => void = () => undefined) {
+    super();
+  }
+
   override _write(chunk: Buffer, _encoding: string, done: () => void): void {
-    this.text += chunk.toString('utf8');
+    const text = chunk.toString('utf8');
+    this.text += text;
+    this.onText(text);
     done();
   }
 }

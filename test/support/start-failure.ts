@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+import { Readable } from 'node:stream';
+import { runCli } from '../../src/cli/run.js';
+import { MAIN, TextSink } from './cli.js';
 
 export interface ServeRun {
   code: number | null;
@@ -22,12 +22,34 @@ export function serveUntilExit(configPath: string, unshare: string[] = [], env: 
   const [file, ...args] = unshare.length > 0 ? ['unshare', ...unshare, ...serve] : serve;
   const result = spawnSync(file!, args, { encoding: 'utf8', timeout: 30_000, env });
   assert.equal(result.signal, null, 'serve did not exit on its own');
-  const lines = result.stdout
+  return { code: result.status, lines: jsonLines(result.stdout), stderr: result.stderr };
+}
+
+/**
+ * `mta-sts-server serve` in this process, through the dispatcher main.js runs, to its end: for
+ * starts that fail, a fraction of a process start-up each. Should the service start after all,
+ * it is stopped as SIGTERM stops it (exit 0), so that the test fails rather than waits.
+ */
+export async function serveInThisProcess(configPath: string): Promise<ServeRun> {
+  let stopping: NodeJS.Timeout | undefined;
+  const stdout = new TextSink((text) => {
+    // serve listens for SIGTERM only once the start is over: ask until it does.
+    if (text.includes('"event":"service_started"')) stopping = setInterval(() => process.emit('SIGTERM'), 50);
+  });
+  const stderr = new TextSink();
+  try {
+    const code = await runCli(['serve', '--config', configPath], { stdin: Readable.from([]), stdout, stderr, env: {} });
+    return { code, lines: jsonLines(stdout.text), stderr: stderr.text };
+  } finally {
+    clearInterval(stopping);
+  }
+}
+
+const jsonLines = (text: string) =>
+  text
     .split('\n')
     .filter((line) => line !== '')
     .map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { code: result.status, lines, stderr: result.stderr };
-}
 
 /** The one service_failed line, last, with nothing else said about the failure: no stack, no listener announced. */
 export function theFailure(run: ServeRun): Record<string, unknown> {
