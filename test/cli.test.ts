@@ -34,7 +34,7 @@ test('the mta-sts-server process: exit status, stdout and stderr exactly as the 
   for (const { args, input, code } of runs) {
     const inProcess = await cli(args, input);
     assert.equal(inProcess.code, code, args.join(' '));
-    assert.deepEqual(cliProcess(args, input), inProcess, args.join(' '));
+    assert.deepEqual(await cliProcess(args, input), inProcess, args.join(' '));
   }
 });
 

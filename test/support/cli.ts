@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { runCli } from '../../src/cli/run.js';
@@ -51,11 +51,15 @@ export async function cliInProcess(
 }
 
 /** `mta-sts-server ARGS` as its own process, as a user runs it. */
-export function cliProcess(args: string[], { env = {}, stdin = '' }: CliInput = {}): CliResult {
-  const result = spawnSync(process.execPath, [MAIN, ...args], {
-    encoding: 'utf8',
-    input: stdin,
-    env: { ...process.env, MTA_STS_CONFIG: undefined, ...env },
+export function cliProcess(args: string[], { env = {}, stdin = '' }: CliInput = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, MTA_STS_CONFIG: undefined, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin);
   });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
