@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { EventEmitter, once } from 'node:events';
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
 import { test } from 'node:test';
@@ -39,6 +40,7 @@ test('hot reload under load: valid, invalid and deleted configs; no failed reque
   const failures: string[] = [];
   let requests = 0;
   let running_ = true;
+  const answered = new EventEmitter();
   const clients = Array.from({ length: 4 }, async () => {
     while (running_) {
       try {
@@ -49,10 +51,14 @@ test('hot reload under load: valid, invalid and deleted configs; no failed reque
       } catch (error) {
         failures.push(String(error));
       }
+      answered.emit('request');
     }
   });
-  // Nothing to wait for: the clients' load runs on across each step, so that requests are in flight around every reload.
-  const settle = () => sleep(300);
+  // The clients' load runs on across each step, so that requests are in flight around every
+  // reload; each step lets a few rounds of them finish before the next.
+  const settle = async () => {
+    for (let left = 5 * clients.length; left > 0; left--) await once(answered, 'request');
+  };
   const linesOf = (event: string) => running.log.events(event).length;
 
   try {
