@@ -208,10 +208,10 @@ test('mta-sts-server runs as the README says in a checkout: npx (this build, nev
   };
   const run = (command: string, args: string[], cwd: string) => spawnSync(command, args, { cwd, env, encoding: 'utf8' });
 
-  for (const cwd of [PROJECT, join(PROJECT, 'config')]) {
-    const npx = run('npx', ['mta-sts-server', 'check-config', '--config', EXAMPLE], cwd);
-    assert.deepEqual([npx.status, npx.stdout], [0, `${EXAMPLE}: ok, 3 domains\n`], npx.stderr);
-  }
+  // From a folder below the checkout's: npm finds the checkout by walking up to its package.json,
+  // the same lookup that ends at once in the checkout's own folder (each npm run is a second of CPU).
+  const npx = run('npx', ['mta-sts-server', 'check-config', '--config', EXAMPLE], join(PROJECT, 'config'));
+  assert.deepEqual([npx.status, npx.stdout], [0, `${EXAMPLE}: ok, 3 domains\n`], npx.stderr);
   // Outside a checkout the same command would fetch the package from the registry: here it cannot.
   assert.notEqual(run('npx', ['--yes', 'mta-sts-server', '--version'], scratch).status, 0);
 
