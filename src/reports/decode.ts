@@ -2,6 +2,7 @@ import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import { formatPath } from '../config/quote.js';
 import { printable } from '../text/printable.js';
+import { jsonErrorPosition } from './json-error-position.js';
 import { reportFacts, tlsReportSchema, type ReportFacts } from './tls-report.js';
 
 const gunzipAsync = promisify(gunzip);
@@ -83,12 +84,14 @@ export function parseReportJson(json: Buffer): { ok: true; facts: ReportFacts } 
 
 /** "invalid JSON at line 3 column 7 (position 41): Unexpected token" from JSON.parse's message. */
 function jsonFailure(text: string, message: string): string {
-  const position = Number(/at position (\d+)/.exec(message)?.[1] ?? text.length);
+  const named = /at position (\d+)/.exec(message)?.[1];
+  const position = named === undefined ? (jsonErrorPosition(text) ?? text.length) : Number(named);
   const before = text.slice(0, position);
   const line = before.split('\n').length;
   const column = position - before.lastIndexOf('\n');
-  const what = message
-    .replace(/ in JSON at position \d+.*$/s, '')
-    .replace(/^Unexpected end of JSON input$/, 'unexpected end of input');
+  // V8 quotes the text around the error ('..."port-id": }" is not valid JSON'): the position says it better.
+  const what = /^Unexpected end of JSON input/.test(message)
+    ? 'unexpected end of input'
+    : message.replace(/ (in JSON )?at position \d+[\s\S]*$/, '').replace(/, (\.\.\.)?"[\s\S]*$/, '');
   return `invalid JSON at line ${line} column ${column} (position ${position}): ${printable(what, 120)}`;
 }
