@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { FetchStatisticsRecorder } from '../src/fetches/fetch-statistics.js';
 import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from '../src/fetches/providers.js';
-import { SqliteFetchStatistics } from '../src/fetches/sqlite-fetch-statistics.js';
+import { SqliteFetchStatistics } from '../src/storage/sqlite-fetch-statistics.js';
 import { stateDatabasePath } from '../src/storage/sqlite-database.js';
 import {
   alternateRuns,

@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import module from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SqliteFetchStatistics } from '../src/fetches/sqlite-fetch-statistics.js';
+import { SqliteFetchStatistics } from '../src/storage/sqlite-fetch-statistics.js';
 import { median } from './report.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));

@@ -10,7 +10,7 @@ import { ServiceMetrics } from '../src/metrics/service-metrics.js';
 import { PolicySet } from '../src/policy/policy-set.js';
 import { buildAdminApp } from '../src/server/admin-app.js';
 import { buildApp } from '../src/server/app.js';
-import { createLogger } from '../src/service/logger.js';
+import { createLogger } from '../src/log/logger.js';
 import { scrape } from './support/metrics.js';
 import { trickle } from './support/raw-client.js';
 import { LOOPBACK_LISTEN, startTestService, writeTestConfig } from './support/service.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import { AcmeChallengeTokens } from '../src/server/acme-challenges.js';
+import { AcmeChallengeTokens } from '../src/tls/acme/challenges.js';
 import { EXAMPLE_COM_POLICY, policies, policyApp, redirectApp } from './support/apps.js';
 
 test('GET the policy: 200, text/plain, exact bytes; HEAD: same headers, no body', async () => {

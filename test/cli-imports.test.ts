@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { SqliteFetchStatistics } from '../src/fetches/sqlite-fetch-statistics.js';
+import { SqliteFetchStatistics } from '../src/storage/sqlite-fetch-statistics.js';
 import { writeTestConfig } from './support/service.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));

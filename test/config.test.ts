@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { loadConfigFile, parseConfigText } from '../src/config/load.js';
-import { formatPath, quote } from '../src/config/quote.js';
+import { formatPath, quote } from '../src/text/quote.js';
 import { aliasBomb } from './support/yaml-inputs.js';
 import { writeTestConfig } from './support/service.js';
 

@@ -10,9 +10,8 @@ import { rawHttpRequest, rawHttpsRequest, trickle } from './support/raw-client.j
 import { freePorts } from './support/ports.js';
 import { LogCapture, LOOPBACK_LISTEN, startTestService, writeTestConfig, type TestService } from './support/service.js';
 import { PolicySet } from '../src/policy/policy-set.js';
-import { AcmeChallengeTokens } from '../src/server/acme-challenges.js';
 import { buildApp } from '../src/server/app.js';
-import { createLogger } from '../src/service/logger.js';
+import { createLogger } from '../src/log/logger.js';
 import { Service } from '../src/service/service.js';
 
 const COM_POLICY =
@@ -293,7 +292,7 @@ test('by default both listeners allow 10 s for headers, 30 s per request, 5 s id
   };
   const apps = [
     await buildApp({ ...common, listener: 'https', recordFetch: () => undefined }),
-    await buildApp({ ...common, listener: 'http', challenges: new AcmeChallengeTokens(), httpsPort: 443 }),
+    await buildApp({ ...common, listener: 'http', keyAuthorization: () => undefined, httpsPort: 443 }),
   ];
   for (const app of apps) {
     const { headersTimeout, requestTimeout, keepAliveTimeout, timeout } = app.server;

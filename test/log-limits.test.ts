@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { Agent } from 'node:https';
 import { test } from 'node:test';
 import { LogLimit } from '../src/fetches/log-limit.js';
-import { createLogger } from '../src/service/logger.js';
+import { createLogger } from '../src/log/logger.js';
 import { LOGGED_TEXT_LIMIT, printable } from '../src/text/printable.js';
 import { fetchPolicy } from './support/fetch-policy.js';
 import { samples, scrape } from './support/metrics.js';

@@ -3,9 +3,9 @@ import { test } from 'node:test';
 import { formatZoneLine, recordsToPublish } from '../src/dns/records.js';
 import { diffPolicySets } from '../src/policy/policy-diff.js';
 import { PolicySet } from '../src/policy/policy-set.js';
-import { mxMatches, parseMxPattern, type MxPattern } from '../src/policy/mx-pattern.js';
-import { policyIdOf, renderPolicy, type StsPolicy } from '../src/policy/policy.js';
-import type { DomainPolicy } from '../src/config/schema.js';
+import { dnsNameCovers } from '../src/policy/dns-name.js';
+import { parseMxPattern, type MxPattern } from '../src/policy/mx-pattern.js';
+import { policyIdOf, renderPolicy, type DomainPolicy, type StsPolicy } from '../src/policy/policy.js';
 
 const mx = (text: string): MxPattern => {
   const parsed = parseMxPattern(text);
@@ -46,14 +46,14 @@ test('policy id: 1-32 letters and digits, stable for the same policy, new for an
 
 test('mx patterns: a wildcard matches exactly one left-most label', () => {
   const wildcard = mx('*.mail.example.com');
-  assert.equal(mxMatches(wildcard, 'mx1.mail.example.com'), true);
-  assert.equal(mxMatches(wildcard, 'mail.example.com'), false);
-  assert.equal(mxMatches(wildcard, 'a.b.mail.example.com'), false);
-  assert.equal(mxMatches(wildcard, 'mx1.mail.example.com.evil'), false);
+  assert.equal(dnsNameCovers(wildcard.text, 'mx1.mail.example.com'), true);
+  assert.equal(dnsNameCovers(wildcard.text, 'mail.example.com'), false);
+  assert.equal(dnsNameCovers(wildcard.text, 'a.b.mail.example.com'), false);
+  assert.equal(dnsNameCovers(wildcard.text, 'mx1.mail.example.com.evil'), false);
   const plain = mx('Mail.Example.com.');
   assert.equal(plain.text, 'mail.example.com');
-  assert.equal(mxMatches(plain, 'mail.example.com'), true);
-  assert.equal(mxMatches(plain, 'x.mail.example.com'), false);
+  assert.equal(dnsNameCovers(plain.text, 'mail.example.com'), true);
+  assert.equal(dnsNameCovers(plain.text, 'x.mail.example.com'), false);
   assert.equal(mx('*.bücher.example').text, '*.xn--bcher-kva.example');
 });
 

@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ipBytes, normaliseIp } from '../src/fetches/ip-address.js';
-import { IpRangeTable } from '../src/fetches/ip-ranges.js';
+import { ipBytes, normaliseIp } from '../src/net/ip-address.js';
+import { IpRangeTable } from '../src/net/ip-ranges.js';
 import { ProviderClassifier, SHIPPED_PROVIDERS_FILE, type ProviderVerdict } from '../src/fetches/providers.js';
 import { aliasBomb } from './support/yaml-inputs.js';
 

@@ -185,14 +185,15 @@ test('a reload that fails in an unforeseen way is logged, and the reloads after 
   const running = await startTestService(configWith('testing', ['mx1.example.com']));
   try {
     // Nothing in the file can make a reload throw any more; a fault elsewhere (a bug, a full disk) still may.
-    const service = running.service as unknown as { apply: (...args: unknown[]) => void };
-    const apply = service.apply;
-    service.apply = () => {
+    // The reload controller (src/config/reloader.ts) behind the service.
+    const reloader = (running.service as unknown as { reloader: { apply: (...args: unknown[]) => void } }).reloader;
+    const apply = reloader.apply;
+    reloader.apply = () => {
       throw new Error('simulated fault');
     };
     await replaceFile(running.configPath, configWith('enforce', ['mx1.example.com']));
     await running.service.reload();
-    service.apply = apply;
+    reloader.apply = apply;
     assert.deepEqual(running.log.events('config_error').at(-1)!.errors, [
       `${running.configPath}: the reload failed: Error: simulated fault`,
     ]);

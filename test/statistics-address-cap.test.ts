@@ -4,15 +4,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import {
-  FetchStatisticsRecorder,
-  MAX_ADDRESSES_PER_DAY,
-  utcDay,
-  type DailyFetches,
-  type FetchStatisticsStore,
-} from '../src/fetches/fetch-statistics.js';
-import { SqliteFetchStatistics } from '../src/fetches/sqlite-fetch-statistics.js';
-import { createLogger } from '../src/service/logger.js';
+import { FetchStatisticsRecorder } from '../src/fetches/fetch-statistics.js';
+import { MAX_ADDRESSES_PER_DAY, type DailyFetches, type FetchStatisticsStore } from '../src/storage/fetch-statistics-store.js';
+import { utcDay } from '../src/time/days.js';
+import { SqliteFetchStatistics } from '../src/storage/sqlite-fetch-statistics.js';
+import { createLogger } from '../src/log/logger.js';
 import { stateDatabasePath } from '../src/storage/sqlite-database.js';
 import { writeTestConfig } from './support/service.js';
 

@@ -4,18 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import Database from 'better-sqlite3';
-import {
-  daysBefore,
-  FetchStatisticsRecorder,
-  utcDay,
-  type CountedFetch,
-  type DailyFetches,
-  type ProviderFetchStatistics,
-} from '../src/fetches/fetch-statistics.js';
-import { SqliteFetchStatistics } from '../src/fetches/sqlite-fetch-statistics.js';
+import { FetchStatisticsRecorder, type CountedFetch } from '../src/fetches/fetch-statistics.js';
+import type { DailyFetches, ProviderFetchStatistics } from '../src/storage/fetch-statistics-store.js';
+import { daysBefore, utcDay } from '../src/time/days.js';
+import { SqliteFetchStatistics } from '../src/storage/sqlite-fetch-statistics.js';
 import { loadConfigFile } from '../src/config/load.js';
 import { PolicySet } from '../src/policy/policy-set.js';
-import { createLogger } from '../src/service/logger.js';
+import { createLogger } from '../src/log/logger.js';
 import { stateDatabasePath } from '../src/storage/sqlite-database.js';
 import { cliInProcess } from './support/cli.js';
 import { TestDnsServer } from './support/dns-server.js';

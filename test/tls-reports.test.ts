@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { decodeReport } from '../src/reports/decode.js';
 import { createReportIntake, ReportStoreUnavailableError, type IntakeOutcome } from '../src/reports/intake.js';
 import { SqliteTlsReportStore } from '../src/reports/sqlite-report-store.js';
-import { createLogger } from '../src/service/logger.js';
+import { createLogger } from '../src/log/logger.js';
 import { stateDatabasePath } from '../src/storage/sqlite-database.js';
 import { LogCapture } from './support/service.js';
 import { tlsReportStoreConformance } from './support/tls-report-store-conformance.js';

@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, Service } from '../src/service/service.js';
+import { ConfigError } from '../src/config/start-error.js';
+import { Service } from '../src/service/service.js';
 import { fetchPolicy } from './support/fetch-policy.js';
 import { LogCapture, LOOPBACK_LISTEN, startTestService, writeTestConfig } from './support/service.js';
 

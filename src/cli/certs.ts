@@ -2,8 +2,8 @@ import { loadConfigFile } from '../config/load.js';
 import { formatTable } from './table.js';
 import type { Config } from '../config/schema.js';
 import { PolicySet } from '../policy/policy-set.js';
-import { AcmeChallengeTokens } from '../server/acme-challenges.js';
-import { FileStorage } from '../storage/file-storage.js';
+import { AcmeChallengeTokens } from '../tls/acme/challenges.js';
+import { openBackends } from '../storage/backends.js';
 import { AcmeIssuer } from '../tls/acme/acme-issuer.js';
 import { parseHostStatus, renewalDue, storageKey } from '../tls/acme/maintenance.js';
 import { loadCertificate, type LiveCertificate } from '../tls/certificate.js';
@@ -90,7 +90,7 @@ async function rowsFor(config: Config, hosts: string[]): Promise<CertificateRow[
     }
     case 'acme': {
       const settings = config.tls.acme;
-      const storage = new FileStorage(config.stateDir);
+      const { storage } = openBackends(config);
       const { caId } = new AcmeIssuer(settings, storage, new AcmeChallengeTokens());
       return Promise.all(
         hosts.map(async (host) => {

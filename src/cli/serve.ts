@@ -1,5 +1,6 @@
-import { createLogDestination, createLogger } from '../service/logger.js';
-import { Service, StartError } from '../service/service.js';
+import { createLogDestination, createLogger } from '../log/logger.js';
+import { StartError } from '../config/start-error.js';
+import { Service } from '../service/service.js';
 
 /** A stop must finish within this time; in-flight requests get until then. */
 const SHUTDOWN_DEADLINE_MS = 10_000;

@@ -1,7 +1,8 @@
 import { loadConfigFile } from '../config/load.js';
-import { daysBefore, UNKNOWN_PROVIDER, utcDay, type ProviderFetchStatistics } from '../fetches/fetch-statistics.js';
-import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from '../fetches/providers.js';
-import { SqliteFetchStatistics } from '../fetches/sqlite-fetch-statistics.js';
+import { ProviderClassifier, SHIPPED_PROVIDERS_FILE, UNKNOWN_PROVIDER } from '../fetches/providers.js';
+import type { ProviderFetchStatistics } from '../storage/fetch-statistics-store.js';
+import { daysBefore, utcDay } from '../time/days.js';
+import { openBackends } from '../storage/backends.js';
 import { normaliseDomainName } from '../policy/domain-name.js';
 import { PolicySet } from '../policy/policy-set.js';
 import { formatTable } from './table.js';
@@ -88,7 +89,7 @@ export async function printStats(
       SHIPPED_PROVIDERS_FILE,
       ...(config.providersFile ? [config.providersFile] : []),
     ]);
-    const store = SqliteFetchStatistics.openReadOnly(config.stateDir);
+    const store = await openBackends(config).openFetchStatistics('read-only');
     try {
       rows = await store.query({ sinceDay: since.day, ...(wanted !== undefined && { domain: wanted }) });
     } finally {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { formatPath, quote } from './quote.js';
+import { formatPath, quote } from '../text/quote.js';
 
 /**
  * zod issues → problems a person can act on, for every YAML file validated by a zod schema (the

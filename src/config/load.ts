@@ -2,8 +2,9 @@ import { dirname, resolve } from 'node:path';
 import { ADMIN_TOKEN_VARIABLE, NO_ENVIRONMENT, readEnvironment, type ConfigEnvironment } from './environment.js';
 import { describeIssues, type Problem } from './issues.js';
 import { printable } from '../text/printable.js';
-import { formatPath } from './quote.js';
+import { formatPath } from '../text/quote.js';
 import { adminExposure, configSchema, type Config } from './schema.js';
+import { ConfigError } from './start-error.js';
 import { parseYaml, readYamlFile } from './yaml-document.js';
 
 export type ConfigLoadResult = { ok: true; config: Config; warnings: string[] } | { ok: false; errors: string[] };
@@ -19,6 +20,18 @@ const SHORT_ENFORCE_MAX_AGE = 86_400;
 export async function loadConfigFile(path: string, env: ConfigEnvironment = NO_ENVIRONMENT): Promise<ConfigLoadResult> {
   const read = await readConfigText(path);
   return read.ok ? loadConfigText(read.text, path, env) : { ok: false, errors: [read.problem] };
+}
+
+/** The config to start with, and the text it was read from; throws ConfigError with every located problem. */
+export async function loadStartConfig(
+  path: string,
+  env: ConfigEnvironment,
+): Promise<{ config: Config; warnings: string[]; text: string }> {
+  const read = await readConfigText(path);
+  if (!read.ok) throw new ConfigError([read.problem]);
+  const loaded = loadConfigText(read.text, path, env);
+  if (!loaded.ok) throw new ConfigError(loaded.errors);
+  return { config: loaded.config, warnings: loaded.warnings, text: read.text };
 }
 
 /** The config file's text, or why it cannot be had; never throws. */

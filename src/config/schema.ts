@@ -1,11 +1,11 @@
 import { BlockList, isIP } from 'node:net';
-import { asCidr, parseCidr } from '../fetches/ip-ranges.js';
+import { asCidr, parseCidr } from '../net/ip-ranges.js';
 import { z } from 'zod';
 import { normaliseDomainName } from '../policy/domain-name.js';
 import { parseMxPattern, type MxPattern } from '../policy/mx-pattern.js';
-import { MAX_AGE_LIMIT, POLICY_MODES, type PolicyMode, type StsPolicy } from '../policy/policy.js';
+import { MAX_AGE_LIMIT, POLICY_MODES, type DomainPolicy, type PolicyMode } from '../policy/policy.js';
 import { mapping, type IssueParams, type Problem } from './issues.js';
-import { quote } from './quote.js';
+import { quote } from '../text/quote.js';
 
 /**
  * The config file's shape. Its key names are the interface users and docs rely on; every
@@ -222,13 +222,6 @@ const log = mapping({
     .enum(LOG_LEVELS, { error: (issue) => `${quote(issue.input)} is not a log level; allowed: ${LOG_LEVELS.join(', ')}` })
     .default('info'),
 });
-
-export interface DomainPolicy {
-  /** The policy domain (A-labels); its policy host is `mta-sts.<name>`. */
-  readonly name: string;
-  readonly policy: StsPolicy;
-  readonly tlsRptRua: readonly string[];
-}
 
 export const configSchema = mapping({
   defaults: defaults.default({ mode: 'testing', max_age: 604_800 }),

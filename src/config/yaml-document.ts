@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import jsYaml from 'js-yaml';
 import type { Problem } from './issues.js';
 import { printable } from '../text/printable.js';
-import { formatPath, quote, QUOTE_LIMIT } from './quote.js';
+import { formatPath, quote, QUOTE_LIMIT } from '../text/quote.js';
 
 /**
  * YAML text → data, with the position of every key and value, and nothing that can escape or

@@ -1,6 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { ServedPolicy } from '../policy/policy-set.js';
-import { renderStsTxt, renderTlsRptTxt } from '../policy/txt-record.js';
 
 /** How `mta-sts.<domain>` reaches this server: addresses, a CNAME target, or unknown yet. */
 export interface PolicyHostTarget {
@@ -16,6 +15,16 @@ export interface DnsRecord {
   value: string;
   /** Set when the value is a placeholder the admin must fill in. */
   placeholder?: boolean;
+}
+
+/** RFC 8461 §3.1: the `_mta-sts` TXT record that announces a policy and its id. */
+export function renderStsTxt(policyId: string): string {
+  return `v=STSv1; id=${policyId}`;
+}
+
+/** RFC 8460 §3: the `_smtp._tls` TXT record; several rua URIs are separated by commas. */
+export function renderTlsRptTxt(rua: readonly string[]): string {
+  return `v=TLSRPTv1; rua=${rua.join(',')}`;
 }
 
 export function stsTxtRecord(domain: string, policyId: string): DnsRecord {

@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
-import { UNKNOWN_PROVIDER } from './fetch-statistics.js';
-import type { ProviderClassifier, ProviderVerdict } from './providers.js';
-import { IpRangeTable } from './ip-ranges.js';
+import { UNKNOWN_PROVIDER, type ProviderClassifier, type ProviderVerdict } from './providers.js';
+import { IpRangeTable } from '../net/ip-ranges.js';
 import type { LogLimit } from './log-limit.js';
 import type { ReverseDns } from './reverse-dns.js';
 import { LOGGED_TEXT_LIMIT, printable } from '../text/printable.js';

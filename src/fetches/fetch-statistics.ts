@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
-
-/** The provider of a fetch that no evidence attributes to one. */
-export const UNKNOWN_PROVIDER = 'unknown';
+import type { Attribution, PolicyFetch } from './fetch-log.js';
+import type { FetchSink } from './pipeline.js';
+import type { DailyFetches, FetchStatisticsStore } from '../storage/fetch-statistics-store.js';
+import { MAX_ADDRESSES_PER_DAY } from '../storage/fetch-statistics-store.js';
+import { DAY_MS, daysBefore, utcDay } from '../time/days.js';
 
 /**
  * What statistics, `stats` and `who` count as a fetch: a GET answered with a domain's policy, what
@@ -12,13 +14,6 @@ export function isCountedFetch<Request extends { method: string; domain: string 
 ): request is Request & { domain: string; policyId: string } {
   return request.method === 'GET' && request.domain !== null && request.policyId !== null;
 }
-
-/**
- * Distinct source addresses kept per UTC day, domain and provider. Beyond them fetches are still
- * counted, but their addresses are not stored and the day is marked (`addressesCapped`): a flood
- * from many addresses cannot grow the database or the memory of a batch without bound.
- */
-export const MAX_ADDRESSES_PER_DAY = 1_000;
 
 /** One policy fetch as statistics count it: a GET that was answered with a policy. */
 export interface CountedFetch {
@@ -33,64 +28,33 @@ export interface CountedFetch {
   claimed: boolean;
 }
 
-/** What one UTC day of one domain's fetches by one provider adds up to: the unit a store keeps. */
-export interface DailyFetches {
-  /** UTC day, YYYY-MM-DD. */
-  day: string;
-  domain: string;
-  provider: string;
-  fetches: number;
-  claimed: number;
-  /** ISO 8601 times. */
-  firstSeen: string;
-  lastSeen: string;
-  /** The policy id of the day's last fetch. */
-  lastPolicyId: string;
-  /** At most MAX_ADDRESSES_PER_DAY. */
-  addresses: ReadonlySet<string>;
-  /** Addresses were left out of `addresses` (more than MAX_ADDRESSES_PER_DAY); absent means none were. */
-  addressesCapped?: boolean;
-  fetchesByPolicyId: ReadonlyMap<string, number>;
-}
-
-/** One provider's fetches of one domain's policy over a period. */
-export interface ProviderFetchStatistics {
-  domain: string;
-  provider: string;
-  fetches: number;
-  claimed: number;
-  /** Distinct source addresses over the whole period, of those stored (MAX_ADDRESSES_PER_DAY per day). */
-  addresses: number;
-  /** On some day of the period, more addresses fetched than were stored: `addresses` is a lower bound. */
-  addressesCapped: boolean;
-  firstSeen: string;
-  lastSeen: string;
-  lastPolicyId: string;
-  fetchesByPolicyId: Record<string, number>;
-}
-
 /**
- * Where fetch statistics are kept. SQLite in the state directory is the embedded store; a
- * database shared by several replicas implements the same four calls (its `add` must sum, not
- * overwrite, because every replica adds its own batches for the same day).
+ * The statistics recorder over the store `open` gives, started; or none: a database that cannot
+ * be opened (unwritable state directory, a newer schema) must not keep the policy from being
+ * served, so the service starts without statistics and says so.
  */
-export interface FetchStatisticsStore {
-  /** Adds a batch atomically: after a crash, all of it is stored or none. */
-  add(batch: readonly DailyFetches[]): Promise<void>;
-  /** Per domain and provider, the days from `sinceDay` (YYYY-MM-DD, UTC) on. */
-  query(filter: { sinceDay: string; domain?: string }): Promise<ProviderFetchStatistics[]>;
-  /** Deletes the days before `beforeDay`; returns how many day rows went. */
-  prune(beforeDay: string): Promise<number>;
-  close(): Promise<void>;
-}
-
-const DAY_MS = 86_400_000;
-
-export const utcDay = (time: Date): string => time.toISOString().slice(0, 10);
-
-/** The UTC day `days` days before `time`'s. */
-export function daysBefore(time: Date, days: number): string {
-  return utcDay(new Date(time.getTime() - days * DAY_MS));
+export async function startFetchStatistics(
+  open: () => Promise<FetchStatisticsStore>,
+  settings: { flush_interval_s: number; retention_days: number },
+  log: Logger,
+): Promise<FetchStatisticsRecorder | undefined> {
+  let store: FetchStatisticsStore;
+  try {
+    store = await open();
+  } catch (error) {
+    log.error(
+      { event: 'fetch_statistics_unavailable', error: (error as Error).message },
+      'fetch statistics are off until the state database can be opened; the policies are served as usual',
+    );
+    return undefined;
+  }
+  const recorder = new FetchStatisticsRecorder(store, {
+    flushIntervalMs: settings.flush_interval_s * 1000,
+    retentionDays: settings.retention_days,
+    log,
+  });
+  await recorder.start();
+  return recorder;
 }
 
 export interface RecorderOptions {
@@ -124,7 +88,7 @@ type PendingDays = Map<number, Map<string, Map<string, PendingDay>>>;
  * A crash loses at most the fetches since the last batch; a batch the store refuses is kept and
  * offered again with the next one.
  */
-export class FetchStatisticsRecorder {
+export class FetchStatisticsRecorder implements FetchSink {
   private pending: PendingDays = new Map();
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
@@ -141,6 +105,19 @@ export class FetchStatisticsRecorder {
     await this.pruneOnceADay(new Date());
     this.timer = setInterval(() => void this.flush(), this.options.flushIntervalMs);
     this.timer.unref();
+  }
+
+  /** The fetch pipeline's final attribution: counted when isCountedFetch says so. */
+  attributed(fetch: PolicyFetch, attribution: Attribution): void {
+    if (!isCountedFetch(fetch)) return;
+    this.record({
+      atMs: Date.now(),
+      domain: fetch.domain,
+      provider: attribution.provider,
+      ip: fetch.ip,
+      policyId: fetch.policyId,
+      claimed: attribution.claimed,
+    });
   }
 
   record(fetch: CountedFetch): void {

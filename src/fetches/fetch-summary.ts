@@ -1,4 +1,5 @@
-import { isCountedFetch, UNKNOWN_PROVIDER } from './fetch-statistics.js';
+import { isCountedFetch } from './fetch-statistics.js';
+import { UNKNOWN_PROVIDER } from './providers.js';
 
 /** One `policy_fetch` log line, as written by the fetch log (the fields `who` reads). */
 export interface FetchLine {

@@ -3,10 +3,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { describeIssues, mapping, unlocatedLines } from '../config/issues.js';
-import { quote } from '../config/quote.js';
+import { quote } from '../text/quote.js';
 import { parseYaml, readYamlFile } from '../config/yaml-document.js';
-import { UNKNOWN_PROVIDER } from './fetch-statistics.js';
-import { IpRangeTable, parseCidr } from './ip-ranges.js';
+import { IpRangeTable, parseCidr } from '../net/ip-ranges.js';
+
+/** The provider of a fetch that no evidence attributes to one. */
+export const UNKNOWN_PROVIDER = 'unknown';
 
 export interface ProviderVerdict {
   /** provider id (key in the data file) the fetch is attributed to, or 'unknown' */

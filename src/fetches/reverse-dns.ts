@@ -1,7 +1,7 @@
 import { Resolver } from 'node:dns/promises';
 import { isIPv4 } from 'node:net';
 import { FairQueue } from './fair-queue.js';
-import { networkOf } from './ip-address.js';
+import { networkOf } from '../net/ip-address.js';
 
 export interface PtrResult {
   /** The first PTR name, lower case, or null when there is none. */

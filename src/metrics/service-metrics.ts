@@ -1,20 +1,20 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { PolicyFetch } from '../fetches/fetch-log.js';
+import type { FetchSink } from '../fetches/pipeline.js';
 import type { ProviderVerdict } from '../fetches/providers.js';
 import type { PolicySet } from '../policy/policy-set.js';
-import type { LiveCertificate } from '../tls/certificate.js';
 
 /**
  * The service's Prometheus metrics. Counters are bumped on the request path (a label lookup
  * and an add); gauges that describe state (policy ids, certificate expiry) are filled in when
  * Prometheus scrapes, from the state the service already holds.
  */
-export class ServiceMetrics {
+export class ServiceMetrics implements FetchSink {
   readonly registry = new Registry();
   private readonly fetches: Counter<'domain' | 'provider' | 'status'>;
   private readonly reloads: Counter<'result'>;
 
-  constructor(state: { policies: () => PolicySet; certificateFor: (host: string) => LiveCertificate | undefined }) {
+  constructor(state: { policies: () => PolicySet; certificateFor: (host: string) => { notAfter: Date } | undefined }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'mta_sts_' });
     this.fetches = new Counter({
       name: 'mta_sts_policy_fetches_total',

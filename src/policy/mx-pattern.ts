@@ -30,11 +30,3 @@ export function parseMxPattern(input: string): MxPatternCheck {
   if (!name.ok) return { ok: false, reason: name.reason };
   return { ok: true, pattern: { text: wildcard ? `*.${name.name}` : name.name, wildcard, base: name.name } };
 }
-
-/** Whether an MX host name (already normalised) is allowed by the pattern. */
-export function mxMatches(pattern: MxPattern, mxHost: string): boolean {
-  if (!pattern.wildcard) return mxHost === pattern.base;
-  // RFC 8461 §4.1: a wildcard matches exactly one label, the left-most one.
-  const dot = mxHost.indexOf('.');
-  return dot > 0 && mxHost.slice(dot + 1) === pattern.base;
-}

@@ -1,5 +1,4 @@
-import type { DomainPolicy } from '../config/schema.js';
-import { policyIdOf, renderPolicy, type StsPolicy } from './policy.js';
+import { policyIdOf, renderPolicy, type DomainPolicy, type StsPolicy } from './policy.js';
 
 /** RFC 8461 §3.3: the policy is fetched from the host `mta-sts.<policy domain>`. */
 export const POLICY_HOST_PREFIX = 'mta-sts.';

@@ -14,6 +14,14 @@ export interface StsPolicy {
   readonly maxAge: number;
 }
 
+/** One policy domain as the config describes it: its policy and its TLS reporting addresses. */
+export interface DomainPolicy {
+  /** The policy domain (A-labels); its policy host is `mta-sts.<name>`. */
+  readonly name: string;
+  readonly policy: StsPolicy;
+  readonly tlsRptRua: readonly string[];
+}
+
 /**
  * The policy file body. RFC 8461 §3.2: `version` comes first, each field is "key: value"
  * terminated by CRLF; mx patterns keep the order the admin wrote them in.

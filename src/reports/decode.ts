@@ -1,6 +1,6 @@
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
-import { formatPath } from '../config/quote.js';
+import { formatPath } from '../text/quote.js';
 import { printable } from '../text/printable.js';
 import { jsonErrorPosition } from './json-error-position.js';
 import { reportFacts, tlsReportSchema, type ReportFacts } from './tls-report.js';

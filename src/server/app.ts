@@ -3,16 +3,16 @@ import type { Logger } from 'pino';
 import type { FetchRecorder } from '../fetches/fetch-log.js';
 import type { PolicySet } from '../policy/policy-set.js';
 import { createNeutralCertificate } from '../tls/self-signed.js';
-import type { AcmeChallengeTokens } from './acme-challenges.js';
 import { healthRoutes, type Readiness } from './health-routes.js';
 import { createNodeServer, type ConnectionLimits } from './node-server.js';
 import { createPolicyResponder, withPolicyFastPath } from './policy-responder.js';
 import { policyRoutes } from './policy-routes.js';
-import { redirectRoutes } from './redirect-routes.js';
+import { redirectRoutes, type KeyAuthorizationLookup } from './redirect-routes.js';
 import { rejectUnclearHost } from './request-guards.js';
 import { requestTarget } from './request-target.js';
 import { securityHeaders } from './security-headers.js';
-import { servedCertificateCovers, type CertificateSelector } from './tls-options.js';
+import type { CertificateSelector } from '../tls/certificate.js';
+import { servedCertificateCovers } from './tls-options.js';
 
 interface CommonOptions {
   logger: Logger;
@@ -27,7 +27,7 @@ interface CommonOptions {
 export type AppOptions = CommonOptions &
   (
     | { listener: 'https'; tls?: { certificateFor: CertificateSelector }; recordFetch: FetchRecorder }
-    | { listener: 'http'; challenges: AcmeChallengeTokens; httpsPort: number }
+    | { listener: 'http'; keyAuthorization: KeyAuthorizationLookup; httpsPort: number }
   );
 
 /**
@@ -80,7 +80,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   } else if (options.listener === 'http') {
     await app.register(redirectRoutes, {
       policies: options.policies,
-      challenges: options.challenges,
+      keyAuthorization: options.keyAuthorization,
       httpsPort: options.httpsPort,
     });
   }

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { isIP } from 'node:net';
-import { normaliseIp } from '../fetches/ip-address.js';
+import { normaliseIp } from '../net/ip-address.js';
 
 /**
  * Proxy headers are attacker input: only the right-most part of a field line is read (the part

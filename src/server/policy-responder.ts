@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { normaliseIp } from '../fetches/ip-address.js';
+import { normaliseIp } from '../net/ip-address.js';
 import type { FetchRecorder } from '../fetches/fetch-log.js';
 import type { PolicySet } from '../policy/policy-set.js';
 import { parseRequestTarget } from './request-target.js';

@@ -1,12 +1,14 @@
 import type { FastifyPluginCallback } from 'fastify';
 import type { PolicySet } from '../policy/policy-set.js';
-import type { AcmeChallengeTokens } from './acme-challenges.js';
 import { POLICY_PATH } from './policy-responder.js';
 import { requestedHost } from './request-target.js';
 
+/** The key authorization of a pending HTTP-01 challenge by its token; undefined when none is pending. */
+export type KeyAuthorizationLookup = (token: string) => string | undefined;
+
 export interface RedirectRoutesOptions {
   policies: () => PolicySet;
-  challenges: AcmeChallengeTokens;
+  keyAuthorization: KeyAuthorizationLookup;
   /** The public HTTPS port, for redirect targets; 443 is left out of the URL. */
   httpsPort: number;
 }
@@ -16,7 +18,11 @@ export interface RedirectRoutesOptions {
  * the host into a browser. Never a redirect for the policy itself (RFC 8461 §3.3) and never for
  * a host we do not serve, so it cannot be used as an open redirector.
  */
-export const redirectRoutes: FastifyPluginCallback<RedirectRoutesOptions> = (app, { policies, challenges, httpsPort }, done) => {
+export const redirectRoutes: FastifyPluginCallback<RedirectRoutesOptions> = (
+  app,
+  { policies, keyAuthorization, httpsPort },
+  done,
+) => {
   const text = 'text/plain; charset=utf-8';
 
   app.get<{ Params: { token: string } }>(
@@ -24,9 +30,9 @@ export const redirectRoutes: FastifyPluginCallback<RedirectRoutesOptions> = (app
     { schema: { params: { type: 'object', properties: { token: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' } } } } },
     (request, reply) => {
       // RFC 8555 §8.3: the response body is the key authorization, as text.
-      const keyAuthorization = challenges.keyAuthorization(request.params.token);
-      if (keyAuthorization === undefined) return reply.code(404).type(text).send('404 not found\n');
-      return reply.type('application/octet-stream').send(keyAuthorization);
+      const answer = keyAuthorization(request.params.token);
+      if (answer === undefined) return reply.code(404).type(text).send('404 not found\n');
+      return reply.type('application/octet-stream').send(answer);
     },
   );
 

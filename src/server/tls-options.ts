@@ -1,15 +1,7 @@
 import type { ServerOptions } from 'node:https';
-import type { SecureContext, TLSSocket } from 'node:tls';
-import { dnsNameCovers } from '../tls/certificate.js';
-
-/** A certificate ready to serve, with the names it covers. */
-export interface ServedCertificate {
-  readonly context: SecureContext;
-  readonly dnsNames: readonly string[];
-}
-
-/** Which certificate a server name (SNI, lower case) gets; undefined for a name we do not serve. */
-export type CertificateSelector = (servername: string) => ServedCertificate | undefined;
+import type { TLSSocket } from 'node:tls';
+import { dnsNameCovers } from '../policy/dns-name.js';
+import type { CertificateSelector } from '../tls/certificate.js';
 
 export interface TlsServerOptions {
   certificateFor: CertificateSelector;

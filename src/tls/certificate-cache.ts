@@ -1,4 +1,5 @@
-import { dnsNameCovers, type LiveCertificate } from './certificate.js';
+import { dnsNameCovers } from '../policy/dns-name.js';
+import type { LiveCertificate } from './certificate.js';
 
 /**
  * The certificates being served, indexed by host for the SNI callback (a name none covers gets

@@ -1,8 +1,17 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
 
+/** A certificate ready to serve, with the names it covers. */
+export interface ServedCertificate {
+  readonly context: SecureContext;
+  readonly dnsNames: readonly string[];
+}
+
+/** Which certificate a server name (SNI, lower case) gets; undefined for a name we do not serve. */
+export type CertificateSelector = (servername: string) => ServedCertificate | undefined;
+
 /** A certificate chain and its key, checked and ready to hand to the TLS stack. */
-export interface LiveCertificate {
+export interface LiveCertificate extends ServedCertificate {
   /** DNS names from the subjectAltName extension (RFC 8461 §3.3 checks only DNS-IDs). */
   readonly dnsNames: readonly string[];
   readonly notBefore: Date;
@@ -53,11 +62,4 @@ export function loadCertificate(chainPem: string, keyPem: string, origin: string
     },
     origin,
   };
-}
-
-/** Whether a certificate DNS name covers a host; a wildcard covers exactly one left-most label. */
-export function dnsNameCovers(dnsName: string, host: string): boolean {
-  if (!dnsName.startsWith('*.')) return dnsName === host;
-  const dot = host.indexOf('.');
-  return dot > 0 && host.slice(dot + 1) === dnsName.slice(2);
 }

@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
 import type { TlsSettings } from '../config/schema.js';
-import { watchFiles, type Watch } from '../storage/watch.js';
+import { watchFiles, type Watch } from '../files/watch.js';
 import type { CertificateCache } from './certificate-cache.js';
 import { CertificateFiles } from './certificate-files.js';
 import { SelfSignedIssuer } from './self-signed.js';
 import { AcmeIssuer } from './acme/acme-issuer.js';
 import { AcmeMaintenance, DEFAULT_TIMING, type MaintenanceTiming } from './acme/maintenance.js';
-import { FileStorage } from '../storage/file-storage.js';
-import type { AcmeChallengeTokens } from '../server/acme-challenges.js';
+import type { Storage } from '../storage/storage.js';
+import type { AcmeChallengeTokens } from './acme/challenges.js';
 
 /** Where certificates come from. The service tells a source which hosts it serves; the source keeps the cache filled. */
 export interface CertificateSource {
@@ -20,6 +20,8 @@ export interface CertificateSource {
 
 export interface SourceContext {
   stateDir: string;
+  /** Where ACME keeps its account, certificates and per-host status (storage/backends.ts chooses it). */
+  storage: Storage;
   cache: CertificateCache;
   log: Logger;
   /** Where the ACME issuer leaves HTTP-01 key authorizations for the port-80 listener. */
@@ -36,7 +38,7 @@ export function createCertificateSource(settings: TlsSettings, context: SourceCo
     case 'files':
       return new FileSource(new CertificateFiles(settings.certificates), cache, log);
     case 'acme': {
-      const storage = new FileStorage(stateDir);
+      const { storage } = context;
       const issuer = new AcmeIssuer(settings.acme, storage, context.challenges);
       const timing = { ...DEFAULT_TIMING, renewWhenRemaining: settings.acme.renew_when_remaining, ...context.acmeTiming };
       return new AcmeSource(

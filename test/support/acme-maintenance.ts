@@ -3,7 +3,7 @@ import type { AcmeIssuer, IssuedCertificate } from '../../src/tls/acme/acme-issu
 import { AcmeMaintenance, type MaintenanceTiming } from '../../src/tls/acme/maintenance.js';
 import type { LiveCertificate } from '../../src/tls/certificate.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
-import { createLogger } from '../../src/service/logger.js';
+import { createLogger } from '../../src/log/logger.js';
 import { issueTestCertificate } from './certificates.js';
 import { LogCapture, writeTestConfig } from './service.js';
 

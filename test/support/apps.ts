@@ -4,11 +4,11 @@ import { parseConfigText } from '../../src/config/load.js';
 import { createFetchLog } from '../../src/fetches/fetch-log.js';
 import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from '../../src/fetches/providers.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
-import { AcmeChallengeTokens } from '../../src/server/acme-challenges.js';
+import type { AcmeChallengeTokens } from '../../src/tls/acme/challenges.js';
 import { buildApp } from '../../src/server/app.js';
 import type { Readiness } from '../../src/server/health-routes.js';
-import { createLogger } from '../../src/service/logger.js';
-import { trustedProxies } from '../../src/service/trust-proxy.js';
+import { createLogger } from '../../src/log/logger.js';
+import { trustedProxies } from '../../src/net/trust-proxy.js';
 import { LogCapture } from './service.js';
 
 /** The apps' test domains: example.com (enforce) and example.org (testing). */
@@ -56,7 +56,7 @@ export async function redirectApp(
     policies: () => set,
     readiness: () => ({ ready: true, hostsWithoutCertificate: 0 }),
     trustProxy: trustedProxies(options.trustProxy ?? []),
-    challenges: options.challenges ?? new AcmeChallengeTokens(),
+    keyAuthorization: (token) => options.challenges?.keyAuthorization(token),
     httpsPort: options.httpsPort ?? 443,
   });
 }

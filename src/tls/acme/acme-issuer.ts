@@ -4,7 +4,7 @@ import { Agent } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import * as acme from 'acme-client';
 import type { Config } from '../../config/schema.js';
-import type { AcmeChallengeTokens } from '../../server/acme-challenges.js';
+import type { AcmeChallengeTokens } from './challenges.js';
 import type { Storage } from '../../storage/storage.js';
 
 export type AcmeSettings = Extract<Config['tls'], { source: 'acme' }>['acme'];

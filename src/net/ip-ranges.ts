@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { quote } from '../config/quote.js';
+import { quote } from '../text/quote.js';
 import { ipBytes } from './ip-address.js';
 
 interface TrieNode<T> {

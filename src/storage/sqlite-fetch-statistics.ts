@@ -1,11 +1,11 @@
 import type { Statement } from 'better-sqlite3';
-import { migrate, openStateDatabase, schemaVersion, type SqliteDatabase } from '../storage/sqlite-database.js';
+import { migrate, openStateDatabase, schemaVersion, type SqliteDatabase } from './sqlite-database.js';
 import {
   MAX_ADDRESSES_PER_DAY,
   type DailyFetches,
   type FetchStatisticsStore,
   type ProviderFetchStatistics,
-} from './fetch-statistics.js';
+} from './fetch-statistics-store.js';
 
 const PART = 'fetch_statistics';
 

@@ -1,4 +1,4 @@
-import { asCidr, IpRangeTable } from '../fetches/ip-ranges.js';
+import { asCidr, IpRangeTable } from './ip-ranges.js';
 
 /** Which peer addresses may tell us the client's address (X-Forwarded-For, Forwarded). None by default. */
 export function trustedProxies(entries: readonly string[]): (address: string) => boolean {

@@ -3,7 +3,7 @@
  * it is whatever the file held: so it is cut, escaped, and never expanded (a structure built with
  * YAML aliases can be exponentially larger than the file, or contain itself).
  */
-import { cutMark, escapeTerminalControlsInJson, printable } from '../text/printable.js';
+import { cutMark, escapeTerminalControlsInJson, printable } from './printable.js';
 
 /** Characters of a value shown in a message before it is cut. */
 export const QUOTE_LIMIT = 80;

@@ -1,5 +1,5 @@
 import { createSecureContext } from 'node:tls';
-import type { ServedCertificate } from './tls-options.js';
+import type { ServedCertificate } from '../certificate.js';
 
 /**
  * Answers to pending ACME challenges, held in memory only while an order is pending. The issuer

@@ -1,0 +1,171 @@
+import type { Logger } from 'pino';
+import { formatZoneLine, stsTxtRecord } from '../dns/records.js';
+import { watchFiles, type Watch } from '../files/watch.js';
+import { diffPolicySets, isEmptyDiff } from '../policy/policy-diff.js';
+import { PolicySet } from '../policy/policy-set.js';
+import { printable } from '../text/printable.js';
+import type { ConfigEnvironment } from './environment.js';
+import { loadConfigText, readConfigText } from './load.js';
+import type { Config } from './schema.js';
+
+/** What a new config changes in the running parts; the composition root hands these in. */
+export interface ReloadHandlers {
+  /** A valid config that differs from the served one: swap policies, trust_proxy, log level, certificate hosts. */
+  apply(config: Config, policies: PolicySet): void;
+  /** Every reload's outcome (metrics). */
+  reloaded?(result: 'applied' | 'rejected'): void;
+}
+
+export interface ConfigReloaderOptions {
+  path: string;
+  /** The environment the config is read with, at start and at every reload alike. */
+  env: ConfigEnvironment;
+  log: Logger;
+  /** The config the service started with, and the text it was read from. */
+  config: Config;
+  text: string;
+  handlers: ReloadHandlers;
+}
+
+/**
+ * Keeps the served config in step with the file: watches it (and takes SIGHUP through reload()),
+ * reads, validates, compares, and either applies the new config or keeps the last good one and
+ * says why. Settings that need new listeners or stores wait for a restart, and the log says so.
+ */
+export class ConfigReloader {
+  private config: Config;
+  private policySet: PolicySet;
+  private lastText: string;
+  private lastProblem: string | undefined;
+  private watch: Watch | undefined;
+  private reloading: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: ConfigReloaderOptions) {
+    this.config = options.config;
+    this.lastText = options.text;
+    this.policySet = new PolicySet(options.config.domains);
+  }
+
+  /** The policy set being served right now. */
+  get policies(): PolicySet {
+    return this.policySet;
+  }
+
+  /** Watches the config file; a change is read after a short pause, see watchFiles. */
+  start(): void {
+    this.watch ??= watchFiles([this.options.path], () => void this.reload());
+  }
+
+  stop(): void {
+    this.watch?.close();
+  }
+
+  /**
+   * Re-reads the config file (on change, SIGHUP, or a test). Reloads run one at a time, and one
+   * that fails in any way is logged and leaves the queue working: the next edit is read as usual.
+   * The promise resolves when this reload is done; it never rejects.
+   */
+  reload(): Promise<void> {
+    const run = this.reloading.then(() => this.reloadNow());
+    // The second catch: even a failure to log the failure must not stop the reloads after it.
+    this.reloading = run.catch((error: unknown) => this.reportReloadFailure(error)).catch(() => undefined);
+    return this.reloading;
+  }
+
+  /** Not a problem in the file (those are located errors) but in applying it: logged, and the last good config stays. */
+  private reportReloadFailure(error: unknown): void {
+    const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    this.reportProblem('config_error', [`${this.options.path}: the reload failed: ${printable(what, 160)}`]);
+  }
+
+  private async reloadNow(): Promise<void> {
+    const { path, env } = this.options;
+    const read = await readConfigText(path);
+    if (!read.ok) return this.reportProblem('config_unreadable', [read.problem]);
+    if (read.text === this.lastText) return this.recovered(false);
+    const loaded = loadConfigText(read.text, path, env);
+    if (!loaded.ok) return this.reportProblem('config_invalid', loaded.errors);
+    this.apply(loaded.config, loaded.warnings, read.text);
+  }
+
+  private reportProblem(event: string, errors: string[]): void {
+    this.options.handlers.reloaded?.('rejected');
+    // Polling sees the same broken file every few seconds; say it once until it changes.
+    const problem = errors.join('\n');
+    if (problem === this.lastProblem) return;
+    this.lastProblem = problem;
+    this.options.log.error({ event, errors }, 'config not applied; still serving the last good config');
+  }
+
+  /**
+   * A good config after a bad one: said once, so that the log shows where a problem ended, and
+   * forgotten, so that the same mistake made again is reported again. `applied` is false when the
+   * file is back to the text already served (nothing to reload).
+   */
+  private recovered(applied: boolean): void {
+    if (this.lastProblem === undefined) return;
+    this.lastProblem = undefined;
+    this.options.log.info(
+      { event: 'config_recovered', applied },
+      applied ? 'the config is valid again and applied' : 'the config is valid again; it is the config already served',
+    );
+  }
+
+  private apply(next: Config, warnings: string[], text: string): void {
+    const { log, handlers } = this.options;
+    const nextPolicies = new PolicySet(next.domains);
+    const diff = diffPolicySets(this.policySet, nextPolicies);
+    const restartOnly = restartOnlyChanges(this.config, next);
+    this.config = { ...next, ...restartOnlySettings(this.config) };
+    this.policySet = nextPolicies;
+    this.lastText = text;
+    handlers.apply(this.config, nextPolicies);
+    this.recovered(true);
+    handlers.reloaded?.('applied');
+    for (const warning of warnings) log.warn({ event: 'config_warning', warning }, warning);
+    if (restartOnly.length > 0) {
+      log.warn(
+        { event: 'config_restart_required', settings: restartOnly },
+        `changes to ${restartOnly.join(', ')} take effect after a restart`,
+      );
+    }
+    log.info(
+      {
+        event: 'config_reloaded',
+        domains: nextPolicies.size,
+        domains_added: diff.domains_added,
+        domains_removed: diff.domains_removed,
+        changed: diff.changed,
+        publish: diff.publish.map(({ domain, policy_id }) => formatZoneLine(stsTxtRecord(domain, policy_id))),
+      },
+      isEmptyDiff(diff)
+        ? 'config reloaded; no policy changed'
+        : `config reloaded: ${diff.domains_added.length} added, ${diff.domains_removed.length} removed, ${diff.changed.length} changed; publish the new _mta-sts TXT records`,
+    );
+  }
+}
+
+/** The settings that listeners, certificate sources and stores were built from: a reload keeps the running ones. */
+function restartOnlySettings(config: Config) {
+  const { listen, tls, stateDir, admin, reverseDns, statistics, providersFile } = config;
+  return { listen, tls, stateDir, admin, reverseDns, statistics, providersFile };
+}
+
+/** Config file names of the restart-only settings, in the order the log names them. */
+const RESTART_ONLY_NAMES: Record<keyof ReturnType<typeof restartOnlySettings>, string> = {
+  listen: 'listen',
+  tls: 'tls',
+  stateDir: 'state_dir',
+  admin: 'admin',
+  reverseDns: 'reverse_dns',
+  providersFile: 'providers_file',
+  statistics: 'statistics',
+};
+
+function restartOnlyChanges(current: Config, next: Config): string[] {
+  const running = restartOnlySettings(current);
+  const wanted = restartOnlySettings(next);
+  return (Object.keys(RESTART_ONLY_NAMES) as (keyof typeof RESTART_ONLY_NAMES)[])
+    .filter((key) => JSON.stringify(running[key]) !== JSON.stringify(wanted[key]))
+    .map((key) => RESTART_ONLY_NAMES[key]);
+}

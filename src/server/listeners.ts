@@ -1,0 +1,189 @@
+import type { AddressInfo, Server } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { StartError } from '../config/start-error.js';
+import type { FetchRecorder } from '../fetches/fetch-log.js';
+import type { ServiceMetrics } from '../metrics/service-metrics.js';
+import type { PolicySet } from '../policy/policy-set.js';
+import type { ServedCertificate } from '../tls/certificate.js';
+import { buildAdminApp } from './admin-app.js';
+import { buildApp } from './app.js';
+import type { Readiness } from './health-routes.js';
+import { closeConnectionsWithoutRequest, type ConnectionLimits } from './node-server.js';
+
+export interface ListenersOptions {
+  log: Logger;
+  listen: Config['listen'];
+  admin: Config['admin'];
+  policies: () => PolicySet;
+  readiness: () => Readiness;
+  /** Whether a peer may set X-Forwarded-For / Forwarded; asked per request, so reloads apply. */
+  trustProxy: (address: string) => boolean;
+  recordFetch: FetchRecorder;
+  /** The certificate of a host from the cache. */
+  certificateFor: (host: string) => ServedCertificate | undefined;
+  /** A pending TLS-ALPN-01 challenge's certificate for a host (RFC 8737). */
+  challengeCertificate: (host: string) => ServedCertificate | undefined;
+  /** A pending HTTP-01 challenge's key authorization for a token (RFC 8555 §8.3). */
+  keyAuthorization: (token: string) => string | undefined;
+  metrics: ServiceMetrics;
+  connectionLimits?: Partial<ConnectionLimits> | undefined;
+}
+
+/** The service's listeners: policies over HTTPS, ACME challenges and redirects on port 80, metrics on the admin port. */
+export class Listeners {
+  private readonly apps: FastifyInstance[] = [];
+  private https: FastifyInstance | undefined;
+  private http: FastifyInstance | undefined;
+  private admin: FastifyInstance | undefined;
+
+  constructor(private readonly options: ListenersOptions) {}
+
+  /** Builds the apps and binds them, in order; a failure names the setting that chose the port or address. */
+  async start(): Promise<void> {
+    const { log, listen, admin, connectionLimits } = this.options;
+    const common = {
+      logger: log,
+      policies: this.options.policies,
+      readiness: this.options.readiness,
+      trustProxy: this.options.trustProxy,
+      connectionLimits,
+    };
+    this.https = this.track(
+      await buildApp({
+        ...common,
+        listener: 'https',
+        tls: { certificateFor: (servername) => this.selectCertificate(servername) },
+        recordFetch: this.options.recordFetch,
+      }),
+    );
+    this.http = this.track(
+      await buildApp({ ...common, listener: 'http', keyAuthorization: this.options.keyAuthorization, httpsPort: listen.https }),
+    );
+    await listenOn(this.https, { port: 'listen.https', address: 'listen.address' }, listen.address, listen.https, log);
+    await listenOn(this.http, { port: 'listen.http', address: 'listen.address' }, listen.address, listen.http, log);
+    if (admin.enabled) {
+      this.admin = this.track(
+        await buildAdminApp({ logger: log, metrics: this.options.metrics, token: admin.token, connectionLimits }),
+      );
+      await listenOn(this.admin, { port: 'admin.port', address: 'admin.address' }, admin.address, admin.port, log);
+    }
+  }
+
+  private track(app: FastifyInstance): FastifyInstance {
+    this.apps.push(app);
+    return app;
+  }
+
+  /**
+   * SNI selection: a pending TLS-ALPN-01 validation for the host takes the handshake (the CA
+   * connects only for seconds); otherwise the host's certificate; a name with neither gets the
+   * neutral certificate (src/server/tls-options.ts). The SNI callback cannot see the client's
+   * ALPN list, so ordinary clients of that host get the challenge certificate during those seconds.
+   */
+  private selectCertificate(servername: string): ServedCertificate | undefined {
+    return this.options.challengeCertificate(servername) ?? this.options.certificateFor(servername);
+  }
+
+  get httpsAddress(): AddressInfo {
+    return this.https!.server.address() as AddressInfo;
+  }
+
+  get httpAddress(): AddressInfo {
+    return this.http!.server.address() as AddressInfo;
+  }
+
+  /** The admin (metrics) listener, when enabled. */
+  get adminAddress(): AddressInfo | undefined {
+    return this.admin?.server.address() as AddressInfo | undefined;
+  }
+
+  /** Stops accepting connections and lets in-flight requests finish; safe after a start that failed part way. */
+  async stop(): Promise<void> {
+    // Connections without a request in progress would hold the stop until their idle timeout;
+    // close each one as soon as it has none, so in-flight requests finish and nothing else waits.
+    const closeIdle = setInterval(() => {
+      for (const app of this.apps) closeConnectionsWithoutRequest(app.server);
+    }, 100);
+    try {
+      await Promise.all(this.apps.map((app) => Promise.all([app.close(), closeServer(app.server)])));
+    } finally {
+      clearInterval(closeIdle);
+    }
+  }
+}
+
+/** Which config fields chose a listener's port and address, for a message when it cannot listen. */
+interface ListenerSettings {
+  port: 'listen.https' | 'listen.http' | 'admin.port';
+  address: 'listen.address' | 'admin.address';
+}
+
+/**
+ * Binds the app's server. Not with app.listen(): Fastify logs a "listening at" line per listener,
+ * so a start that then fails on another port would have announced a listener it closes again; the
+ * addresses are announced once, in service_started. Fastify leaves a server from its
+ * serverFactory that it did not start to its owner: stop() closes it.
+ */
+async function listenOn(
+  app: FastifyInstance,
+  settings: ListenerSettings,
+  host: string,
+  port: number,
+  log: Logger,
+): Promise<void> {
+  await app.ready();
+  try {
+    await bind(app.server, host, port);
+  } catch (error) {
+    // "::" needs IPv6 in the kernel; some containers run without it. Serve IPv4 rather than nothing.
+    if (host !== '::' || (error as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT')
+      throw listenFailure(error, settings, host, port);
+    log.warn({ event: 'ipv6_unavailable' }, 'IPv6 is not available here; listening on IPv4 only');
+    await bind(app.server, '0.0.0.0', port).catch((fallbackError: unknown) => {
+      throw listenFailure(fallbackError, settings, '0.0.0.0', port);
+    });
+  }
+}
+
+function bind(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port, ipv6Only: false }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+/** Stops accepting connections; resolves once the open ones have ended (a server never started counts as closed). */
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** A port in use or not allowed, or an address this machine does not have, named by the setting that chose it. */
+function listenFailure(error: unknown, settings: ListenerSettings, address: string, port: number): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  const where = `${address.includes(':') ? `[${address}]` : address}:${port}`;
+  const fields = (setting: string) => ({ setting, address, port, code });
+  switch (code) {
+    case 'EADDRINUSE':
+      return new StartError(
+        `${settings.port}: cannot listen on ${where}: another program uses port ${port}`,
+        fields(settings.port),
+      );
+    case 'EACCES':
+    case 'EPERM': {
+      const privileged =
+        port < 1024
+          ? '; ports below 1024 need root, CAP_NET_BIND_SERVICE or a lower net.ipv4.ip_unprivileged_port_start (Docker sets 0), or choose a port above 1023'
+          : '';
+      return new StartError(`${settings.port}: not permitted to listen on ${where}${privileged}`, fields(settings.port));
+    }
+    case 'EADDRNOTAVAIL':
+      return new StartError(`${settings.address}: ${address} is not an address of this machine`, fields(settings.address));
+    default:
+      return error;
+  }
+}
