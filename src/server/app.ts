@@ -5,12 +5,12 @@ import type { PolicySet } from '../policy/policy-set.js';
 import { createNeutralCertificate } from '../tls/self-signed.js';
 import { healthRoutes, type Readiness } from './health-routes.js';
 import { createNodeServer, type ConnectionLimits } from './node-server.js';
-import { createPolicyResponder, withPolicyFastPath } from './policy-responder.js';
+import { createPolicyResponder, withPolicyFastPath, type PolicyResponder } from './policy-responder.js';
 import { policyRoutes } from './policy-routes.js';
 import { redirectRoutes, type KeyAuthorizationLookup } from './redirect-routes.js';
 import { rejectUnclearHost } from './request-guards.js';
 import { requestTarget } from './request-target.js';
-import { securityHeaders } from './security-headers.js';
+import { registerSecurityHeaders, securityHeadersOf } from './security-headers.js';
 import type { CertificateSelector } from '../tls/certificate.js';
 import { servedCertificateCovers } from './tls-options.js';
 
@@ -37,16 +37,10 @@ export type AppOptions = CommonOptions &
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const tls =
     options.listener === 'https' && options.tls ? { ...options.tls, neutral: await createNeutralCertificate() } : undefined;
-  const headers = securityHeaders(options.listener === 'https');
-  const respond =
-    options.listener === 'https'
-      ? createPolicyResponder({
-          policies: options.policies,
-          recordFetch: options.recordFetch,
-          headers,
-          ...(tls && { certificateCovers: servedCertificateCovers(tls.certificateFor) }),
-        })
-      : undefined;
+  // Made once the app is complete: it sends the security headers the app's helmet sets.
+  let policyResponder: PolicyResponder | undefined;
+  const respond: PolicyResponder | undefined =
+    options.listener === 'https' ? (request, response, requester) => policyResponder!(request, response, requester) : undefined;
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     // One line per policy fetch comes from the fetch log; per-request access lines would double it.
@@ -67,10 +61,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
   });
 
-  app.addHook('onRequest', (request, reply, done) => {
-    reply.headers(headers);
-    rejectUnclearHost(request, reply, done);
-  });
+  await registerSecurityHeaders(app, options.listener === 'https');
+  app.addHook('onRequest', rejectUnclearHost);
   await app.register(healthRoutes, { readiness: options.readiness });
 
   if (respond) {
@@ -82,6 +74,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       policies: options.policies,
       keyAuthorization: options.keyAuthorization,
       httpsPort: options.httpsPort,
+    });
+  }
+  if (options.listener === 'https') {
+    policyResponder = createPolicyResponder({
+      policies: options.policies,
+      recordFetch: options.recordFetch,
+      headers: await securityHeadersOf(app),
+      ...(tls && { certificateCovers: servedCertificateCovers(tls.certificateFor) }),
     });
   }
   return app;

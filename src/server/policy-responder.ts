@@ -19,7 +19,7 @@ export interface PolicyResponderOptions {
   /** Read on every request, so a config reload is a single reference swap. */
   policies: () => PolicySet;
   recordFetch: FetchRecorder;
-  /** Sent with every answer (helmet's, computed once). */
+  /** Sent with every answer: the app's helmet headers, read once (src/server/security-headers.ts). */
   headers: Readonly<Record<string, string>>;
   /**
    * Whether the certificate served on this connection covers the policy host; absent for a

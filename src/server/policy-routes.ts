@@ -14,7 +14,8 @@ export interface PolicyRoutesOptions {
  * tests): the same responder, with the same requested host and the client address.
  */
 export const policyRoutes: FastifyPluginCallback<PolicyRoutesOptions> = (app, { respond, trustProxy }, done) => {
-  app.all(POLICY_PATH, (request, reply) => {
+  // The responder sends the security headers itself (helmet's, read once): helmet need not run per request here.
+  app.all(POLICY_PATH, { helmet: false }, (request, reply) => {
     reply.hijack();
     const client = clientOf(request.raw, trustProxy);
     respond(request.raw, reply.raw, { ip: client.ip, host: requestedHost(request.raw), direct: !client.proxied });
