@@ -1,4 +1,4 @@
-import { loadConfigFile } from '../config/load.js';
+import { loadConfigOrReport } from './load-config.js';
 import { formatTable } from './table.js';
 import type { Config } from '../config/schema.js';
 import { PolicySet } from '../policy/policy-set.js';
@@ -10,6 +10,7 @@ import { loadCertificate, type LiveCertificate } from '../tls/certificate.js';
 import { CertificateCache } from '../tls/certificate-cache.js';
 import { CertificateFiles } from '../tls/certificate-files.js';
 import { SelfSignedIssuer } from '../tls/self-signed.js';
+import { DAY_MS } from '../time/days.js';
 
 interface CertificateRow {
   host: string;
@@ -20,8 +21,6 @@ interface CertificateRow {
   last_error: string | null;
 }
 
-const DAY_MS = 86_400_000;
-
 /** `mta-sts-server certs`: every policy host with its certificate's issuer, expiry, next renewal and last error. */
 export async function listCertificates(
   path: string,
@@ -29,11 +28,8 @@ export async function listCertificates(
   out: NodeJS.WritableStream,
   err: NodeJS.WritableStream,
 ): Promise<number> {
-  const loaded = await loadConfigFile(path, process.env);
-  if (!loaded.ok) {
-    for (const error of loaded.errors) err.write(`${error}\n`);
-    return 2;
-  }
+  const loaded = await loadConfigOrReport(path, err);
+  if (!loaded) return 2;
   const { config } = loaded;
   const hosts = new PolicySet(config.domains).hosts;
   const rows = await rowsFor(config, hosts);

@@ -1,4 +1,4 @@
-import { loadConfigFile } from '../config/load.js';
+import { loadConfigOrReport } from './load-config.js';
 import { formatZoneLine, recordsToPublish, validateTarget, type PolicyHostTarget } from '../dns/records.js';
 import { normaliseDomainName } from '../policy/domain-name.js';
 import { PolicySet } from '../policy/policy-set.js';
@@ -16,13 +16,8 @@ export async function printDnsRecords(
   out: NodeJS.WritableStream,
   err: NodeJS.WritableStream,
 ): Promise<number> {
-  const problems = validateTarget(options.target);
-  const loaded = await loadConfigFile(path, process.env);
-  if (!loaded.ok) problems.push(...loaded.errors);
-  if (problems.length > 0 || !loaded.ok) {
-    for (const problem of problems) err.write(`${problem}\n`);
-    return 2;
-  }
+  const loaded = await loadConfigOrReport(path, err, validateTarget(options.target));
+  if (!loaded) return 2;
   let served = [...new PolicySet(loaded.config.domains).policies];
   if (options.domain !== undefined) {
     const wanted = normaliseDomainName(options.domain);

@@ -1,4 +1,4 @@
-import { loadConfigFile } from '../config/load.js';
+import { loadConfigOrReport } from './load-config.js';
 import { ProviderClassifier, SHIPPED_PROVIDERS_FILE, UNKNOWN_PROVIDER } from '../fetches/providers.js';
 import type { ProviderFetchStatistics } from '../storage/fetch-statistics-store.js';
 import { daysBefore, utcDay } from '../time/days.js';
@@ -67,11 +67,8 @@ export async function printStats(
     err.write(`${since.problem}\n`);
     return 2;
   }
-  const loaded = await loadConfigFile(path, process.env);
-  if (!loaded.ok) {
-    for (const error of loaded.errors) err.write(`${error}\n`);
-    return 2;
-  }
+  const loaded = await loadConfigOrReport(path, err);
+  if (!loaded) return 2;
   const { config } = loaded;
   let wanted: string | undefined;
   if (options.domain !== undefined) {

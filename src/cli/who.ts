@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import { formatTable } from './table.js';
 import { FetchSummary, parseLogLine, type FetchLine } from '../fetches/fetch-summary.js';
 import { normaliseDomainName } from '../policy/domain-name.js';
-import { LOGGED_TEXT_LIMIT, printable } from '../text/printable.js';
+import { loggable } from '../text/printable.js';
 
 const REDRAW_MS = 1_000;
 
@@ -51,8 +51,8 @@ export async function who(
       changed = true;
       if (!live)
         print(
-          `${shown(line.ptr.time)} ${shown(moved.provider)} by reverse DNS ${shown(line.ptr.ptr ?? '-')}: ` +
-            `the fetch of ${shown(moved.time)} from ${shown(moved.ip)}\n`,
+          `${loggable(line.ptr.time)} ${loggable(moved.provider)} by reverse DNS ${loggable(line.ptr.ptr ?? '-')}: ` +
+            `the fetch of ${loggable(moved.time)} from ${loggable(moved.ip)}\n`,
         );
     }
   }
@@ -85,13 +85,10 @@ function batchedWriter(out: NodeJS.WritableStream): ((text: string) => void) & {
 /** After the line of a request that is not a fetch of a policy (a HEAD, an error, another host). */
 const NOT_COUNTED = '  (not counted)';
 
-/** A string read from the log, as `who` prints it. */
-const shown = (text: string) => printable(text, LOGGED_TEXT_LIMIT);
-
 function plainLine(fetch: FetchLine): string {
-  const claimed = fetch.provider_claimed ? ` (user agent claims ${shown(fetch.provider_claimed)})` : '';
-  const fields = [fetch.domain ?? '-', fetch.ip, fetch.method, String(fetch.status), fetch.policy_id ?? '-'].map(shown);
-  return `${shown(fetch.time)} ${shown(fetch.provider)}${claimed} ${fields.join(' ')}`;
+  const claimed = fetch.provider_claimed ? ` (user agent claims ${loggable(fetch.provider_claimed)})` : '';
+  const fields = [fetch.domain ?? '-', fetch.ip, fetch.method, String(fetch.status), fetch.policy_id ?? '-'].map(loggable);
+  return `${loggable(fetch.time)} ${loggable(fetch.provider)}${claimed} ${fields.join(' ')}`;
 }
 
 function renderTable(summary: FetchSummary): string {
@@ -99,11 +96,11 @@ function renderTable(summary: FetchSummary): string {
   if (rows.length === 0) return 'no policy fetches seen yet\n';
   const cells = [['PROVIDER', 'FETCHES', 'ADDRESSES', 'LAST SEEN', 'LAST POLICY ID', 'UA CONTRADICTED']].concat(
     rows.map((row) => [
-      shown(row.provider),
+      loggable(row.provider),
       String(row.fetches),
       String(row.addresses),
-      shown(row.lastSeen),
-      shown(row.lastPolicyId ?? '-'),
+      loggable(row.lastSeen),
+      loggable(row.lastPolicyId ?? '-'),
       String(row.contradicted),
     ]),
   );

@@ -3,7 +3,7 @@ import { UNKNOWN_PROVIDER, type ProviderClassifier, type ProviderVerdict } from 
 import { IpRangeTable } from '../net/ip-ranges.js';
 import type { LogLimit } from './log-limit.js';
 import type { ReverseDns } from './reverse-dns.js';
-import { LOGGED_TEXT_LIMIT, printable } from '../text/printable.js';
+import { loggable } from '../text/printable.js';
 
 /** What the server knows about one request for the policy path, before attribution. */
 export interface PolicyFetch {
@@ -65,9 +65,9 @@ export function createFetchLog(log: Logger, classifier: ProviderClassifier, opti
     log.info({
       event: 'policy_fetch',
       domain: fetch.domain,
-      host: printable(fetch.host, LOGGED_TEXT_LIMIT),
+      host: loggable(fetch.host),
       ip: fetch.ip,
-      ua: printable(fetch.ua, LOGGED_TEXT_LIMIT),
+      ua: loggable(fetch.ua),
       provider: verdict.provider,
       provider_evidence: verdict.evidence,
       provider_claimed: verdict.claimed ?? null,
@@ -92,7 +92,7 @@ export function createFetchLog(log: Logger, classifier: ProviderClassifier, opti
         event: 'policy_fetch_ptr',
         domain: fetch.domain,
         ip: fetch.ip,
-        ptr: result.ptr === null ? null : printable(result.ptr, LOGGED_TEXT_LIMIT),
+        ptr: result.ptr === null ? null : loggable(result.ptr),
         ptr_confirmed: result.confirmed,
         ptr_provider: ptrProvider,
         provider,

@@ -1,5 +1,6 @@
 import { Resolver } from 'node:dns/promises';
 import { isIPv4 } from 'node:net';
+import type { Config } from '../config/schema.js';
 import { FairQueue } from './fair-queue.js';
 import { networkOf } from '../net/ip-address.js';
 
@@ -50,6 +51,18 @@ export class ReverseDns {
   private readonly cache = new Map<string, { expires: number; result: Promise<PtrResult> }>();
   private readonly inFlight = new Set<Promise<PtrResult>>();
   private readonly waiting = new FairQueue<Waiting>();
+
+  /** The service's lookups: the configured servers and timeout, with bounds on work in flight, queued and cached. */
+  static fromSettings(settings: Config['reverseDns']): ReverseDns {
+    return new ReverseDns({
+      servers: settings.servers,
+      timeoutMs: settings.timeout_ms,
+      maxInFlight: 32,
+      maxQueued: 10_000,
+      ttlMs: 60 * 60_000,
+      maxEntries: 10_000,
+    });
+  }
 
   constructor(private readonly options: ReverseDnsOptions) {
     // One try, longer than the lookup's own deadline: c-ares reports a reverse lookup that timed

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { StartError } from '../config/start-error.js';
+import { formatZoneLine, stsTxtRecord } from '../dns/records.js';
 import type { FetchRecorder } from '../fetches/fetch-log.js';
 import type { ServiceMetrics } from '../metrics/service-metrics.js';
 import type { PolicySet } from '../policy/policy-set.js';
@@ -69,6 +70,24 @@ export class Listeners {
       );
       await listenOn(this.admin, { port: 'admin.port', address: 'admin.address' }, admin.address, admin.port, log);
     }
+  }
+
+  /** The `service_started` line: the addresses, and the _mta-sts records to publish (up to `listUpTo` domains). */
+  announce(policies: PolicySet, listUpTo: number): void {
+    const domains = [...policies.policies];
+    this.options.log.info(
+      {
+        event: 'service_started',
+        https: this.httpsAddress,
+        http: this.httpAddress,
+        admin: this.adminAddress ?? null,
+        domains: domains.length,
+        ...(domains.length <= listUpTo && {
+          publish: domains.map((served) => formatZoneLine(stsTxtRecord(served.domain, served.id))),
+        }),
+      },
+      `serving ${domains.length} MTA-STS polic${domains.length === 1 ? 'y' : 'ies'}`,
+    );
   }
 
   private track(app: FastifyInstance): FastifyInstance {

@@ -3,9 +3,7 @@ import type { DestinationStream, Logger } from 'pino';
 import type { ConfigEnvironment } from '../config/environment.js';
 import { loadStartConfig } from '../config/load.js';
 import { ConfigReloader } from '../config/reloader.js';
-import type { Config } from '../config/schema.js';
 import { ConfigError } from '../config/start-error.js';
-import { formatZoneLine, stsTxtRecord } from '../dns/records.js';
 import { startFetchStatistics } from '../fetches/fetch-statistics.js';
 import { LogLimit, type LogLimits } from '../fetches/log-limit.js';
 import { createFetchPipeline, type FetchPipeline } from '../fetches/pipeline.js';
@@ -110,7 +108,7 @@ export class Service {
       log,
       classifier,
       limit: new LogLimit(log, options.logLimits),
-      ...(config.reverseDns.enabled && { reverseDns: reverseDnsOf(config.reverseDns) }),
+      ...(config.reverseDns.enabled && { reverseDns: ReverseDns.fromSettings(config.reverseDns) }),
       sinks: [metrics, ...(statistics ? [statistics] : [])],
     });
     const listeners = new Listeners({
@@ -137,28 +135,11 @@ export class Service {
       await service.release();
       throw stateDirFailure(error, config.stateDir) ?? error;
     }
-    service.logStarted();
+    listeners.announce(reloader.policies, LIST_UP_TO);
     logCertificateStatus(log, certificates.all(), LIST_UP_TO);
     source.listening();
     reloader.start();
     return service;
-  }
-
-  private logStarted(): void {
-    const domains = [...this.currentPolicies.policies];
-    this.log.info(
-      {
-        event: 'service_started',
-        https: this.httpsAddress,
-        http: this.httpAddress,
-        admin: this.adminAddress ?? null,
-        domains: domains.length,
-        ...(domains.length <= LIST_UP_TO && {
-          publish: domains.map((served) => formatZoneLine(stsTxtRecord(served.domain, served.id))),
-        }),
-      },
-      `serving ${domains.length} MTA-STS polic${domains.length === 1 ? 'y' : 'ies'}`,
-    );
   }
 
   get httpsAddress(): AddressInfo {
@@ -204,15 +185,4 @@ export class Service {
     // Fetches still waiting for their reverse DNS are counted before the last batch is written.
     await this.fetches.close();
   }
-}
-
-function reverseDnsOf(settings: Config['reverseDns']): ReverseDns {
-  return new ReverseDns({
-    servers: settings.servers,
-    timeoutMs: settings.timeout_ms,
-    maxInFlight: 32,
-    maxQueued: 10_000,
-    ttlMs: 60 * 60_000,
-    maxEntries: 10_000,
-  });
 }

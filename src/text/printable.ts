@@ -33,6 +33,9 @@ export function printable(text: string, limit: number): string {
   return end === text.length ? escaped : `${escaped}${cutMark(text.length - end)}`;
 }
 
+/** Attacker-given text (a User-Agent, a Host, a PTR name) as a log line or a live view shows it: at most LOGGED_TEXT_LIMIT characters, escaped. */
+export const loggable = (text: string): string => printable(text, LOGGED_TEXT_LIMIT);
+
 /** JSON text (JSON.stringify's output) with the characters it leaves alone that a terminal would act on escaped. */
 export function escapeTerminalControlsInJson(json: string): string {
   return json.replace(TERMINAL_CONTROLS_AFTER_JSON, escapeCharacter);

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { loadCertificate, type LiveCertificate } from './certificate.js';
+import { readErrorReason } from '../files/read-error.js';
 
 export interface CertificateFilePair {
   readonly cert: string;
@@ -56,9 +57,8 @@ export class CertificateFiles {
       chain = await readFile(pair.cert, 'utf8');
       key = await readFile(pair.key, 'utf8');
     } catch (error) {
-      const { code, path } = error as NodeJS.ErrnoException;
-      const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
-      return { kind: 'failed', error: `${path ?? pair.cert}: cannot read: ${why}` };
+      const { path } = error as NodeJS.ErrnoException;
+      return { kind: 'failed', error: `${path ?? pair.cert}: cannot read: ${readErrorReason(error)}` };
     }
     const fingerprint = `${chain}\u0000${key}`;
     if (fingerprint === previousFingerprint) return { kind: 'unchanged' };

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { writeFileAtomic } from '../storage/atomic-file.js';
 import { loadCertificate, type LiveCertificate } from './certificate.js';
+import { DAY_MS } from '../time/days.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
 const ECDSA_P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
-const DAY_MS = 86_400_000;
 const CA_LIFETIME_DAYS = 3650;
 const LEAF_LIFETIME_DAYS = 397;
 const RENEW_BEFORE_DAYS = 30;
