@@ -98,7 +98,7 @@ export function unlocatedLines(problems: readonly Problem[], source: string): st
  * The keys the schema allows in the mapping at `path`. Through a discriminated union it follows the
  * option the data chose; where the data chose none, every option's keys are allowed.
  */
-export function allowedKeysAt(schema: z.ZodType, path: readonly PropertyKey[], data: unknown): string[] | undefined {
+function allowedKeysAt(schema: z.ZodType, path: readonly PropertyKey[], data: unknown): string[] | undefined {
   let current: z.ZodType | undefined = schema;
   let value = data;
   for (const segment of path) {
@@ -160,7 +160,7 @@ function unwrap(schema: z.ZodType): z.ZodType {
 }
 
 /** The allowed key a mistyped one most likely meant: a few edits away, case aside. */
-export function closestKey(key: string, allowed: readonly string[]): string | undefined {
+function closestKey(key: string, allowed: readonly string[]): string | undefined {
   if (key.length > 64) return undefined;
   const wanted = key.toLowerCase();
   const tolerance = Math.max(1, Math.min(3, Math.floor(wanted.length / 3)));

@@ -15,12 +15,12 @@ import { keyText, MAPPING, NodeTable, NONE, SEQUENCE, type Located } from './yam
  */
 
 /** Problems listed for one file; a broken list of thousands of entries needs only the first to be fixed. */
-export const MAX_REPORTED_PROBLEMS = 100;
+const MAX_REPORTED_PROBLEMS = 100;
 /** Nesting deeper than any config needs (about six levels), well inside js-yaml's recursion limits. */
-export const MAX_NESTING = 64;
+const MAX_NESTING = 64;
 
 /** A file this large is a mistake (a log, an image): 32 MiB of config holds several hundred thousand domains. */
-export const MAX_YAML_FILE_BYTES = 32 * 1024 * 1024;
+const MAX_YAML_FILE_BYTES = 32 * 1024 * 1024;
 
 export type YamlParse = { ok: true; document: YamlDocument } | { ok: false; errors: string[] };
 

@@ -11,7 +11,7 @@ import { QUOTE_LIMIT } from '../text/quote.js';
  * Nodes that aliases may add in all: reusing a settings block for 10 000 domains adds under 100 000,
  * a "billion laughs" file far more. Data past the parser (validation, messages) stays linear in this.
  */
-export const MAX_ALIAS_EXPANSION = 100_000;
+const MAX_ALIAS_EXPANSION = 100_000;
 
 /** One problem, at an offset in the text; turned into `file:line:column ...` when reported. */
 export interface Located {
@@ -20,9 +20,9 @@ export interface Located {
 }
 
 export const NONE = -1;
-export const EMPTY = 0;
-export const SCALAR = 1;
-export const ALIAS = 2;
+const EMPTY = 0;
+const SCALAR = 1;
+const ALIAS = 2;
 export const MAPPING = 3;
 export const SEQUENCE = 4;
 

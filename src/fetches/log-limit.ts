@@ -10,7 +10,7 @@ export interface LogLimits {
   maxAddresses: number;
 }
 
-export const DEFAULT_LOG_LIMITS: Readonly<LogLimits> = { linesPerAddress: 20, windowMs: 60_000, maxAddresses: 10_000 };
+const DEFAULT_LOG_LIMITS: Readonly<LogLimits> = { linesPerAddress: 20, windowMs: 60_000, maxAddresses: 10_000 };
 
 interface Budget {
   lines: number;

@@ -55,7 +55,7 @@ export class PolicySet {
   }
 }
 
-export function normaliseHostHeader(host: string): string {
+function normaliseHostHeader(host: string): string {
   let name = host.toLowerCase();
   if (name.startsWith('[')) return name; // an IPv6 literal is never a policy host
   const colon = name.lastIndexOf(':');

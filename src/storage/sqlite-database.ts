@@ -9,13 +9,11 @@ export type SqliteDatabase = Database.Database;
  * later: each part keeps its own tables and schema version, so parts are added (or moved to a
  * shared database) one at a time.
  */
-export const STATE_DATABASE_FILE = 'mta-sts.db';
+const STATE_DATABASE_FILE = 'mta-sts.db';
 
 export function stateDatabasePath(stateDir: string): string {
   return join(stateDir, STATE_DATABASE_FILE);
 }
-
-export class NoDatabaseError extends Error {}
 
 /**
  * Opens the state database. The service opens it for writing (creating it); commands such as
@@ -24,7 +22,7 @@ export class NoDatabaseError extends Error {}
 export function openStateDatabase(stateDir: string, access: 'read-write' | 'read-only'): SqliteDatabase {
   const path = stateDatabasePath(stateDir);
   if (access === 'read-only' && !existsSync(path)) {
-    throw new NoDatabaseError(`${path} does not exist: the service has not written any statistics under this state_dir yet`);
+    throw new Error(`${path} does not exist: the service has not written any statistics under this state_dir yet`);
   }
   if (access === 'read-write') mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const db = new Database(path, { readonly: access === 'read-only', fileMustExist: access === 'read-only' });

@@ -29,7 +29,7 @@ export const DEFAULT_TIMING: Omit<MaintenanceTiming, 'renewWhenRemaining'> = {
  * Encrypt's duplicate-certificate limit), and a time written while the clock was wrong must not
  * stop renewals for longer.
  */
-export const MAX_RETRY_WAIT_MS = 7 * 24 * 60 * 60_000;
+const MAX_RETRY_WAIT_MS = 7 * 24 * 60 * 60_000;
 
 /**
  * What `mta-sts-server certs` shows for a host, and the retry state that outlives a restart;
