@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { LOGGED_TEXT_LIMIT, printable } from '../text/printable.js';
+import { loggable, printable } from '../text/printable.js';
 import { decodeReport, type DecodedReport } from './decode.js';
 import { extractReportParts } from './mime.js';
 import {
@@ -151,7 +151,7 @@ class StoreIntake implements ReportIntake {
       summaries.push(summary);
       if (!(await this.options.store.add({ facts: report.facts, compressed: report.compressed, via, receivedAt }))) {
         this.options.log.info(
-          { event: 'tlsrpt_duplicate', via, organization: logged(summary.organization), report_id: logged(summary.reportId) },
+          { event: 'tlsrpt_duplicate', via, organization: loggable(summary.organization), report_id: loggable(summary.reportId) },
           'TLS report already stored',
         );
         continue;
@@ -162,8 +162,8 @@ class StoreIntake implements ReportIntake {
         {
           event: 'tlsrpt_report',
           via,
-          organization: logged(summary.organization),
-          report_id: logged(summary.reportId),
+          organization: loggable(summary.organization),
+          report_id: loggable(summary.reportId),
           policy_domain: summary.policyDomains.join(','),
           period_start: summary.start,
           period_end: summary.end,
@@ -194,5 +194,3 @@ class StoreIntake implements ReportIntake {
     return this.options.now?.() ?? new Date();
   }
 }
-
-const logged = (text: string) => printable(text, LOGGED_TEXT_LIMIT);
