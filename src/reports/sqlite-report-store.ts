@@ -1,4 +1,4 @@
-import { migrate, openStateDatabase, schemaVersion, type SqliteDatabase } from '../storage/sqlite-database.js';
+import { openStatePart, type SqliteDatabase, type StatePart } from '../storage/sqlite-database.js';
 import {
   ReportStoreUnavailableError,
   type IntakePath,
@@ -8,8 +8,6 @@ import {
   type TlsReportStore,
 } from './report-store.js';
 import type { FailureDetail } from './tls-report.js';
-
-const PART = 'tls_reports';
 
 /** migrations[n] takes the TLS report tables from version n to n + 1; never edit a shipped step. */
 const MIGRATIONS = [
@@ -34,6 +32,8 @@ const MIGRATIONS = [
      media_type TEXT NOT NULL, size INTEGER NOT NULL, raw BLOB NOT NULL);
    CREATE INDEX tlsrpt_rejected_received ON tlsrpt_rejected (received_at);`,
 ];
+
+const PART: StatePart = { name: 'tls_reports', migrations: MIGRATIONS, title: 'TLS reports', whyEmpty: 'none has been received' };
 
 // SQLite result codes that mean "not now" rather than "never": the sender retries later.
 const TRANSIENT_CODES = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|CANTOPEN|READONLY|PROTOCOL|NOMEM)/;
@@ -84,29 +84,12 @@ export class SqliteTlsReportStore implements TlsReportStore {
 
   /** For the service and `reports import`: creates the tables when they are missing. */
   static open(stateDir: string): SqliteTlsReportStore {
-    const db = openStateDatabase(stateDir, 'read-write');
-    try {
-      migrate(db, PART, MIGRATIONS);
-    } catch (error) {
-      db.close();
-      throw error;
-    }
-    return new SqliteTlsReportStore(db);
+    return new SqliteTlsReportStore(openStatePart(stateDir, 'read-write', PART));
   }
 
   /** For `reports`, while the service may be writing. */
   static openReadOnly(stateDir: string): SqliteTlsReportStore {
-    const db = openStateDatabase(stateDir, 'read-only');
-    const version = schemaVersion(db, PART);
-    if (version !== MIGRATIONS.length) {
-      db.close();
-      throw new Error(
-        version === 0
-          ? 'the state database has no TLS reports yet: none has been received'
-          : `the TLS reports in the state database are at version ${version}; this mta-sts-server reads version ${MIGRATIONS.length}`,
-      );
-    }
-    return new SqliteTlsReportStore(db);
+    return new SqliteTlsReportStore(openStatePart(stateDir, 'read-only', PART));
   }
 
   async add(report: ReportToStore): Promise<boolean> {

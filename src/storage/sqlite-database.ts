@@ -19,7 +19,7 @@ export function stateDatabasePath(stateDir: string): string {
  * Opens the state database. The service opens it for writing (creating it); commands such as
  * `stats` open it read-only while the service keeps writing, which WAL mode allows.
  */
-export function openStateDatabase(stateDir: string, access: 'read-write' | 'read-only'): SqliteDatabase {
+function openStateDatabase(stateDir: string, access: 'read-write' | 'read-only'): SqliteDatabase {
   const path = stateDatabasePath(stateDir);
   if (access === 'read-only' && !existsSync(path)) {
     throw new Error(`${path} does not exist: the service has not written any statistics under this state_dir yet`);
@@ -43,7 +43,7 @@ export function openStateDatabase(stateDir: string, access: 'read-write' | 'read
  * Brings one part's tables up to date: `migrations[n]` takes that part from version n to n + 1.
  * Each step runs in a transaction with its version bump, so a crash leaves a whole step or none.
  */
-export function migrate(db: SqliteDatabase, part: string, migrations: readonly string[]): void {
+function migrate(db: SqliteDatabase, part: string, migrations: readonly string[]): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_versions (part TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID');
   const from = schemaVersion(db, part);
   if (from > migrations.length) {
@@ -62,10 +62,49 @@ export function migrate(db: SqliteDatabase, part: string, migrations: readonly s
 }
 
 /** The part's schema version, for read-only users that must not migrate: 0 when the part has no tables yet. */
-export function schemaVersion(db: SqliteDatabase, part: string): number {
+function schemaVersion(db: SqliteDatabase, part: string): number {
   const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_versions'").get();
   if (!table) return 0;
   return (
     (db.prepare('SELECT version FROM schema_versions WHERE part = ?').get(part) as { version: number } | undefined)?.version ?? 0
   );
+}
+
+/** One part's tables in the state database, as openStatePart() opens them. */
+export interface StatePart {
+  /** Its key in schema_versions. */
+  name: string;
+  /** `migrations[n]` takes the part from version n to n + 1. */
+  migrations: readonly string[];
+  /** What messages call its contents: "fetch statistics", "TLS reports". */
+  title: string;
+  /** Why a reader can find none yet, for the message when the part has no tables. */
+  whyEmpty: string;
+}
+
+/**
+ * The state database for one part: read-write brings the part's tables up to date (the service);
+ * read-only (commands, while the service writes) insists they are at the version this build
+ * reads, and says so when they are not. The database is closed again when it cannot be used.
+ */
+export function openStatePart(stateDir: string, access: 'read-write' | 'read-only', part: StatePart): SqliteDatabase {
+  const db = openStateDatabase(stateDir, access);
+  try {
+    if (access === 'read-write') {
+      migrate(db, part.name, part.migrations);
+    } else {
+      const version = schemaVersion(db, part.name);
+      if (version !== part.migrations.length) {
+        throw new Error(
+          version === 0
+            ? `the state database has no ${part.title} yet: ${part.whyEmpty}`
+            : `the ${part.title} in the state database are at version ${version}; this mta-sts-server reads version ${part.migrations.length}`,
+        );
+      }
+    }
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
 }

@@ -1,13 +1,11 @@
 import type { Statement } from 'better-sqlite3';
-import { migrate, openStateDatabase, schemaVersion, type SqliteDatabase } from './sqlite-database.js';
+import { openStatePart, type SqliteDatabase, type StatePart } from './sqlite-database.js';
 import {
   MAX_ADDRESSES_PER_DAY,
   type DailyFetches,
   type FetchStatisticsStore,
   type ProviderFetchStatistics,
 } from './fetch-statistics-store.js';
-
-const PART = 'fetch_statistics';
 
 /** migrations[n] takes the fetch statistics tables from version n to n + 1; never edit a shipped step. */
 const MIGRATIONS = [
@@ -26,6 +24,13 @@ const MIGRATIONS = [
   'ALTER TABLE fetch_days ADD COLUMN addresses_capped INTEGER NOT NULL DEFAULT 0;',
 ];
 
+const PART: StatePart = {
+  name: 'fetch_statistics',
+  migrations: MIGRATIONS,
+  title: 'fetch statistics',
+  whyEmpty: 'the service has not written any',
+};
+
 const TABLES = ['fetch_days', 'fetch_day_addresses', 'fetch_day_policy_ids'] as const;
 
 /** Fetch statistics in the state directory's SQLite database. */
@@ -34,29 +39,12 @@ export class SqliteFetchStatistics implements FetchStatisticsStore {
 
   /** For the service: creates the database and its tables when they are missing. */
   static open(stateDir: string): SqliteFetchStatistics {
-    const db = openStateDatabase(stateDir, 'read-write');
-    try {
-      migrate(db, PART, MIGRATIONS);
-    } catch (error) {
-      db.close();
-      throw error;
-    }
-    return new SqliteFetchStatistics(db);
+    return new SqliteFetchStatistics(openStatePart(stateDir, 'read-write', PART));
   }
 
   /** For commands that only read, while the service may be writing. */
   static openReadOnly(stateDir: string): SqliteFetchStatistics {
-    const db = openStateDatabase(stateDir, 'read-only');
-    const version = schemaVersion(db, PART);
-    if (version !== MIGRATIONS.length) {
-      db.close();
-      throw new Error(
-        version === 0
-          ? 'the state database has no fetch statistics yet: the service has not written any'
-          : `the fetch statistics in the state database are at version ${version}; this mta-sts-server reads version ${MIGRATIONS.length}`,
-      );
-    }
-    return new SqliteFetchStatistics(db);
+    return new SqliteFetchStatistics(openStatePart(stateDir, 'read-only', PART));
   }
 
   /** The write statements, prepared at the first batch (a read-only store never writes). */
