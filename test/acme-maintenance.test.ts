@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { stat, utimes, writeFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { AcmeError } from '../src/tls/acme/acme-issuer.js';
-import { renewalDue, storageKey } from '../src/tls/acme/maintenance.js';
+import { renewalDue, storageKey } from '../src/tls/acme/host-state.js';
 import { loadCertificate } from '../src/tls/certificate.js';
 import { parseConfigText } from '../src/config/load.js';
 import { FileStorage } from '../src/storage/file-storage.js';

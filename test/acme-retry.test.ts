@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AcmeError, retryAfterMs } from '../src/tls/acme/acme-issuer.js';
-import { DEFAULT_TIMING, parseHostStatus, storageKey, type MaintenanceTiming } from '../src/tls/acme/maintenance.js';
+import { parseHostStatus, storageKey } from '../src/tls/acme/host-state.js';
+import { DEFAULT_TIMING, type MaintenanceTiming } from '../src/tls/acme/maintenance.js';
 import type { Storage } from '../src/storage/storage.js';
 import { certificateFor, DAY, setupMaintenance } from './support/acme-maintenance.js';
 import { freePorts } from './support/ports.js';

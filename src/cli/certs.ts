@@ -5,7 +5,7 @@ import { PolicySet } from '../policy/policy-set.js';
 import { AcmeChallengeTokens } from '../tls/acme/challenges.js';
 import { openBackends } from '../storage/backends.js';
 import { AcmeIssuer } from '../tls/acme/acme-issuer.js';
-import { parseHostStatus, renewalDue, storageKey } from '../tls/acme/maintenance.js';
+import { parseHostStatus, renewalDue, storageKey } from '../tls/acme/host-state.js';
 import { loadCertificate, type LiveCertificate } from '../tls/certificate.js';
 import { CertificateCache } from '../tls/certificate-cache.js';
 import { CertificateFiles } from '../tls/certificate-files.js';

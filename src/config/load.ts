@@ -3,7 +3,8 @@ import { ADMIN_TOKEN_VARIABLE, NO_ENVIRONMENT, readEnvironment, type ConfigEnvir
 import { describeIssues, type Problem } from './issues.js';
 import { printable } from '../text/printable.js';
 import { formatPath } from '../text/quote.js';
-import { adminExposure, configSchema, type Config } from './schema.js';
+import { adminExposure } from './admin-exposure.js';
+import { configSchema, type Config } from './schema.js';
 import { ConfigError } from './start-error.js';
 import { parseYaml, readYamlFile } from './yaml-document.js';
 

@@ -1,10 +1,10 @@
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import { asCidr, parseCidr } from '../net/ip-ranges.js';
 import { z } from 'zod';
 import { normaliseDomainName } from '../policy/domain-name.js';
 import { parseMxPattern, type MxPattern } from '../policy/mx-pattern.js';
 import { MAX_AGE_LIMIT, POLICY_MODES, type DomainPolicy, type PolicyMode } from '../policy/policy.js';
-import { mapping, type IssueParams, type Problem } from './issues.js';
+import { mapping, type IssueParams } from './issues.js';
 import { quote } from '../text/quote.js';
 
 /**
@@ -160,35 +160,6 @@ const admin = mapping({
   port: port.default(9464),
   token: adminToken.optional(),
 });
-
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-// Node's BlockList also matches IPv4-mapped IPv6 (::ffff:127.0.0.1) against the IPv4 subnet.
-LOOPBACK.addAddress('::1', 'ipv6');
-
-/**
- * An admin listener that other machines can reach must ask for a token: it lists every hosted
- * domain, its policy id and certificate expiry. Checked on the written data, beside the schema's
- * own problems, because the token may come from the environment, which the schema does not see.
- */
-export function adminExposure(data: unknown, tokenInEnvironment: boolean): Problem[] {
-  const admin = (data as { admin?: unknown } | null)?.admin as { enabled?: unknown; address?: unknown; token?: unknown } | null;
-  if (tokenInEnvironment || typeof admin !== 'object' || admin === null) return [];
-  const { enabled = true, address, token } = admin;
-  // A token written in the file, even a broken one, is the schema's to report.
-  if (enabled !== true || token !== undefined || typeof address !== 'string') return [];
-  const family = isIP(address);
-  if (family === 0 || LOOPBACK.check(address, family === 4 ? 'ipv4' : 'ipv6')) return [];
-  return [
-    {
-      path: ['admin', 'address'],
-      at: 'value',
-      message:
-        `${quote(address)} is not a loopback address and the admin listener has no token: anyone who reaches it ` +
-        'would see every domain, its policy id and certificate expiry; set admin.token or MTA_STS_ADMIN_TOKEN, or listen on 127.0.0.1',
-    },
-  ];
-}
 
 const dnsServer = text('a DNS server address such as 192.0.2.53 or 127.0.0.1:5353').refine(
   (value) => isIP(value) !== 0 || isIP(value.replace(/^\[(.*)\]:\d+$/, '$1').replace(/^([^:]+):\d+$/, '$1')) !== 0,

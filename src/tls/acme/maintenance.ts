@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Storage } from '../../storage/storage.js';
 import { loadCertificate, type LiveCertificate } from '../certificate.js';
 import { AcmeError, type AcmeIssuer } from './acme-issuer.js';
+import { parseHostStatus, renewalDue, storageKey, type HostStatus } from './host-state.js';
 
 export interface MaintenanceTiming {
   /**
@@ -30,42 +31,6 @@ export const DEFAULT_TIMING: Omit<MaintenanceTiming, 'renewWhenRemaining'> = {
  * stop renewals for longer.
  */
 const MAX_RETRY_WAIT_MS = 7 * 24 * 60 * 60_000;
-
-/**
- * What `mta-sts-server certs` shows for a host, and the retry state that outlives a restart;
- * kept in storage beside the certificate.
- */
-export interface HostStatus {
-  host: string;
-  lastError?: { at: string; message: string; type?: string };
-  /** No order before this time (the backoff, or the CA's Retry-After). */
-  nextAttempt?: string;
-  /** Failed orders since the last certificate: the next backoff doubles from here. */
-  failures?: number;
-}
-
-/** A stored status.json; undefined when it does not parse (it is rewritten at the next order). */
-export function parseHostStatus(text: string): HostStatus | undefined {
-  try {
-    const status = JSON.parse(text) as unknown;
-    return typeof status === 'object' && status !== null && typeof (status as HostStatus).host === 'string'
-      ? (status as HostStatus)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Where a host's certificate, key and status live in storage, per CA. */
-export function storageKey(caId: string, host: string, file: 'chain.pem' | 'key.pem' | 'status.json'): string {
-  return `certificates/${caId}/${host}/${file}`;
-}
-
-/** When a certificate is due for renewal: once `renewWhenRemaining` of its lifetime is left. */
-export function renewalDue(certificate: { notBefore: Date; notAfter: Date }, renewWhenRemaining: number): number {
-  const lifetime = certificate.notAfter.getTime() - certificate.notBefore.getTime();
-  return certificate.notAfter.getTime() - lifetime * renewWhenRemaining;
-}
 
 interface Managed {
   timer?: NodeJS.Timeout;
