@@ -7,7 +7,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { decodeReport } from '../src/reports/decode.js';
 import { createReportIntake, ReportStoreUnavailableError, type IntakeOutcome } from '../src/reports/intake.js';
-import { SqliteTlsReportStore } from '../src/reports/sqlite-report-store.js';
+import { SqliteTlsReportStore } from '../src/storage/sqlite-tls-report-store.js';
 import { createLogger } from '../src/log/logger.js';
 import { stateDatabasePath } from '../src/storage/sqlite-database.js';
 import { LogCapture } from './support/service.js';

@@ -3,7 +3,8 @@ import { gunzip, gzip } from 'node:zlib';
 import { formatPath } from '../text/quote.js';
 import { printable } from '../text/printable.js';
 import { jsonErrorPosition } from './json-error-position.js';
-import { reportFacts, tlsReportSchema, type ReportFacts } from './tls-report.js';
+import type { ReportFacts } from '../storage/tls-report-store.js';
+import { reportFacts, tlsReportSchema } from './tls-report.js';
 
 const gunzipAsync = promisify(gunzip);
 const gzipAsync = promisify(gzip);

@@ -3,14 +3,24 @@ import { loggable, printable } from '../text/printable.js';
 import { decodeReport, type DecodedReport } from './decode.js';
 import { extractReportParts } from './mime.js';
 import {
-  reportSummary,
   ReportStoreUnavailableError,
   type IntakePath,
-  type StoredReportSummary,
+  type ReportFacts,
   type TlsReportStore,
-} from './report-store.js';
+} from '../storage/tls-report-store.js';
 
-export { ReportStoreUnavailableError, type IntakePath, type StoredReportSummary, type TlsReportStore };
+export { ReportStoreUnavailableError, type IntakePath, type TlsReportStore };
+
+/** What callers learn about a report they handed in: enough for a log line and an answer. */
+export interface StoredReportSummary {
+  organization: string;
+  reportId: string;
+  policyDomains: string[];
+  start: string;
+  end: string;
+  successfulSessions: number;
+  failedSessions: number;
+}
 
 export type IntakeOutcome =
   /** Every report in the input is stored, durably (after the commit); some may have been stored before. */
@@ -193,4 +203,16 @@ class StoreIntake implements ReportIntake {
   private now(): Date {
     return this.options.now?.() ?? new Date();
   }
+}
+
+function reportSummary(facts: ReportFacts): StoredReportSummary {
+  return {
+    organization: facts.organization,
+    reportId: facts.reportId,
+    policyDomains: [...new Set(facts.policies.map((policy) => policy.policyDomain))],
+    start: facts.start,
+    end: facts.end,
+    successfulSessions: facts.policies.reduce((sum, policy) => sum + policy.successfulSessions, 0),
+    failedSessions: facts.policies.reduce((sum, policy) => sum + policy.failedSessions, 0),
+  };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { POLICY_TYPES, type ReportFacts } from '../storage/tls-report-store.js';
 
 /**
  * An SMTP TLS report (RFC 8460 §4) as senders really write it: strict where a wrong value would
@@ -35,9 +36,6 @@ const dateTime = z
     error: 'is not an RFC 3339 date-time such as 2016-04-01T00:00:00Z',
   })
   .refine((value) => !Number.isNaN(Date.parse(value)), { error: 'is not a valid date-time' });
-
-/** RFC 8460 §4.4 policy types. */
-export const POLICY_TYPES = ['sts', 'tlsa', 'no-policy-found'] as const;
 
 /**
  * RFC 8460 §4.3 result types that enforce would turn into a delivery failure: with a policy in
@@ -107,40 +105,6 @@ export const tlsReportSchema = z
 
 export type TlsReport = z.output<typeof tlsReportSchema>;
 export type TlsReportPolicy = TlsReport['policies'][number];
-
-/** A failure detail as stored: the RFC's fields under the names the store and `reports` use. */
-export interface FailureDetail {
-  resultType: string;
-  sendingMtaIp: string | null;
-  receivingIp: string | null;
-  receivingMxHostname: string | null;
-  receivingMxHelo: string | null;
-  /** RFC 8460 §4.4 failure-reason-code (the Appendix B example writes failure-error-code). */
-  failureReasonCode: string | null;
-  sessions: number;
-}
-
-/** One policy of a report as stored: totals from the summary, breakdown from the failure details. */
-export interface PolicyResult {
-  policyType: (typeof POLICY_TYPES)[number];
-  policyDomain: string;
-  policyString: string | null;
-  mxHosts: string[];
-  successfulSessions: number;
-  failedSessions: number;
-  failures: FailureDetail[];
-}
-
-/** The parts of a report every store keeps, beside the raw report. */
-export interface ReportFacts {
-  organization: string;
-  reportId: string;
-  contactInfo: string | null;
-  /** ISO 8601, UTC (normalised from the sender's RFC 3339 offset). */
-  start: string;
-  end: string;
-  policies: PolicyResult[];
-}
 
 const asList = (value: string | string[] | undefined): string[] =>
   value === undefined ? [] : Array.isArray(value) ? value : [value];

@@ -2,9 +2,13 @@ import type { Config } from '../config/schema.js';
 import type { FetchStatisticsStore } from './fetch-statistics-store.js';
 import { FileStorage } from './file-storage.js';
 import type { Storage } from './storage.js';
+import type { TlsReportStore } from './tls-report-store.js';
 
-/** Who opens the statistics: the service writes them; commands such as `stats` only read, while the service keeps writing. */
-export type StatisticsAccess = 'read-write' | 'read-only';
+/**
+ * Who opens a store: the service writes (and `reports import` adds reports); commands such as
+ * `stats` and `reports` only read, while the service keeps writing.
+ */
+export type StoreAccess = 'read-write' | 'read-only';
 
 /**
  * The stores the config chooses. Everything that keeps state goes through here, so that a shared
@@ -14,17 +18,23 @@ export interface Backends {
   /** Certificates, keys, the ACME account and per-host status. */
   readonly storage: Storage;
   /** Opens the fetch statistics store; throws with a message a person can act on when it cannot be opened. */
-  openFetchStatistics(access: StatisticsAccess): Promise<FetchStatisticsStore>;
+  openFetchStatistics(access: StoreAccess): Promise<FetchStatisticsStore>;
+  /** Opens the TLS report store (RFC 8460); throws like openFetchStatistics. */
+  openTlsReportStore(access: StoreAccess): Promise<TlsReportStore>;
 }
 
 export function openBackends(config: Pick<Config, 'stateDir'>): Backends {
   const { stateDir } = config;
+  // The SQLite stores are loaded only when opened: the module is native and only some commands need it.
   return {
     storage: new FileStorage(stateDir),
     async openFetchStatistics(access) {
-      // Loaded only here: the SQLite module is native and only serve and stats need it.
       const { SqliteFetchStatistics } = await import('./sqlite-fetch-statistics.js');
       return access === 'read-write' ? SqliteFetchStatistics.open(stateDir) : SqliteFetchStatistics.openReadOnly(stateDir);
+    },
+    async openTlsReportStore(access) {
+      const { SqliteTlsReportStore } = await import('./sqlite-tls-report-store.js');
+      return access === 'read-write' ? SqliteTlsReportStore.open(stateDir) : SqliteTlsReportStore.openReadOnly(stateDir);
     },
   };
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { test } from 'node:test';
 import { parseReportJson } from '../../src/reports/decode.js';
-import type { ReportToStore, TlsReportStore } from '../../src/reports/report-store.js';
+import type { ReportToStore, TlsReportStore } from '../../src/storage/tls-report-store.js';
 import { mailRuReport, microsoftReport, rfcExampleReport } from './tls-reports.js';
 
 /** A store under test, and how to open it again on the same data (a restart). */

@@ -1,5 +1,3 @@
-import type { FailureDetail, ReportFacts } from './tls-report.js';
-
 /** How a report reached the service. */
 export type IntakePath = 'smtp' | 'https' | 'imap' | 'import';
 export const INTAKE_PATHS: readonly IntakePath[] = ['smtp', 'https', 'imap', 'import'];
@@ -15,6 +13,43 @@ export class ReportStoreUnavailableError extends Error {
   }
 }
 
+/** RFC 8460 §4.4 policy types. */
+export const POLICY_TYPES = ['sts', 'tlsa', 'no-policy-found'] as const;
+
+/** A failure detail as stored: the RFC's fields under the names the store and `reports` use. */
+export interface FailureDetail {
+  resultType: string;
+  sendingMtaIp: string | null;
+  receivingIp: string | null;
+  receivingMxHostname: string | null;
+  receivingMxHelo: string | null;
+  /** RFC 8460 §4.4 failure-reason-code (the Appendix B example writes failure-error-code). */
+  failureReasonCode: string | null;
+  sessions: number;
+}
+
+/** One policy of a report as stored: totals from the summary, breakdown from the failure details. */
+export interface PolicyResult {
+  policyType: (typeof POLICY_TYPES)[number];
+  policyDomain: string;
+  policyString: string | null;
+  mxHosts: string[];
+  successfulSessions: number;
+  failedSessions: number;
+  failures: FailureDetail[];
+}
+
+/** The parts of a report every store keeps, beside the raw report. */
+export interface ReportFacts {
+  organization: string;
+  reportId: string;
+  contactInfo: string | null;
+  /** ISO 8601, UTC (normalised from the sender's RFC 3339 offset). */
+  start: string;
+  end: string;
+  policies: PolicyResult[];
+}
+
 /** A report to keep: its facts and the raw report, gzip-compressed, for audit. */
 export interface ReportToStore {
   facts: ReportFacts;
@@ -22,17 +57,6 @@ export interface ReportToStore {
   via: IntakePath;
   /** ISO 8601. */
   receivedAt: string;
-}
-
-/** What callers learn about a report they handed in: enough for a log line and an answer. */
-export interface StoredReportSummary {
-  organization: string;
-  reportId: string;
-  policyDomains: string[];
-  start: string;
-  end: string;
-  successfulSessions: number;
-  failedSessions: number;
 }
 
 /** A report kept as rejected: what arrived (cut to a bound) and why it was refused. */
@@ -85,16 +109,4 @@ export interface TlsReportStore {
   /** Deletes reports whose date range ended before `beforeDay` and rejections received before it; returns how many went. */
   prune(beforeDay: string): Promise<number>;
   close(): Promise<void>;
-}
-
-export function reportSummary(facts: ReportFacts): StoredReportSummary {
-  return {
-    organization: facts.organization,
-    reportId: facts.reportId,
-    policyDomains: [...new Set(facts.policies.map((policy) => policy.policyDomain))],
-    start: facts.start,
-    end: facts.end,
-    successfulSessions: facts.policies.reduce((sum, policy) => sum + policy.successfulSessions, 0),
-    failedSessions: facts.policies.reduce((sum, policy) => sum + policy.failedSessions, 0),
-  };
 }

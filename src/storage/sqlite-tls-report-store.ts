@@ -1,13 +1,13 @@
-import { openStatePart, type SqliteDatabase, type StatePart } from '../storage/sqlite-database.js';
+import { openStatePart, type SqliteDatabase, type StatePart } from './sqlite-database.js';
 import {
   ReportStoreUnavailableError,
+  type FailureDetail,
   type IntakePath,
   type RejectedReport,
   type ReportToStore,
   type StoredPolicyResult,
   type TlsReportStore,
-} from './report-store.js';
-import type { FailureDetail } from './tls-report.js';
+} from './tls-report-store.js';
 
 /** migrations[n] takes the TLS report tables from version n to n + 1; never edit a shipped step. */
 const MIGRATIONS = [
