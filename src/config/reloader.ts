@@ -147,8 +147,8 @@ export class ConfigReloader {
 
 /** The settings that listeners, certificate sources and stores were built from: a reload keeps the running ones. */
 function restartOnlySettings(config: Config) {
-  const { listen, tls, stateDir, admin, reverseDns, statistics, providersFile } = config;
-  return { listen, tls, stateDir, admin, reverseDns, statistics, providersFile };
+  const { listen, tls, stateDir, admin, reverseDns, statistics, reports, providersFile } = config;
+  return { listen, tls, stateDir, admin, reverseDns, statistics, reports, providersFile };
 }
 
 /** Config file names of the restart-only settings, in the order the log names them. */
@@ -160,6 +160,7 @@ const RESTART_ONLY_NAMES: Record<keyof ReturnType<typeof restartOnlySettings>, s
   reverseDns: 'reverse_dns',
   providersFile: 'providers_file',
   statistics: 'statistics',
+  reports: 'reports',
 };
 
 function restartOnlyChanges(current: Config, next: Config): string[] {
