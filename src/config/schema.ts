@@ -240,6 +240,10 @@ const reports = mapping({
 
 export const REPORTS_DEFAULTS = reports.parse({});
 
+/** Whether any way of receiving TLS reports is on; with none, the service opens no report store. */
+export const receivesReports = (settings: z.output<typeof reports>): boolean =>
+  settings.https.enabled || settings.smtp.enabled || settings.imap.enabled;
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const log = mapping({
   level: z

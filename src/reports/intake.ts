@@ -33,7 +33,7 @@ export type IntakeOutcome =
 /** What the intake counts; ReportMetrics implements it for Prometheus. */
 export interface IntakeMetrics {
   reportReceived(via: IntakePath, outcome: IntakeOutcome['outcome'] | 'unavailable'): void;
-  reportStored(report: StoredReportSummary): void;
+  reportStored(report: ReportFacts): void;
 }
 
 /**
@@ -167,7 +167,7 @@ class StoreIntake implements ReportIntake {
         continue;
       }
       added++;
-      this.options.metrics?.reportStored(summary);
+      this.options.metrics?.reportStored(report.facts);
       this.options.log.info(
         {
           event: 'tlsrpt_report',

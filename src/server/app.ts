@@ -12,6 +12,7 @@ import { rejectUnclearHost } from './request-guards.js';
 import { requestTarget } from './request-target.js';
 import { registerSecurityHeaders, securityHeadersOf } from './security-headers.js';
 import type { CertificateSelector } from '../tls/certificate.js';
+import { tlsRptRoutes, type TlsRptEndpoint } from './tlsrpt-routes.js';
 import { servedCertificateCovers } from './tls-options.js';
 
 interface CommonOptions {
@@ -26,7 +27,13 @@ interface CommonOptions {
 
 export type AppOptions = CommonOptions &
   (
-    | { listener: 'https'; tls?: { certificateFor: CertificateSelector }; recordFetch: FetchRecorder }
+    | {
+        listener: 'https';
+        tls?: { certificateFor: CertificateSelector };
+        recordFetch: FetchRecorder;
+        /** POST /tlsrpt (RFC 8460 §3) when reports.https is enabled. */
+        tlsReports?: TlsRptEndpoint | undefined;
+      }
     | { listener: 'http'; keyAuthorization: KeyAuthorizationLookup; httpsPort: number }
   );
 
@@ -67,6 +74,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   if (respond) {
     await app.register(policyRoutes, { respond, trustProxy: options.trustProxy });
+    if (options.listener === 'https' && options.tlsReports) {
+      await app.register(tlsRptRoutes, { ...options.tlsReports, policies: options.policies });
+    }
     // A short text that names no domain: probing other hosts or paths learns nothing.
     app.setNotFoundHandler((_request, reply) => reply.code(404).type('text/plain; charset=utf-8').send('404 not found\n'));
   } else if (options.listener === 'http') {

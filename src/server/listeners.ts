@@ -12,6 +12,7 @@ import { buildAdminApp } from './admin-app.js';
 import { buildApp } from './app.js';
 import type { Readiness } from './health-routes.js';
 import { closeConnectionsWithoutRequest, type ConnectionLimits } from './node-server.js';
+import type { TlsRptEndpoint } from './tlsrpt-routes.js';
 
 export interface ListenersOptions {
   log: Logger;
@@ -22,6 +23,8 @@ export interface ListenersOptions {
   /** Whether a peer may set X-Forwarded-For / Forwarded; asked per request, so reloads apply. */
   trustProxy: (address: string) => boolean;
   recordFetch: FetchRecorder;
+  /** POST /tlsrpt (RFC 8460 §3) on the policy listener, when reports.https is enabled. */
+  tlsReports?: TlsRptEndpoint | undefined;
   /** The certificate of a host from the cache. */
   certificateFor: (host: string) => ServedCertificate | undefined;
   /** A pending TLS-ALPN-01 challenge's certificate for a host (RFC 8737). */
@@ -57,6 +60,7 @@ export class Listeners {
         listener: 'https',
         tls: { certificateFor: (servername) => this.selectCertificate(servername) },
         recordFetch: this.options.recordFetch,
+        tlsReports: this.options.tlsReports,
       }),
     );
     this.http = this.track(

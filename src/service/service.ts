@@ -13,6 +13,7 @@ import { createLogger } from '../log/logger.js';
 import { ServiceMetrics } from '../metrics/service-metrics.js';
 import { trustedProxies } from '../net/trust-proxy.js';
 import type { PolicySet } from '../policy/policy-set.js';
+import { startTlsReports, type TlsReports } from '../reports/report-service.js';
 import type { Readiness } from '../server/health-routes.js';
 import { Listeners } from '../server/listeners.js';
 import type { ConnectionLimits } from '../server/node-server.js';
@@ -55,6 +56,7 @@ export class Service {
     private readonly certificateSource: CertificateSource,
     private readonly listeners: Listeners,
     private readonly fetches: FetchPipeline,
+    private readonly reports: TlsReports | undefined,
   ) {}
 
   /** Loads the config (throws ConfigError with located problems), prepares certificates and starts listening. */
@@ -111,6 +113,13 @@ export class Service {
       ...(config.reverseDns.enabled && { reverseDns: ReverseDns.fromSettings(config.reverseDns) }),
       sinks: [metrics, ...(statistics ? [statistics] : [])],
     });
+    const reports = await startTlsReports({
+      settings: config.reports,
+      openStore: () => backends.openTlsReportStore('read-write'),
+      policies: () => reloader.policies,
+      log,
+      registry: metrics.registry,
+    });
     const listeners = new Listeners({
       log,
       listen: config.listen,
@@ -119,13 +128,14 @@ export class Service {
       readiness: () => service.readiness(),
       trustProxy: (address) => trustProxy(address),
       recordFetch: fetches.record,
+      tlsReports: reports?.https,
       certificateFor: (host) => certificates.certificateFor(host),
       challengeCertificate: (host) => challenges.alpnCertificate(host),
       keyAuthorization: (token) => challenges.keyAuthorization(token),
       metrics,
       connectionLimits: options.connectionLimits,
     });
-    const service: Service = new Service(log, reloader, certificates, source, listeners, fetches);
+    const service: Service = new Service(log, reloader, certificates, source, listeners, fetches, reports);
     try {
       await source.sync(reloader.policies.hosts);
       await listeners.start();
@@ -182,6 +192,7 @@ export class Service {
     this.reloader.stop();
     this.certificateSource.close();
     await this.listeners.stop();
+    await this.reports?.close();
     // Fetches still waiting for their reverse DNS are counted before the last batch is written.
     await this.fetches.close();
   }

@@ -1,10 +1,10 @@
 import { access, constants, mkdir } from 'node:fs/promises';
-import type { Config } from '../config/schema.js';
+import { receivesReports, type Config } from '../config/schema.js';
 import { StartError } from '../config/start-error.js';
 
-/** Self-signed and ACME certificates and the statistics database live in state_dir; certificate files with statistics off need none. */
+/** Self-signed and ACME certificates, statistics and TLS reports live in state_dir; certificate files with both off need none. */
 export function usesStateDir(config: Config): boolean {
-  return config.tls.source !== 'files' || config.statistics.enabled;
+  return config.tls.source !== 'files' || config.statistics.enabled || receivesReports(config.reports);
 }
 
 /** Makes state_dir, and makes sure this user can write there, before anything is written to it. */

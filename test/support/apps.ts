@@ -7,6 +7,7 @@ import { PolicySet } from '../../src/policy/policy-set.js';
 import type { AcmeChallengeTokens } from '../../src/tls/acme/challenges.js';
 import { buildApp } from '../../src/server/app.js';
 import type { Readiness } from '../../src/server/health-routes.js';
+import type { TlsRptEndpoint } from '../../src/server/tlsrpt-routes.js';
 import { createLogger } from '../../src/log/logger.js';
 import { trustedProxies } from '../../src/net/trust-proxy.js';
 import { LogCapture } from './service.js';
@@ -29,7 +30,7 @@ export function policies(): PolicySet {
 
 /** The HTTPS listener's app without TLS, for inject(); its fetch log is captured. */
 export async function policyApp(
-  options: { trustProxy?: string[]; readiness?: Readiness } = {},
+  options: { trustProxy?: string[]; readiness?: Readiness; tlsReports?: TlsRptEndpoint } = {},
 ): Promise<{ app: FastifyInstance; log: LogCapture }> {
   const log = new LogCapture();
   const logger = createLogger('info', log);
@@ -41,6 +42,7 @@ export async function policyApp(
     readiness: () => options.readiness ?? { ready: true, hostsWithoutCertificate: 0 },
     trustProxy: trustedProxies(options.trustProxy ?? []),
     recordFetch: createFetchLog(logger, await ProviderClassifier.fromFile(SHIPPED_PROVIDERS_FILE)),
+    tlsReports: options.tlsReports,
   });
   return { app, log };
 }

@@ -1,0 +1,112 @@
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { receivesReports, type Config } from '../config/schema.js';
+import type { PolicySet } from '../policy/policy-set.js';
+import { ReportStoreUnavailableError, type TlsReportStore } from '../storage/tls-report-store.js';
+import { DAY_MS, daysBefore } from '../time/days.js';
+import { createReportIntake, type ReportIntake } from './intake.js';
+import { ReportMetrics } from './report-metrics.js';
+
+export interface TlsReportsOptions {
+  settings: Config['reports'];
+  /** Opens the report store (storage/backends.ts); throws when it cannot be opened. */
+  openStore: () => Promise<TlsReportStore>;
+  /** The policies served now: reports for other domains are rejected. */
+  policies: () => PolicySet;
+  log: Logger;
+  registry: Registry;
+}
+
+/**
+ * The service's TLS report part (RFC 8460): the store, the intake every receiver (HTTPS, SMTP,
+ * IMAP) hands reports to, and the daily prune. It starts before the listeners that receive
+ * reports and closes after them, so that no report in flight finds the store closed.
+ */
+export interface TlsReports {
+  readonly intake: ReportIntake;
+  /** POST /tlsrpt on the policy listener, when reports.https is enabled. */
+  readonly https: { intake: ReportIntake; maxBodyBytes: number } | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the report store and the intake, or nothing when no way of receiving reports is on. A
+ * store that cannot be opened (unwritable state directory, a newer schema) does not stop the
+ * policies being served: every report is then answered "try again later" (HTTP 503, SMTP 4xx),
+ * so senders keep them until it can be.
+ */
+export async function startTlsReports(options: TlsReportsOptions): Promise<TlsReports | undefined> {
+  const { settings, log } = options;
+  if (!receivesReports(settings)) return undefined;
+  const store = await openStore(options.openStore, log);
+  const intake = createReportIntake({
+    store,
+    domains: servedDomains(options.policies),
+    log,
+    metrics: new ReportMetrics(options.registry),
+    maxReportBytes: settings.max_report_bytes,
+  });
+  const prune = async () => {
+    const before = daysBefore(new Date(), settings.retention_days);
+    try {
+      const removed = await store.prune(before);
+      if (removed > 0) log.info({ event: 'tlsrpt_pruned', before, rows: removed }, `TLS reports before ${before} deleted`);
+    } catch (error) {
+      log.error({ event: 'tlsrpt_prune_error', error: (error as Error).message }, 'old TLS reports not deleted');
+    }
+  };
+  void prune();
+  const timer = setInterval(() => void prune(), DAY_MS);
+  timer.unref();
+  return {
+    intake,
+    https: settings.https.enabled ? { intake, maxBodyBytes: settings.https.max_body_bytes } : undefined,
+    async close() {
+      clearInterval(timer);
+      await store.close();
+    },
+  };
+}
+
+/** The served policy domains as a set, built once per policy set (a reload swaps the set). */
+function servedDomains(policies: () => PolicySet): () => ReadonlySet<string> {
+  let forSet: PolicySet | undefined;
+  let domains: ReadonlySet<string> = new Set();
+  return () => {
+    const current = policies();
+    if (current !== forSet) {
+      forSet = current;
+      domains = new Set([...current.policies].map((served) => served.domain));
+    }
+    return domains;
+  };
+}
+
+async function openStore(open: () => Promise<TlsReportStore>, log: Logger): Promise<TlsReportStore> {
+  try {
+    return await open();
+  } catch (error) {
+    const reason = (error as Error).message;
+    log.error(
+      { event: 'tlsrpt_store_unavailable', error: reason },
+      'TLS reports cannot be stored: senders are asked to retry until the state database can be opened (restart after fixing it)',
+    );
+    return unavailableStore(reason);
+  }
+}
+
+/** A store that answers every call "not now". */
+function unavailableStore(reason: string): TlsReportStore {
+  const refuse = async (): Promise<never> => {
+    throw new ReportStoreUnavailableError(`the report store could not be opened: ${reason}`);
+  };
+  return {
+    add: refuse,
+    addRejected: refuse,
+    policyResults: refuse,
+    rejected: refuse,
+    rawReport: refuse,
+    prune: async () => 0,
+    close: async () => undefined,
+  };
+}
