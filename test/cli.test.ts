@@ -119,8 +119,11 @@ const COMMAND_OPTIONS: Record<string, string[]> = {
   dns: ['ipv4', 'ipv6', 'cname', 'domain', 'json', 'config', 'help'],
   certs: ['json', 'config', 'help'],
   stats: ['since', 'domain', 'json', 'config', 'help'],
+  reports: ['since', 'domain', 'json', 'rejected', 'config', 'help'],
   who: ['domain', 'help'],
 };
+/** Arguments a command takes after its options, as its usage line shows them. */
+const COMMAND_ARGUMENTS: Record<string, string> = { reports: ' [import FILE|DIR...]' };
 
 test('no command prints the general usage, as --help and help do; it does not try to serve', async () => {
   const general = await cli([]);
@@ -140,7 +143,10 @@ test("--help, -h and help COMMAND: the command's usage with only its own options
     const help = await cli([command, '--help']);
     assert.equal(help.code, 0, help.stderr);
     assert.equal(help.stderr, '');
-    assert.ok(help.stdout.startsWith(`usage: mta-sts-server ${command} [options]\n`), help.stdout);
+    assert.ok(
+      help.stdout.startsWith(`usage: mta-sts-server ${command} [options]${COMMAND_ARGUMENTS[command] ?? ''}\n`),
+      help.stdout,
+    );
     const listed = [...help.stdout.matchAll(/^ {2}(?:-\w, | {4})--([a-z0-9]+)/gm)].map((match) => match[1]);
     assert.deepEqual(listed, options, command);
     assert.deepEqual(await cli([command, '-h']), help);
@@ -163,15 +169,15 @@ test('unknown commands and options: one line naming the command and its --help, 
   );
   await refused(
     ['who', '--json'],
-    'mta-sts-server who: --json is an option of dns, certs, stats, not of who (see mta-sts-server who --help)',
+    'mta-sts-server who: --json is an option of dns, certs, stats, reports, not of who (see mta-sts-server who --help)',
   );
   await refused(
     ['serve', '--domain', 'example.com'],
-    'mta-sts-server serve: --domain is an option of dns, stats, who, not of serve (see mta-sts-server serve --help)',
+    'mta-sts-server serve: --domain is an option of dns, stats, reports, who, not of serve (see mta-sts-server serve --help)',
   );
   await refused(
     ['who', '-c', 'mta-sts.yaml'],
-    'mta-sts-server who: -c is an option of serve, check-config, dns, certs, stats, not of who (see mta-sts-server who --help)',
+    'mta-sts-server who: -c is an option of serve, check-config, dns, certs, stats, reports, not of who (see mta-sts-server who --help)',
   );
   await refused(
     ['stats', '--domain'],

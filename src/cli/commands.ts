@@ -31,6 +31,7 @@ const OPTIONS = {
   ipv6: { type: 'string', value: 'ADDR', help: "this server's IPv6 address, for mta-sts.<domain>" },
   cname: { type: 'string', value: 'HOST', help: 'or a CNAME target instead of addresses' },
   json: { type: 'boolean', help: 'machine-readable output' },
+  rejected: { type: 'boolean', help: 'list the rejected reports, with the reason' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -55,7 +56,9 @@ export interface Command {
   details?: string;
   /** The command's own options; --help comes with every command. */
   options: readonly OptionName[];
-  run(values: OptionValues, context: CommandContext): Promise<number>;
+  /** Arguments after the command, as the usage line shows them (`[import FILE|DIR...]`); none when absent. */
+  arguments?: string;
+  run(values: OptionValues, context: CommandContext, args: readonly string[]): Promise<number>;
 }
 
 const configPath = (values: OptionValues, { env }: CommandContext) => configPathFrom(values.config, env);
@@ -123,6 +126,34 @@ export const COMMANDS: readonly Command[] = [
       ),
   },
   {
+    name: 'reports',
+    summary: 'TLS reports (RFC 8460) received per domain, and whether testing domains are ready for enforce',
+    details:
+      'Per domain: reports, successful and failed sessions, per reporting organization, failures by result\n' +
+      'type and receiving MX, and a line per day (the UTC days the reports cover). For domains in testing:\n' +
+      'ready for enforce when, over the last 14 days, at least two organizations reported and no session\n' +
+      'failed in a way enforce would bounce. Default period 30d.\n' +
+      'reports import FILE|DIR... stores reports from .json, .json.gz and .eml files (and directories of them);\n' +
+      'exit 1 when one was rejected or could not be read.',
+    options: ['since', 'domain', 'json', 'rejected', 'config'],
+    arguments: '[import FILE|DIR...]',
+    run: async (values, context, args) => {
+      if (args.length > 0 && args[0] !== 'import') {
+        context.stderr.write(`mta-sts-server reports: unexpected argument ${args[0]} (see mta-sts-server reports --help)\n`);
+        return 2;
+      }
+      const reports = await import('./reports.js');
+      return args[0] === 'import'
+        ? reports.importReports(configPath(values, context), args.slice(1), context.stdout, context.stderr)
+        : reports.printReports(
+            configPath(values, context),
+            { domain: values.domain, since: values.since, json: values.json === true, rejected: values.rejected === true },
+            context.stdout,
+            context.stderr,
+          );
+    },
+  },
+  {
     name: 'who',
     summary: "who fetches the policies right now, from the service's log on stdin",
     details:
@@ -182,7 +213,7 @@ mta-sts-server --version prints the version.
 
 export function commandUsage(command: Command): string {
   const sections = [
-    `usage: mta-sts-server ${command.name} [options]`,
+    `usage: mta-sts-server ${command.name} [options]${command.arguments ? ` ${command.arguments}` : ''}`,
     `${command.summary[0]!.toUpperCase()}${command.summary.slice(1)}.${command.details ? `\n${command.details}` : ''}`,
     `options:\n${column(
       [...command.options, 'help' as const].map((name) => [optionLabel(name), OPTIONS[name].help]),

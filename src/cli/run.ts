@@ -56,14 +56,14 @@ async function dispatch(argv: readonly string[], context: CommandContext): Promi
   const parsed = parseCommandLine(command, rest);
   if ('problem' in parsed) return refuse(`mta-sts-server ${command.name}`, parsed.problem, command);
   if (parsed.values.help) return print(commandUsage(command));
-  return command.run(parsed.values, context);
+  return command.run(parsed.values, context, parsed.args);
 }
 
 /**
  * The command's options, or the first thing wrong with the command line. Parsing is lenient so
  * that each problem can be named: an option of another command, a value missing, an argument too many.
  */
-function parseCommandLine(command: Command, args: string[]): { values: OptionValues } | { problem: string } {
+function parseCommandLine(command: Command, args: string[]): { values: OptionValues; args: string[] } | { problem: string } {
   const { values, tokens } = parseArgs({
     args,
     options: parseOptionsOf(command),
@@ -72,10 +72,15 @@ function parseCommandLine(command: Command, args: string[]): { values: OptionVal
     tokens: true,
   });
   // --help wins over any other problem: it is how one finds out what went wrong.
-  if (values.help === true) return { values: { help: true } };
+  if (values.help === true) return { values: { help: true }, args: [] };
   const own = new Set<string>([...command.options, 'help']);
+  const positionals: string[] = [];
   for (const token of tokens) {
-    if (token.kind === 'positional') return { problem: `unexpected argument ${token.value}` };
+    if (token.kind === 'positional') {
+      if (command.arguments === undefined) return { problem: `unexpected argument ${token.value}` };
+      positionals.push(token.value);
+      continue;
+    }
     if (token.kind !== 'option') continue;
     const { name, rawName, value, inlineValue } = token;
     if (!own.has(name)) {
@@ -95,7 +100,7 @@ function parseCommandLine(command: Command, args: string[]): { values: OptionVal
     }
     if (spec.type === 'boolean' && inlineValue) return { problem: `${rawName} takes no value` };
   }
-  return { values: values as OptionValues };
+  return { values: values as OptionValues, args: positionals };
 }
 
 function packageVersion(): string {

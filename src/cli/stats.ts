@@ -1,10 +1,11 @@
 import { loadConfigOrReport } from './load-config.js';
 import { ProviderClassifier, SHIPPED_PROVIDERS_FILE, UNKNOWN_PROVIDER } from '../fetches/providers.js';
 import type { ProviderFetchStatistics } from '../storage/fetch-statistics-store.js';
-import { daysBefore, utcDay } from '../time/days.js';
+import { utcDay } from '../time/days.js';
 import { openBackends } from '../storage/backends.js';
 import { normaliseDomainName } from '../policy/domain-name.js';
 import { PolicySet } from '../policy/policy-set.js';
+import { sinceDay } from './since.js';
 import { formatTable } from './table.js';
 
 export interface StatsOptions {
@@ -117,23 +118,6 @@ export async function printStats(
     out.write(`\nNo fetches for ${idle.length} domain${idle.length === 1 ? '' : 's'}${names}\n`);
   }
   return 0;
-}
-
-function sinceDay(text: string, now: Date): { ok: true; day: string } | { ok: false; problem: string } {
-  const relative = /^(\d{1,4})([dw])$/.exec(text);
-  if (relative) {
-    const days = Number(relative[1]) * (relative[2] === 'w' ? 7 : 1);
-    // Today counts as one of the days: "7d" is today and the six days before.
-    if (days >= 1) return { ok: true, day: daysBefore(now, days - 1) };
-  }
-  // A date that does not exist (2026-02-30) parses to another day or to none.
-  const date = new Date(`${text}T00:00:00Z`);
-  if (/^\d{4}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(date.getTime()) && utcDay(date) === text) {
-    const today = utcDay(now);
-    if (text > today) return { ok: false, problem: `--since ${text} is in the future: today is ${today} (UTC)` };
-    return { ok: true, day: text };
-  }
-  return { ok: false, problem: `--since ${text}: expected a number of days or weeks (7d, 2w) or a UTC date (2026-11-01)` };
 }
 
 function domainReports(
