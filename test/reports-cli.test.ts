@@ -195,3 +195,23 @@ test('enforce readiness: ready with two organizations and only non-blocking fail
   const text = await cliInProcess(['reports', '--domain', 'example.com', '--config', configPath]);
   assert.match(text.stdout, /\n  Ready for enforce: over the last 14 days no session failed in a way enforce would bounce\.\n$/);
 });
+
+test('dns prints the _smtp._tls record that matches the receivers enabled: mailto: first, then https:, then the configured rua', async () => {
+  const ruaOf = async (reports: string) => {
+    const { configPath } = await writeTestConfig(
+      `domains:\n  example.com: { mx: [mx1.example.com], tlsrpt: { rua: ["mailto:tls@example.com"] } }\nstate_dir: state\n${reports}`,
+    );
+    const result = await cliInProcess(['dns', '--ipv4', '192.0.2.10', '--config', configPath]);
+    assert.equal(result.code, 0, result.stderr);
+    return /^_smtp\._tls\.example\.com\. +3600 IN TXT +"(.*)"$/m.exec(result.stdout)?.[1];
+  };
+  assert.equal(await ruaOf(''), 'v=TLSRPTv1; rua=mailto:tls@example.com');
+  assert.equal(
+    await ruaOf('reports: { https: { enabled: true } }\n'),
+    'v=TLSRPTv1; rua=https://mta-sts.example.com/tlsrpt,mailto:tls@example.com',
+  );
+  assert.equal(
+    await ruaOf('reports: { https: { enabled: true }, smtp: { enabled: true } }\n'),
+    'v=TLSRPTv1; rua=mailto:tlsrpt@mta-sts.example.com,https://mta-sts.example.com/tlsrpt,mailto:tls@example.com',
+  );
+});

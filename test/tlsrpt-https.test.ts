@@ -12,6 +12,7 @@ import { createLogger } from '../src/log/logger.js';
 import { openBackends } from '../src/storage/backends.js';
 import { stateDatabasePath } from '../src/storage/sqlite-database.js';
 import { policyApp } from './support/apps.js';
+import { cliInProcess } from './support/cli.js';
 import { LOOPBACK_LISTEN, startTestService } from './support/service.js';
 import { gzipBody, jsonBody, microsoftReport, rfcExampleReport } from './support/tls-reports.js';
 
@@ -118,6 +119,18 @@ test('POST /tlsrpt over real HTTPS with curl: the service stores the report; wit
     assert.equal(line.successful_sessions, 42);
     const retried = await curl(withReports.httpsPort, '--header', `Content-Type: ${GZIP}`, '--data-binary', `@${file}`);
     assert.equal(retried.stdout, '200 report already stored\n200');
+    // What `reports` shows of it, while the service keeps the database open.
+    const shown = await cliInProcess(['reports', '--json', '--since', '2026-11-01', '--config', withReports.configPath]);
+    assert.equal(shown.code, 0, shown.stderr);
+    const [domain] = (JSON.parse(shown.stdout) as { domains: Record<string, unknown>[] }).domains;
+    assert.deepEqual(
+      { reports: domain!.reports, successful: domain!.successful_sessions, organizations: domain!.organizations },
+      {
+        reports: 1,
+        successful: 42,
+        organizations: [{ organization: 'Microsoft Corporation', reports: 1, successful_sessions: 42, failed_sessions: 0 }],
+      },
+    );
   } finally {
     await withReports.service.stop();
   }

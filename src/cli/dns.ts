@@ -19,6 +19,7 @@ export async function printDnsRecords(
   const loaded = await loadConfigOrReport(path, err, validateTarget(options.target));
   if (!loaded) return 2;
   let served = [...new PolicySet(loaded.config.domains).policies];
+  const receivers = { smtp: loaded.config.reports.smtp.enabled, https: loaded.config.reports.https.enabled };
   if (options.domain !== undefined) {
     const wanted = normaliseDomainName(options.domain);
     served = served.filter((policy) => wanted.ok && policy.domain === wanted.name);
@@ -32,14 +33,14 @@ export async function printDnsRecords(
       domain: policy.domain,
       policy_id: policy.id,
       mode: policy.policy.mode,
-      records: recordsToPublish(policy, options.target),
+      records: recordsToPublish(policy, options.target, receivers),
     }));
     out.write(`${JSON.stringify({ domains }, null, 2)}\n`);
     return 0;
   }
   for (const policy of served) {
     out.write(`; ${policy.domain}: mode ${policy.policy.mode}, policy id ${policy.id}\n`);
-    for (const record of recordsToPublish(policy, options.target)) {
+    for (const record of recordsToPublish(policy, options.target, receivers)) {
       out.write(`${formatZoneLine(record)}${record.placeholder ? '   ; or a CNAME to this server' : ''}\n`);
     }
     out.write('\n');

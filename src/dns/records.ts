@@ -32,8 +32,31 @@ export function stsTxtRecord(domain: string, policyId: string): DnsRecord {
   return { name: `_mta-sts.${domain}.`, type: 'TXT', value: `"${renderStsTxt(policyId)}"` };
 }
 
+/** Which of the service's own ways of receiving TLS reports are on (reports.smtp, reports.https). */
+export interface ReportReceivers {
+  smtp: boolean;
+  https: boolean;
+}
+
+/**
+ * The rua URIs of a domain's `_smtp._tls` record: this server's own receivers first (mailto:
+ * before https:, as Microsoft sends only to the first URI), then the configured tlsrpt.rua.
+ */
+export function reportAddresses(served: ServedPolicy, receivers: ReportReceivers): string[] {
+  const own = [
+    ...(receivers.smtp ? [`mailto:tlsrpt@${served.host}`] : []),
+    // RFC 8460 §3: reports are POSTed to the https: URI.
+    ...(receivers.https ? [`https://${served.host}/tlsrpt`] : []),
+  ];
+  return [...new Set([...own, ...served.tlsRptRua])];
+}
+
 /** Every record a domain needs, in the order an admin would add them. */
-export function recordsToPublish(served: ServedPolicy, target: PolicyHostTarget): DnsRecord[] {
+export function recordsToPublish(
+  served: ServedPolicy,
+  target: PolicyHostTarget,
+  receivers: ReportReceivers = { smtp: false, https: false },
+): DnsRecord[] {
   const host = `${served.host}.`;
   const records: DnsRecord[] = [];
   if (target.cname)
@@ -44,8 +67,9 @@ export function recordsToPublish(served: ServedPolicy, target: PolicyHostTarget)
     records.push({ name: host, type: 'A', value: '<public IPv4 address of this server>', placeholder: true });
   records.push(stsTxtRecord(served.domain, served.id));
   // RFC 8460 §3: the TLS reporting record lives at `_smtp._tls.<domain>`.
-  if (served.tlsRptRua.length > 0) {
-    records.push({ name: `_smtp._tls.${served.domain}.`, type: 'TXT', value: `"${renderTlsRptTxt(served.tlsRptRua)}"` });
+  const rua = reportAddresses(served, receivers);
+  if (rua.length > 0) {
+    records.push({ name: `_smtp._tls.${served.domain}.`, type: 'TXT', value: `"${renderTlsRptTxt(rua)}"` });
   }
   return records;
 }
