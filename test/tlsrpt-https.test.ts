@@ -13,6 +13,7 @@ import { openBackends } from '../src/storage/backends.js';
 import { stateDatabasePath } from '../src/storage/sqlite-database.js';
 import { policyApp } from './support/apps.js';
 import { cliInProcess } from './support/cli.js';
+import { samples, scrape } from './support/metrics.js';
 import { LOOPBACK_LISTEN, startTestService } from './support/service.js';
 import { gzipBody, jsonBody, microsoftReport, rfcExampleReport } from './support/tls-reports.js';
 
@@ -119,6 +120,15 @@ test('POST /tlsrpt over real HTTPS with curl: the service stores the report; wit
     assert.equal(line.successful_sessions, 42);
     const retried = await curl(withReports.httpsPort, '--header', `Content-Type: ${GZIP}`, '--data-binary', `@${file}`);
     assert.equal(retried.stdout, '200 report already stored\n200');
+    const metrics = (await scrape(withReports.service.adminAddress!.port)).body;
+    assert.deepEqual(samples(metrics, 'mta_sts_tlsrpt_sessions_total'), [
+      { labels: { domain: 'example.com', organization: 'Microsoft Corporation', result: 'successful' }, value: 42 },
+      { labels: { domain: 'example.com', organization: 'Microsoft Corporation', result: 'failed' }, value: 0 },
+    ]);
+    assert.deepEqual(samples(metrics, 'mta_sts_tlsrpt_reports_received_total'), [
+      { labels: { via: 'https', outcome: 'stored' }, value: 1 },
+      { labels: { via: 'https', outcome: 'duplicate' }, value: 1 },
+    ]);
     // What `reports` shows of it, while the service keeps the database open.
     const shown = await cliInProcess(['reports', '--json', '--since', '2026-11-01', '--config', withReports.configPath]);
     assert.equal(shown.code, 0, shown.stderr);
