@@ -9,6 +9,8 @@ import {
 } from './attribution.js';
 import { readShippedProviders } from './classifier.js';
 import {
+  alternateRuns,
+  fixtureVariant,
   measure,
   runHttpsComparison,
   startMinimal,
@@ -44,7 +46,8 @@ interface ServerSummary {
   cpuUsPerRequest: number;
 }
 
-export interface AttributionSummary {
+/** A service with a feature on against the same service with it off, side by side. */
+export interface OnOffSummary {
   mode: Mode;
   on: ServerSummary;
   off: ServerSummary;
@@ -55,6 +58,9 @@ export interface AttributionSummary {
   target: number;
   pass: boolean;
   cpuPass: boolean;
+}
+
+export interface AttributionSummary extends OnOffSummary {
   /** What the ON service classifies against: the shipped config/providers.yaml. */
   shippedProviders: { providers: number; ranges: number; userAgentPatterns: number };
   comparison: AttributionComparison;
@@ -163,53 +169,13 @@ export async function attributionSection(fixture: HttpsFixture, work: string): P
   const { runs, statistics } = comparison;
   printRuns(runs);
   const mode = 'keep-alive';
-  const { baseline: off, candidate: on, ratio, cpuRatio } = compareRuns(runs, mode, 'off', 'on');
-  const target = TARGETS.attributionRatio;
+  const onOff = onOffSummary(runs, mode, TARGETS.attributionRatio);
+  const { on } = onOff;
   const measured = await measureAddedWork(work, USER_AGENT);
   const addedUs = measured.classifyShippedUs - measured.classifyEmptyUs + measured.recordUs;
   const addedWork = { ...measured, addedUs, shareOfOnCpu: addedUs / on.cpuUsPerRequest };
-  const summary: AttributionSummary = {
-    mode,
-    on,
-    off,
-    ratio,
-    cpuRatio,
-    target,
-    pass: ratio >= target,
-    cpuPass: cpuRatio >= target,
-    shippedProviders,
-    comparison,
-    addedWork,
-  };
-  print('');
-  print(
-    table(
-      [
-        'scenario',
-        'off req/s',
-        'on req/s',
-        'off CPU µs/req',
-        'on CPU µs/req',
-        'req/s ratio',
-        'CPU/req ratio',
-        'target',
-        'verdict',
-      ],
-      [
-        [
-          mode,
-          off.rps,
-          on.rps,
-          off.cpuUsPerRequest,
-          on.cpuUsPerRequest,
-          ratio,
-          cpuRatio,
-          target,
-          `${verdict(summary.pass)} (req/s), ${verdict(summary.cpuPass)} (CPU/req)`,
-        ],
-      ],
-    ),
-  );
+  const summary: AttributionSummary = { ...onOff, shippedProviders, comparison, addedWork };
+  printOnOffTable(summary);
   print('req/s ratio = on / off throughput, as the issue asks; CPU/req ratio = off / on server CPU time per request.');
   print(
     `in process: provider lookup ${measured.classifyShippedUs.toFixed(3)} µs with the shipped list, ` +
@@ -237,6 +203,71 @@ export async function attributionSection(fixture: HttpsFixture, work: string): P
   );
   noteDisturbance(runs);
   return summary;
+}
+
+/** The policy path with reports.https on (POST /tlsrpt registered, the report store open) against off, side by side. */
+export async function tlsRptSection(fixture: HttpsFixture, work: string): Promise<OnOffSummary> {
+  print(heading('Policy throughput: TLS report intake (reports.https) on vs off'));
+  print(
+    'on: reports: { https: { enabled: true } } (POST /tlsrpt on the policy listener, the report store open in the state dir); ' +
+      'off: no reports block. Otherwise the same config. Keep-alive GETs of the policy only (the path senders use), ' +
+      `${attributionTiming.connections} connections, ${attributionTiming.rounds} round(s), order alternating.`,
+  );
+  const dir = join(work, 'tlsrpt');
+  const on = await fixtureVariant(fixture, join(dir, 'on'), ['reports: { https: { enabled: true } }']);
+  const off = await fixtureVariant(fixture, join(dir, 'off'), []);
+  const servers = { on: await startService(on, 'service.log'), off: await startService(off, 'service.log') };
+  let runs: Run<'on' | 'off'>[];
+  try {
+    runs = await alternateRuns(servers, ['on', 'off'], ['keep-alive'], fixture, attributionTiming, (run) =>
+      print(`  ${run.mode} ${run.server} round ${run.round}: ${run.rps.toFixed(0)} req/s, p99 ${run.p99Ms.toFixed(2)} ms`),
+    );
+  } finally {
+    await Promise.all([stopServer(servers.on), stopServer(servers.off)]);
+  }
+  printRuns(runs);
+  const summary = onOffSummary(runs, 'keep-alive', TARGETS.tlsRptRatio);
+  printOnOffTable(summary);
+  noteDisturbance(runs);
+  return summary;
+}
+
+function onOffSummary(runs: readonly Run<'on' | 'off'>[], mode: Mode, target: number): OnOffSummary {
+  const { baseline: off, candidate: on, ratio, cpuRatio } = compareRuns(runs, mode, 'off', 'on');
+  return { mode, on, off, ratio, cpuRatio, target, pass: ratio >= target, cpuPass: cpuRatio >= target };
+}
+
+function printOnOffTable(summary: OnOffSummary): void {
+  const { mode, on, off } = summary;
+  print('');
+  print(
+    table(
+      [
+        'scenario',
+        'off req/s',
+        'on req/s',
+        'off CPU µs/req',
+        'on CPU µs/req',
+        'req/s ratio',
+        'CPU/req ratio',
+        'target',
+        'verdict',
+      ],
+      [
+        [
+          mode,
+          off.rps,
+          on.rps,
+          off.cpuUsPerRequest,
+          on.cpuUsPerRequest,
+          summary.ratio,
+          summary.cpuRatio,
+          summary.target,
+          `${verdict(summary.pass)} (req/s), ${verdict(summary.cpuPass)} (CPU/req)`,
+        ],
+      ],
+    ),
+  );
 }
 
 /** Every run, one row each, then a few failures of each. */

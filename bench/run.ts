@@ -9,7 +9,7 @@
  *
  * Flags: --quick (one short round, for trying changes), --profile (adds CPU profiles of both
  * servers under each kind of load, compared by self time per request) and --only SECTION[,SECTION]
- * (https, attribution, scale, classifier, cli, who, logs; `npm run bench -- --only who`).
+ * (https, attribution, tlsrpt, scale, classifier, cli, who, logs; `npm run bench -- --only who`).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { killAllChildren } from './children.js';
 import { prepareFixture } from './https.js';
 import { heading } from './report.js';
-import { attributionSection, httpsSection, profileSection } from './https-sections.js';
+import { attributionSection, httpsSection, profileSection, tlsRptSection } from './https-sections.js';
 import { flags, print, TARGETS, timing, wants } from './options.js';
 import { classifierSection, cliSection, logsSection, scaleSection, whoSection } from './other-sections.js';
 
@@ -37,9 +37,13 @@ async function main(): Promise<void> {
         `process on the same machine, so with ${availableParallelism()} CPUs the client competes with the server for CPU.`,
     );
     const profiling = flags.has('--profile');
-    const fixture = wants('https') || wants('attribution') || wants('logs') || profiling ? await prepareFixture(work) : undefined;
+    const fixture =
+      wants('https') || wants('attribution') || wants('tlsrpt') || wants('logs') || profiling
+        ? await prepareFixture(work)
+        : undefined;
     const https = wants('https') ? await httpsSection(fixture!) : undefined;
     const attribution = wants('attribution') ? await attributionSection(fixture!, work) : undefined;
+    const tlsrpt = wants('tlsrpt') ? await tlsRptSection(fixture!, work) : undefined;
     const profiles = profiling ? await profileSection(fixture!) : undefined;
     const scale = wants('scale') ? await scaleSection(work) : undefined;
     const classifier = wants('classifier') ? await classifierSection() : undefined;
@@ -47,7 +51,7 @@ async function main(): Promise<void> {
     const who = wants('who') ? await whoSection(work) : undefined;
     const logs = wants('logs') ? await logsSection(fixture!, work) : undefined;
     print(heading('JSON summary'));
-    print(JSON.stringify({ timing, targets: TARGETS, https, attribution, profiles, scale, classifier, cli, who, logs }));
+    print(JSON.stringify({ timing, targets: TARGETS, https, attribution, tlsrpt, profiles, scale, classifier, cli, who, logs }));
   } finally {
     await cleanUp();
   }
