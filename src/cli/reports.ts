@@ -2,7 +2,6 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readErrorReason } from '../files/read-error.js';
 import { createLogger } from '../log/logger.js';
-import { normaliseDomainName } from '../policy/domain-name.js';
 import { PolicySet } from '../policy/policy-set.js';
 import { GZIP_MEDIA_TYPE, JSON_MEDIA_TYPE } from '../reports/decode.js';
 import { createReportIntake, ReportStoreUnavailableError, type IntakeOutcome, type ReportIntake } from '../reports/intake.js';
@@ -12,7 +11,7 @@ import type { TlsReportStore } from '../storage/tls-report-store.js';
 import { escapeTerminalControlsInJson, printable } from '../text/printable.js';
 import { daysBefore, utcDay } from '../time/days.js';
 import { loadConfigOrReport } from './load-config.js';
-import { sinceDay } from './since.js';
+import { periodOf } from './period.js';
 import { formatTable } from './table.js';
 
 export interface ReportsOptions {
@@ -50,33 +49,19 @@ export async function printReports(
   err: NodeJS.WritableStream,
 ): Promise<number> {
   const now = options.now ?? new Date();
-  const since = sinceDay(options.since ?? '30d', now);
-  if (!since.ok) {
-    err.write(`${since.problem}\n`);
-    return 2;
-  }
-  const loaded = await loadConfigOrReport(path, err);
-  if (!loaded) return 2;
-  const { config } = loaded;
-  let wanted: string | undefined;
-  if (options.domain !== undefined) {
-    const name = normaliseDomainName(options.domain);
-    if (!name.ok) {
-      err.write(`--domain ${printable(options.domain, 80)} ${name.reason}\n`);
-      return 2;
-    }
-    wanted = name.name;
-  }
+  const period = await periodOf(path, options, '30d', now, err);
+  if (!period) return 2;
+  const { config, sinceDay, domain: wanted } = period;
   const until = utcDay(now);
   const store = await openStore(config.stateDir, 'read-only', err);
   if (!store) return 1;
   try {
     if (options.rejected) {
-      const rejected = await store.rejected({ sinceDay: since.day });
+      const rejected = await store.rejected({ sinceDay });
       out.write(
         options.json
-          ? json({ since: since.day, until, rejected: rejected.map(rejectedJson) })
-          : rejectedText(rejected, since.day, until),
+          ? json({ since: sinceDay, until, rejected: rejected.map(rejectedJson) })
+          : rejectedText(rejected, sinceDay, until),
       );
       return 0;
     }
@@ -84,7 +69,7 @@ export async function printReports(
     const readinessDay = daysBefore(now, READINESS_DAYS - 1);
     const results = await store.policyResults({
       // A report's day is the middle of its range: one that ended the day before may still count.
-      sinceDay: daysBefore(new Date(`${since.day < readinessDay ? since.day : readinessDay}T00:00:00Z`), 1),
+      sinceDay: daysBefore(new Date(`${sinceDay < readinessDay ? sinceDay : readinessDay}T00:00:00Z`), 1),
       ...(wanted !== undefined && { domain: wanted }),
     });
     const served = [...new PolicySet(config.domains).policies]
@@ -94,8 +79,8 @@ export async function printReports(
       err.write(`${wanted} is not a domain in ${path}, and no reports name it\n`);
       return 2;
     }
-    const domains = summarizeReports(results, served, { sinceDay: since.day, untilDay: until }, now);
-    out.write(options.json ? json({ since: since.day, until, domains }) : reportsText(domains, since.day, until));
+    const domains = summarizeReports(results, served, { sinceDay, untilDay: until }, now);
+    out.write(options.json ? json({ since: sinceDay, until, domains }) : reportsText(domains, sinceDay, until));
     return 0;
   } catch (error) {
     err.write(`${(error as Error).message}\n`);

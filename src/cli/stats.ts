@@ -1,11 +1,9 @@
-import { loadConfigOrReport } from './load-config.js';
 import { ProviderClassifier, SHIPPED_PROVIDERS_FILE, UNKNOWN_PROVIDER } from '../fetches/providers.js';
 import type { ProviderFetchStatistics } from '../storage/fetch-statistics-store.js';
 import { utcDay } from '../time/days.js';
 import { openBackends } from '../storage/backends.js';
-import { normaliseDomainName } from '../policy/domain-name.js';
 import { PolicySet } from '../policy/policy-set.js';
-import { sinceDay } from './since.js';
+import { periodOf } from './period.js';
 import { formatTable } from './table.js';
 
 export interface StatsOptions {
@@ -63,23 +61,9 @@ export async function printStats(
   err: NodeJS.WritableStream,
 ): Promise<number> {
   const now = options.now ?? new Date();
-  const since = sinceDay(options.since ?? '7d', now);
-  if (!since.ok) {
-    err.write(`${since.problem}\n`);
-    return 2;
-  }
-  const loaded = await loadConfigOrReport(path, err);
-  if (!loaded) return 2;
-  const { config } = loaded;
-  let wanted: string | undefined;
-  if (options.domain !== undefined) {
-    const name = normaliseDomainName(options.domain);
-    if (!name.ok) {
-      err.write(`--domain ${options.domain} ${name.reason}\n`);
-      return 2;
-    }
-    wanted = name.name;
-  }
+  const period = await periodOf(path, options, '7d', now, err);
+  if (!period) return 2;
+  const { config, sinceDay, domain: wanted } = period;
   let rows: ProviderFetchStatistics[];
   let classifier: ProviderClassifier;
   try {
@@ -89,7 +73,7 @@ export async function printStats(
     ]);
     const store = await openBackends(config).openFetchStatistics('read-only');
     try {
-      rows = await store.query({ sinceDay: since.day, ...(wanted !== undefined && { domain: wanted }) });
+      rows = await store.query({ sinceDay, ...(wanted !== undefined && { domain: wanted }) });
     } finally {
       await store.close();
     }
@@ -101,16 +85,16 @@ export async function printStats(
   const served = [...new PolicySet(config.domains).policies].filter((policy) => wanted === undefined || policy.domain === wanted);
   // A removed domain still has its statistics until retention; a name with neither is a typo.
   if (wanted !== undefined && served.length === 0 && rows.length === 0) {
-    err.write(`${options.domain} is not a domain in ${path}, and no statistics since ${since.day} name it\n`);
+    err.write(`${options.domain} is not a domain in ${path}, and no statistics since ${sinceDay} name it\n`);
     return 2;
   }
   const reports = domainReports(served, rows, classifier);
   const until = utcDay(now);
   if (options.json) {
-    out.write(`${JSON.stringify({ since: since.day, until, domains: reports }, null, 2)}\n`);
+    out.write(`${JSON.stringify({ since: sinceDay, until, domains: reports }, null, 2)}\n`);
     return 0;
   }
-  out.write(`Policy fetches from ${since.day} to ${until} (UTC days)\n`);
+  out.write(`Policy fetches from ${sinceDay} to ${until} (UTC days)\n`);
   const idle = reports.filter((report) => report.fetches === 0);
   for (const report of reports) if (report.fetches > 0) out.write(`\n${renderDomain(report, classifier)}`);
   if (idle.length > 0) {
