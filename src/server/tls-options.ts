@@ -57,7 +57,15 @@ const ALPN_PROTOCOLS = ['http/1.1', 'acme-tls/1'];
  * gets the neutral certificate, which names no configured domain: scanning the address must
  * not list the domains hosted here.
  */
-export function tlsServerOptions({ certificateFor, neutral }: TlsServerOptions): ServerOptions {
+export function tlsServerOptions(options: TlsServerOptions): ServerOptions {
+  return { ...strictTlsServerOptions(options), ALPNProtocols: ALPN_PROTOCOLS };
+}
+
+/**
+ * The same certificates, versions and suites without ALPN, for a listener that speaks no HTTP:
+ * the SMTP receiver's STARTTLS (RFC 3207).
+ */
+export function strictTlsServerOptions({ certificateFor, neutral }: TlsServerOptions): ServerOptions {
   return {
     // The listener's own context: its settings apply to every connection (a context the SNI
     // callback picks lends only its certificate), and its certificate is the neutral one.
@@ -69,7 +77,6 @@ export function tlsServerOptions({ certificateFor, neutral }: TlsServerOptions):
     // Node's default for servers, which the ranking above relies on.
     honorCipherOrder: true,
     minVersion: 'TLSv1.2',
-    ALPNProtocols: ALPN_PROTOCOLS,
   };
 }
 
