@@ -2,7 +2,7 @@
 #
 # mta-sts-server as a container:
 #   docker build -t mta-sts-server .
-#   docker run -d --name mta-sts -p 80:80 -p 443:443 \
+#   docker run -d --name mta-sts -p 80:80 -p 443:443 -p 25:25 \
 #     -v /srv/mta-sts:/etc/mta-sts:ro \
 #     -v mta-sts-state:/var/lib/mta-sts \
 #     mta-sts-server
@@ -61,10 +61,12 @@ USER 1000:1000
 # Certificates, private keys, the self-signed CA and the statistics database (mta-sts.db); keep
 # them across container upgrades.
 VOLUME /var/lib/mta-sts
-# A non-root user can bind 80 and 443 here without CAP_NET_BIND_SERVICE: Docker sets
+# A non-root user can bind 80, 443 and 25 here without CAP_NET_BIND_SERVICE: Docker sets
 # net.ipv4.ip_unprivileged_port_start=0 in each container's network namespace (Docker 20.10+).
 # With --network=host the host's value applies (usually 1024): listen on ports above 1023 there.
-EXPOSE 80 443
+# 25 is the built-in receiver of TLS reports by mail (reports.smtp, off by default): senders
+# deliver to mta-sts.<domain> through its A/AAAA record (RFC 5321 §5.1, the implicit MX).
+EXPOSE 80 443 25
 # /healthz on the plain-HTTP listener (port 80): the process is up and answering. The slim image
 # has no curl, so node makes the request; 127.0.0.1 reaches both the dual-stack "::" listener and
 # the IPv4-only fallback.

@@ -31,6 +31,8 @@ const PROJECT = fileURLToPath(new URL('../../../', import.meta.url));
 // Docker's default PATH, which the node image keeps; this test's node goes in front of it.
 const DOCKER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const HTTPS_PORT = 443;
+/** The receiver of TLS reports by mail (reports.smtp), when enabled. */
+const SMTP_PORT = 25;
 const HTTP_PORT = 80;
 const POLICY_HOST = 'mta-sts.example.com';
 // RFC 8461 §3.2, written out by hand so that the test does not share the renderer it checks.
@@ -409,7 +411,7 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
   it('declares the production ports, a non-root USER and the config path', () => {
     assert.deepEqual(
       [...image.expose].sort((a, b) => a - b),
-      [HTTP_PORT, HTTPS_PORT],
+      [SMTP_PORT, HTTP_PORT, HTTPS_PORT],
     );
     assert.notEqual(image.user.uid, 0);
     assert.notEqual(image.user.gid, 0);
