@@ -12,8 +12,8 @@ export interface ImapAccount {
   user: string;
   password: string;
   mailbox: string;
-  /** Imported messages are moved here (made when missing); without one they are flagged \Seen and unseen ones are read. */
-  doneMailbox: string | undefined;
+  /** Imported messages are moved here (made when missing). */
+  doneMailbox: string;
 }
 
 export interface ImapTiming {
@@ -60,7 +60,7 @@ interface Round {
 /**
  * Imports TLS reports from an existing mailbox (RFC 8460 `rua=mailto:` pointing elsewhere):
  * each message in the folder goes to the intake; one the intake has decided on (stored,
- * duplicate or rejected) is moved to the done folder or flagged, one it could not store stays
+ * duplicate or rejected) is moved to the done folder, one it could not store stays
  * for the next try. New mail is noticed by IDLE, or by polling; a lost connection is reopened
  * with backoff. The password is never logged.
  */
@@ -136,7 +136,6 @@ export class ImapImporter {
 
   private async prepareDoneMailbox(client: ImapFlow): Promise<void> {
     const done = this.options.account.doneMailbox;
-    if (done === undefined) return;
     const existing = await client.list();
     if (!existing.some((mailbox) => mailbox.path === done)) await client.mailboxCreate(done);
   }
@@ -151,11 +150,11 @@ export class ImapImporter {
   }
 
   private async importRound(client: ImapFlow): Promise<Round> {
-    const { mailbox, doneMailbox } = this.options.account;
+    const { mailbox } = this.options.account;
     const round: Round = { messages: 0, stored: 0, duplicate: 0, rejected: 0, tooBig: 0, deferred: false };
     const lock = await client.getMailboxLock(mailbox);
     try {
-      const uids = (await client.search(doneMailbox === undefined ? { seen: false } : { deleted: false }, { uid: true })) || [];
+      const uids = (await client.search({ deleted: false }, { uid: true })) || [];
       for (const uid of uids) {
         if (this.stopped) break;
         const outcome = await this.importMessage(client, uid);
@@ -210,7 +209,7 @@ export class ImapImporter {
     try {
       return (await this.options.intake.receiveMessage(source, 'imap')).outcome;
     } catch (error) {
-      // Left in the mailbox, unflagged: the next round tries it again.
+      // Left in the mailbox: the next round tries it again.
       this.options.log.warn(
         { event: 'imap_message_deferred', uid, error: printable(String((error as Error)?.message ?? error), LOGGED_TEXT_LIMIT) },
         'a report from the IMAP mailbox could not be stored now; it stays there for the next try',
@@ -220,9 +219,7 @@ export class ImapImporter {
   }
 
   private async setAside(client: ImapFlow, uid: number): Promise<void> {
-    const done = this.options.account.doneMailbox;
-    if (done === undefined) await client.messageFlagsAdd(String(uid), ['\\Seen'], { uid: true });
-    else await client.messageMove(String(uid), done, { uid: true });
+    await client.messageMove(String(uid), this.options.account.doneMailbox, { uid: true });
   }
 
   /** Until new mail (IDLE's EXISTS), `ms`, the connection's end or stop. */
