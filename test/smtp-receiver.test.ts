@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -14,7 +15,7 @@ import { createLogger } from '../src/service/logger.js';
 import { issueTestCertificate, type TestCertificate } from './support/certificates.js';
 import { LogCapture } from './support/service.js';
 import { SmtpDialog } from './support/smtp-dialog.js';
-import { appendixBReport, reportMail } from './support/tls-report-mail.js';
+import { reportMessage, rfcExampleReport } from './support/tls-reports.js';
 
 // The receiver with real SMTP clients (nodemailer, and a raw dialogue for what nodemailer would
 // not send), real STARTTLS and real sockets on loopback. The intake behind it is a recording
@@ -34,14 +35,29 @@ before(async () => {
   served = { context: createSecureContext({ cert, key }), dnsNames: [HOST] };
 });
 
+/** A report of the RFC 8460 Appendix B example for example.com, new each time (its own report id). */
+const newReport = () => rfcExampleReport({ domain: 'example.com', reportId: randomUUID() });
+
+const STORED: IntakeOutcome = {
+  outcome: 'stored',
+  reports: [
+    {
+      organization: 'Company-X',
+      reportId: 'r',
+      policyDomains: ['example.com'],
+      start: '2016-04-01T00:00:00Z',
+      end: '2016-04-01T23:59:59Z',
+      successfulSessions: 5326,
+      failedSessions: 303,
+    },
+  ],
+};
+
 /** What the receiver handed to the intake; the answer comes from `answer`, the test's choice. */
 class RecordingIntake {
   readonly received: { message: Buffer; via: IntakePath }[] = [];
   private arrivals: (() => void)[] = [];
-  answer: (message: Buffer) => Promise<IntakeOutcome> = async () => ({
-    outcome: 'stored',
-    reports: [{ organization: 'Company-X', reportId: 'r' }],
-  });
+  answer: (message: Buffer) => Promise<IntakeOutcome> = async () => STORED;
 
   receiveMessage(message: Buffer, via: IntakePath): Promise<IntakeOutcome> {
     this.received.push({ message, via });
@@ -103,7 +119,7 @@ function transport(port: number, tls: 'starttls' | 'plain') {
 }
 
 function sendReport(port: number, tls: 'starttls' | 'plain', encoding: 'gzip' | 'json', to = REPORT_ADDRESS) {
-  const raw = reportMail({ report: appendixBReport('example.com'), encoding, to });
+  const raw = reportMessage(newReport(), { to, json: encoding === 'json' });
   return transport(port, tls).sendMail({ envelope: { from: 'noreply-smtp-tls-reporting@company-x.example', to: [to] }, raw });
 }
 
@@ -124,7 +140,7 @@ test('nodemailer over STARTTLS, verified for the policy host: a gzip report is h
   const message = intake.received[0]!.message.toString('latin1');
   assert.match(message, /Content-Type: multipart\/report; report-type="tlsrpt"/);
   assert.match(message, /Content-Type: application\/tlsrpt\+gzip/);
-  assert.match(message, /filename="company-x\.example!example\.com!1459468800!1459555199!/);
+  assert.match(message, /filename="reporter\.example!example\.com!1479168000!1479254399!/);
 });
 
 test('nodemailer without STARTTLS: a plain-JSON report is taken as well', async () => {
@@ -207,7 +223,7 @@ test('a recipient with bidirectional controls is logged escaped', async () => {
 
 test('the intake decides the reply: duplicate 250, rejected 550 5.6.0 with the reason, store unavailable 451 4.3.0 (and a retry is then stored)', async () => {
   const { port, intake, log } = await startReceiver();
-  intake.answer = async () => ({ outcome: 'duplicate', reports: [{ organization: 'Company-X', reportId: 'r' }] });
+  intake.answer = async () => ({ outcome: 'duplicate', reports: STORED.reports });
   assert.match((await sendReport(port, 'plain', 'gzip')).response, /^250 2\.6\.0 report already stored/);
 
   intake.answer = async () => ({ outcome: 'rejected', reason: 'invalid JSON at position 17\r\n250 fake' });
@@ -220,7 +236,7 @@ test('the intake decides the reply: duplicate 250, rejected 550 5.6.0 with the r
   let unavailable = true;
   intake.answer = async () => {
     if (unavailable) throw new ReportStoreUnavailableError('database is locked');
-    return { outcome: 'stored', reports: [{ organization: 'Company-X', reportId: 'r' }] };
+    return STORED;
   };
   await assert.rejects(sendReport(port, 'plain', 'gzip'), (error: { responseCode?: number; response?: string }) => {
     assert.equal(error.responseCode, 451);
@@ -241,14 +257,11 @@ test('the intake decides the reply: duplicate 250, rejected 550 5.6.0 with the r
 test('250 comes only after the intake has stored the report', async () => {
   const { port, intake } = await startReceiver();
   let store!: () => void;
-  intake.answer = () =>
-    new Promise(
-      (resolve) => (store = () => resolve({ outcome: 'stored', reports: [{ organization: 'Company-X', reportId: 'r' }] })),
-    );
+  intake.answer = () => new Promise((resolve) => (store = () => resolve(STORED)));
   const { dialog } = await SmtpDialog.open(port);
   assert.equal((await rcpt(dialog, REPORT_ADDRESS)).code, 250);
   assert.equal((await dialog.command('DATA')).code, 354);
-  dialog.write(`${reportMail({ report: appendixBReport('example.com'), encoding: 'gzip', to: REPORT_ADDRESS })}.\r\n`);
+  dialog.write(Buffer.concat([reportMessage(newReport(), { to: REPORT_ADDRESS }), Buffer.from('.\r\n')]));
   await intake.calls(1);
   // A whole session on another connection while the store is busy: the first client has no answer yet.
   const other = await SmtpDialog.open(port);
@@ -322,16 +335,13 @@ test('a silent client is closed after the idle timeout; a busy one after the ses
 test('stop: a session between messages is answered 421 at once; a report being stored gets its 250 first, then 421', async () => {
   const { port, intake, receiver } = await startReceiver();
   let store!: () => void;
-  intake.answer = () =>
-    new Promise(
-      (resolve) => (store = () => resolve({ outcome: 'stored', reports: [{ organization: 'Company-X', reportId: 'r' }] })),
-    );
+  intake.answer = () => new Promise((resolve) => (store = () => resolve(STORED)));
   const idle = await SmtpDialog.open(port);
   assert.equal((await idle.dialog.command('EHLO sender.example')).code, 250);
   const sending = await SmtpDialog.open(port);
   assert.equal((await rcpt(sending.dialog, REPORT_ADDRESS)).code, 250);
   assert.equal((await sending.dialog.command('DATA')).code, 354);
-  sending.dialog.write(`${reportMail({ report: appendixBReport('example.com'), encoding: 'json', to: REPORT_ADDRESS })}.\r\n`);
+  sending.dialog.write(Buffer.concat([reportMessage(newReport(), { to: REPORT_ADDRESS, json: true }), Buffer.from('.\r\n')]));
   await intake.calls(1);
 
   const stopped = receiver.stop();

@@ -8,7 +8,7 @@ import { issueTestCertificate, type TestCertificate } from '../support/certifica
 import { startDovecot, type Dovecot } from '../support/dovecot.js';
 import { JsonLogProcess } from '../support/json-log-process.js';
 import { NetworkNamespace } from '../support/network-namespace.js';
-import { appendixBReport, reportMail } from '../support/tls-report-mail.js';
+import { reportMessage, rfcExampleReport } from '../support/tls-reports.js';
 
 // The IMAP importer against a real IMAP server, Debian's dovecot-imapd, in a network namespace
 // of the test's own: IMAPS (993) and STARTTLS (143), IDLE, moving imported messages to the done
@@ -33,12 +33,12 @@ after(async () => {
   await namespace?.close();
 });
 
-function startImporter(options: {
+async function startImporter(options: {
   port: number;
   password?: string;
   unavailableFirst?: number;
   doneMailbox?: string;
-}): JsonLogProcess {
+}): Promise<JsonLogProcess> {
   const settings = {
     account: {
       host: 'localhost',
@@ -49,6 +49,7 @@ function startImporter(options: {
       doneMailbox: options.doneMailbox ?? 'TLSRPT-done',
     },
     ca: certificate.caPem,
+    stateDir: await mkdtemp(join(tmpdir(), 'mta-sts-imap-state-')),
     unavailableFirst: options.unavailableFirst ?? 0,
     // A poll far beyond the test: new mail can only be noticed through IDLE.
     timing: { pollIntervalMs: 600_000, retryMs: 500, reconnectMinMs: 300, reconnectMaxMs: 1_000 },
@@ -63,11 +64,12 @@ async function stopImporter(child: JsonLogProcess): Promise<void> {
   assert.deepEqual(await child.exited, { code: 0, signal: null });
 }
 
-function report(messageId: string, encoding: 'gzip' | 'json'): string {
-  return reportMail({ report: appendixBReport('example.com'), encoding, to: dovecot.user }).replace(
-    /^Message-ID: .*$/m,
-    `Message-ID: <${messageId}>`,
-  );
+/** An RFC 8460 §5.3 message with the Appendix B report for example.com, whose report id is `reportId`. */
+function report(reportId: string, encoding: 'gzip' | 'json'): string {
+  return reportMessage(rfcExampleReport({ domain: 'example.com', reportId }), {
+    to: dovecot.user,
+    json: encoding === 'json',
+  }).toString();
 }
 
 /** Message files in a maildir folder (new/ and cur/). */
@@ -77,32 +79,29 @@ async function messagesIn(folder: string): Promise<number> {
   return counts[0]! + counts[1]!;
 }
 
-const intakeOf = (child: JsonLogProcess, messageId: string) =>
-  child.waitFor(
-    `intake of ${messageId}`,
-    (line) => line.event === 'test_intake' && line.message_id === `<${messageId}>` && line.unavailable === false,
-    20_000,
-  );
+/** The intake's line for a stored report. */
+const storedReport = (child: JsonLogProcess, reportId: string) =>
+  child.waitFor(`tlsrpt_report ${reportId}`, (line) => line.event === 'tlsrpt_report' && line.report_id === reportId, 20_000);
 
 test('IMAPS: waiting reports are imported and moved to the done folder it makes; one arriving later is noticed by IDLE', async () => {
-  await dovecot.deliver(report('first@company-x.example', 'gzip'));
-  await dovecot.deliver(report('second@company-x.example', 'json'));
-  const importer = startImporter({ port: 993 });
+  await dovecot.deliver(report('first', 'gzip'));
+  await dovecot.deliver(report('second', 'json'));
+  await dovecot.deliver('From: someone@example.net\r\nTo: tls-reports@example.com\r\nSubject: hello\r\n\r\nNot a report.\r\n');
+  const importer = await startImporter({ port: 993 });
   try {
     await importer.waitForEvent('imap_connected');
-    await intakeOf(importer, 'first@company-x.example');
-    await intakeOf(importer, 'second@company-x.example');
+    await storedReport(importer, 'first');
+    await storedReport(importer, 'second');
     const imported = await importer.waitFor('imap_imported', (line) => line.event === 'imap_imported', 20_000);
-    assert.equal(imported.messages, 2);
-    assert.equal(imported.stored, 2);
+    assert.deepEqual([imported.messages, imported.stored, imported.rejected], [3, 2, 1]);
     assert.equal(await messagesIn('INBOX'), 0);
-    assert.equal(await messagesIn('TLSRPT-done'), 2);
+    assert.equal(await messagesIn('TLSRPT-done'), 3, 'the rejected message is set aside too (and kept as rejected)');
 
-    await dovecot.deliver(report('third@company-x.example', 'gzip'));
-    const third = await intakeOf(importer, 'third@company-x.example');
+    await dovecot.deliver(report('third', 'gzip'));
+    const third = await storedReport(importer, 'third');
     assert.equal(third.via, 'imap');
     await importer.waitFor('the second round', (line) => line.event === 'imap_imported' && line !== imported, 20_000);
-    assert.equal(await messagesIn('TLSRPT-done'), 3);
+    assert.equal(await messagesIn('TLSRPT-done'), 4);
     await stopImporter(importer);
   } finally {
     await importer.kill();
@@ -112,12 +111,12 @@ test('IMAPS: waiting reports are imported and moved to the done folder it makes;
 });
 
 test('STARTTLS on 143; a report that cannot be stored stays in the mailbox and is imported on the retry', async () => {
-  await dovecot.deliver(report('retried@company-x.example', 'gzip'));
-  const importer = startImporter({ port: 143, unavailableFirst: 1, doneMailbox: 'TLSRPT-done' });
+  await dovecot.deliver(report('retried', 'gzip'));
+  const importer = await startImporter({ port: 143, unavailableFirst: 1, doneMailbox: 'TLSRPT-done' });
   try {
     const deferred = await importer.waitForEvent('imap_message_deferred', 20_000);
     assert.equal(deferred.error, 'database is locked');
-    await intakeOf(importer, 'retried@company-x.example');
+    await storedReport(importer, 'retried');
     await importer.waitFor('imap_imported', (line) => line.event === 'imap_imported' && line.stored === 1, 20_000);
     assert.equal(await messagesIn('INBOX'), 0);
     await stopImporter(importer);
@@ -128,7 +127,7 @@ test('STARTTLS on 143; a report that cannot be stored stays in the mailbox and i
 
 test('a wrong password: imap_error says authentication failed, the password appears nowhere, and it tries again', async () => {
   const wrong = `wrong-${dovecot.password}`;
-  const importer = startImporter({ port: 993, password: wrong });
+  const importer = await startImporter({ port: 993, password: wrong });
   try {
     const first = await importer.waitForEvent('imap_error', 20_000);
     assert.match(String(first.error), /authentication failed/i);
