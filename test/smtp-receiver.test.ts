@@ -1,38 +1,33 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createSecureContext } from 'node:tls';
+import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import nodemailer from 'nodemailer';
 import { ReportStoreUnavailableError, type IntakeOutcome, type IntakePath } from '../src/reports/intake.js';
-import { SmtpReceiver, type SmtpLimits } from '../src/reports/smtp-receiver.js';
+import type { SmtpLimits } from '../src/reports/smtp-receiver.js';
 import type { ServedCertificate } from '../src/server/tls-options.js';
-import { createLogger } from '../src/service/logger.js';
-import { issueTestCertificate, type TestCertificate } from './support/certificates.js';
-import { LogCapture } from './support/service.js';
+import type { TestCertificate } from './support/certificates.js';
 import { SmtpDialog } from './support/smtp-dialog.js';
+import {
+  REPORT_ADDRESS,
+  SMTP_HOST,
+  smtpTestCertificate,
+  startReceiver,
+  startStoringReceiver,
+  type RunningReceiver,
+} from './support/smtp-receiver.js';
 import { reportMessage, rfcExampleReport } from './support/tls-reports.js';
 
 // The receiver with real SMTP clients (nodemailer, and a raw dialogue for what nodemailer would
-// not send), real STARTTLS and real sockets on loopback. The intake behind it is a recording
-// stand-in of the ReportIntake interface that answers what each test wants; the whole path
-// through the real intake and store is in test/e2e/smtp-reports.test.ts.
-
-const HOST = 'mta-sts.example.com';
-const REPORT_ADDRESS = `tlsrpt@${HOST}`;
+// not send), real STARTTLS and real sockets on loopback. Behind it the real intake and SQLite
+// report store, or, to choose the intake's answer, a recording stand-in of the ReportIntake
+// interface. swaks, and the whole service, are in test/e2e/smtp-reports.test.ts.
 
 let certificate: TestCertificate;
 let served: ServedCertificate;
 
 before(async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'mta-sts-smtp-'));
-  certificate = await issueTestCertificate(dir, [HOST]);
-  const [cert, key] = await Promise.all([readFile(certificate.certPath, 'utf8'), readFile(certificate.keyPath, 'utf8')]);
-  served = { context: createSecureContext({ cert, key }), dnsNames: [HOST] };
+  ({ files: certificate, served } = await smtpTestCertificate());
 });
 
 /** A report of the RFC 8460 Appendix B example for example.com, new each time (its own report id). */
@@ -71,38 +66,64 @@ class RecordingIntake {
   }
 }
 
-interface Running {
-  receiver: SmtpReceiver;
-  intake: RecordingIntake;
-  log: LogCapture;
-  port: number;
-  domains: Set<string>;
-}
+const running: RunningReceiver[] = [];
 
-const running: Running[] = [];
-
-async function startReceiver(limits: Partial<SmtpLimits> = {}, extraRecipients: string[] = []): Promise<Running> {
+async function startRecordingReceiver(options: { limits?: Partial<SmtpLimits>; extraRecipients?: string[] } = {}) {
   const intake = new RecordingIntake();
-  const log = new LogCapture();
-  const domains = new Set(['example.com', 'example.org']);
-  const receiver = await SmtpReceiver.create({
-    intake,
-    domains: () => domains,
-    extraRecipients: () => extraRecipients,
-    certificateFor: (name) => (served.dnsNames.includes(name) ? served : undefined),
-    log: createLogger('info', log),
-    name: 'mx.test',
-    limits,
-  });
-  receiver.server.listen(0, '127.0.0.1');
-  await once(receiver.server, 'listening');
-  const started = { receiver, intake, log, port: (receiver.server.address() as AddressInfo).port, domains };
+  const started = await startReceiver(served, intake, options);
   running.push(started);
-  return started;
+  return { ...started, intake };
 }
 
 after(async () => {
   await Promise.all(running.map(({ receiver }) => receiver.stop()));
+});
+
+/** A report message whose report part is `body` as it is (a gzip bomb, say). */
+function messageWithReportPart(body: Buffer): Buffer {
+  const message = reportMessage(newReport(), { to: REPORT_ADDRESS }).toString();
+  const [head, rest] = message.split('Content-Disposition: attachment');
+  const partEnd = rest!.indexOf('\r\n\r\n') + 4;
+  const [, tail] = rest!.slice(partEnd).split(/\r\n\r\n(?=------=_Boundary--)/);
+  const base64 = body
+    .toString('base64')
+    .match(/.{1,76}/g)!
+    .join('\r\n');
+  return Buffer.from(`${head}Content-Disposition: attachment${rest!.slice(0, partEnd)}${base64}\r\n\r\n${tail}`);
+}
+
+test('through the real intake and store: stored once (a retry is a duplicate), a gzip bomb and a report for a domain not served refused 550 5.6.0 and kept as rejected', async () => {
+  const started = await startStoringReceiver(served);
+  running.push(started);
+  const { port, store } = started;
+  const report = newReport();
+  const send = (raw: Buffer) =>
+    transport(port, 'starttls').sendMail({ envelope: { from: 'noreply@reporter.example', to: [REPORT_ADDRESS] }, raw });
+  assert.match((await send(reportMessage(report, { to: REPORT_ADDRESS }))).response, /^250 2\.6\.0 report stored/);
+  assert.match((await send(reportMessage(report, { to: REPORT_ADDRESS }))).response, /^250 2\.6\.0 report already stored/);
+  const stored = await store.policyResults({ sinceDay: '2000-01-01' });
+  assert.deepEqual(
+    stored.map(({ reportId, via, successfulSessions, failedSessions }) => ({
+      reportId,
+      via,
+      successfulSessions,
+      failedSessions,
+    })),
+    [{ reportId: report['report-id'], via: 'smtp', successfulSessions: 5326, failedSessions: 303 }],
+  );
+
+  const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024), { level: 9 });
+  await assert.rejects(send(messageWithReportPart(bomb)), (error: { response?: string }) => {
+    assert.match(error.response!, /^550 5\.6\.0 report rejected: .*inflates to more than 1048576 bytes/);
+    return true;
+  });
+  const elsewhere = rfcExampleReport({ domain: 'example.net', reportId: randomUUID() });
+  await assert.rejects(send(reportMessage(elsewhere, { to: REPORT_ADDRESS })), (error: { response?: string }) => {
+    assert.match(error.response!, /^550 5\.6\.0 report rejected: .*example\.net/);
+    return true;
+  });
+  assert.equal((await store.rejected({ sinceDay: '2000-01-01' })).length, 2);
+  assert.equal((await store.policyResults({ sinceDay: '2000-01-01' })).length, 1);
 });
 
 function transport(port: number, tls: 'starttls' | 'plain') {
@@ -113,7 +134,7 @@ function transport(port: number, tls: 'starttls' | 'plain') {
     name: 'sender.example',
     ...(tls === 'starttls'
       ? // Verified against the test CA for the policy host's name: only the policy host's certificate passes.
-        { requireTLS: true, tls: { ca: certificate.caPem, servername: HOST, rejectUnauthorized: true } }
+        { requireTLS: true, tls: { ca: certificate.caPem, servername: SMTP_HOST, rejectUnauthorized: true } }
       : { ignoreTLS: true }),
   });
 }
@@ -131,7 +152,7 @@ async function rcpt(dialog: SmtpDialog, recipient: string) {
 }
 
 test('nodemailer over STARTTLS, verified for the policy host: a gzip report is handed to the intake whole and answered 250 once stored', async () => {
-  const { port, intake } = await startReceiver();
+  const { port, intake } = await startRecordingReceiver();
   const info = await sendReport(port, 'starttls', 'gzip');
   assert.match(info.response, /^250 2\.6\.0 report stored/);
   assert.deepEqual(info.accepted, [REPORT_ADDRESS]);
@@ -144,14 +165,14 @@ test('nodemailer over STARTTLS, verified for the policy host: a gzip report is h
 });
 
 test('nodemailer without STARTTLS: a plain-JSON report is taken as well', async () => {
-  const { port, intake } = await startReceiver();
+  const { port, intake } = await startRecordingReceiver();
   const info = await sendReport(port, 'plain', 'json');
   assert.match(info.response, /^250 /);
   assert.match(intake.received[0]!.message.toString('latin1'), /Content-Type: application\/tlsrpt\+json/);
 });
 
 test('EHLO offers STARTTLS and SIZE with the limit, no AUTH; without SNI the neutral certificate, TLS below 1.2 refused', async () => {
-  const { port } = await startReceiver({ maxMessageBytes: 4096 });
+  const { port } = await startRecordingReceiver({ limits: { maxMessageBytes: 4096 } });
   const { dialog, greeting } = await SmtpDialog.open(port);
   assert.match(greeting.text, /^220 mx\.test ESMTP/);
   const ehlo = await dialog.command('EHLO sender.example');
@@ -171,7 +192,7 @@ test('EHLO offers STARTTLS and SIZE with the limit, no AUTH; without SNI the neu
 });
 
 test('never a relay: other domains get 550 5.7.1 at RCPT, other mailboxes of ours 550 5.1.1; listed recipients and domains added by a reload are taken', async () => {
-  const { port, domains, intake, log } = await startReceiver({}, ['TLS-Reports@Reports.Example.net']);
+  const { port, domains, intake, log } = await startRecordingReceiver({ extraRecipients: ['TLS-Reports@Reports.Example.net'] });
   const refusals: [string, RegExp][] = [
     ['someone@gmail.com', /^550 5\.7\.1 relay denied/],
     ['tlsrpt@example.com', /^550 5\.7\.1 relay denied/],
@@ -208,7 +229,7 @@ test('never a relay: other domains get 550 5.7.1 at RCPT, other mailboxes of our
 });
 
 test('a recipient with bidirectional controls is logged escaped', async () => {
-  const { port, log } = await startReceiver();
+  const { port, log } = await startRecordingReceiver();
   const { dialog } = await SmtpDialog.open(port);
   assert.equal((await dialog.command('EHLO sender.example')).code, 250);
   assert.equal((await dialog.command('MAIL FROM:<a@sender.example> SMTPUTF8')).code, 250);
@@ -222,7 +243,7 @@ test('a recipient with bidirectional controls is logged escaped', async () => {
 });
 
 test('the intake decides the reply: duplicate 250, rejected 550 5.6.0 with the reason, store unavailable 451 4.3.0 (and a retry is then stored)', async () => {
-  const { port, intake, log } = await startReceiver();
+  const { port, intake, log } = await startRecordingReceiver();
   intake.answer = async () => ({ outcome: 'duplicate', reports: STORED.reports });
   assert.match((await sendReport(port, 'plain', 'gzip')).response, /^250 2\.6\.0 report already stored/);
 
@@ -255,7 +276,7 @@ test('the intake decides the reply: duplicate 250, rejected 550 5.6.0 with the r
 });
 
 test('250 comes only after the intake has stored the report', async () => {
-  const { port, intake } = await startReceiver();
+  const { port, intake } = await startRecordingReceiver();
   let store!: () => void;
   intake.answer = () => new Promise((resolve) => (store = () => resolve(STORED)));
   const { dialog } = await SmtpDialog.open(port);
@@ -274,7 +295,7 @@ test('250 comes only after the intake has stored the report', async () => {
 });
 
 test('a 50 MB message: refused at MAIL when it says its SIZE, read and answered 552 when it does not, never handed on; the session goes on', async () => {
-  const { port, intake, log } = await startReceiver();
+  const { port, intake, log } = await startRecordingReceiver();
   const bytes = 50 * 1024 * 1024;
   const { dialog } = await SmtpDialog.open(port);
   assert.equal((await dialog.command('EHLO sender.example')).code, 250);
@@ -296,7 +317,7 @@ test('a 50 MB message: refused at MAIL when it says its SIZE, read and answered 
 });
 
 test('connections per address: one more is answered 421 and closed; a closed one makes room', async () => {
-  const { port, log } = await startReceiver({ connectionsPerAddress: 2 });
+  const { port, log } = await startRecordingReceiver({ limits: { connectionsPerAddress: 2 } });
   const first = await SmtpDialog.open(port);
   const second = await SmtpDialog.open(port);
   const third = await SmtpDialog.open(port);
@@ -314,7 +335,7 @@ test('connections per address: one more is answered 421 and closed; a closed one
 });
 
 test('a silent client is closed after the idle timeout; a busy one after the session time limit', async () => {
-  const { port } = await startReceiver({ idleTimeoutMs: 300, sessionTimeoutMs: 1_500 });
+  const { port } = await startRecordingReceiver({ limits: { idleTimeoutMs: 300, sessionTimeoutMs: 1_500 } });
   const silent = await SmtpDialog.open(port);
   assert.equal((await silent.dialog.reply()).code, 421);
   await silent.dialog.closed;
@@ -333,7 +354,7 @@ test('a silent client is closed after the idle timeout; a busy one after the ses
 });
 
 test('stop: a session between messages is answered 421 at once; a report being stored gets its 250 first, then 421', async () => {
-  const { port, intake, receiver } = await startReceiver();
+  const { port, intake, receiver } = await startRecordingReceiver();
   let store!: () => void;
   intake.answer = () => new Promise((resolve) => (store = () => resolve(STORED)));
   const idle = await SmtpDialog.open(port);
