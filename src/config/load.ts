@@ -1,5 +1,11 @@
 import { dirname, resolve } from 'node:path';
-import { ADMIN_TOKEN_VARIABLE, NO_ENVIRONMENT, readEnvironment, type ConfigEnvironment } from './environment.js';
+import {
+  ADMIN_TOKEN_VARIABLE,
+  IMAP_PASSWORD_VARIABLE,
+  NO_ENVIRONMENT,
+  readEnvironment,
+  type ConfigEnvironment,
+} from './environment.js';
 import { describeIssues, type Problem } from './issues.js';
 import { printable } from '../text/printable.js';
 import { formatPath } from '../text/quote.js';
@@ -93,10 +99,20 @@ function validate(text: string, displayPath: string, env: ConfigEnvironment): Co
     return { ok: false, errors: [...document.reportProblems([...invalid, ...exposed], duplicates), ...environment.errors] };
   }
   const config = result.data;
+  // The password is never in the file, so a missing one is said where reports.imap is enabled.
+  if (config.reports.imap.enabled && environment.imapPassword === undefined) {
+    return { ok: false, errors: document.reportProblems([imapPasswordMissing]) };
+  }
   // The file's token wins, as every key written in the file does over the environment.
   if (config.admin.token === undefined && environment.adminToken !== undefined) config.admin.token = environment.adminToken;
   return { ok: true, config, warnings: document.reportProblems(warningsFor(config, data)) };
 }
+
+const imapPasswordMissing: Problem = {
+  path: ['reports', 'imap', 'enabled'],
+  at: 'value',
+  message: `the IMAP password must be given in the environment variable ${IMAP_PASSWORD_VARIABLE} (never in this file)`,
+};
 
 type RawDomains = Record<string, { max_age?: unknown } | null>;
 
