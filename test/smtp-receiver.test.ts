@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import nodemailer from 'nodemailer';
 import { ReportStoreUnavailableError, type IntakeOutcome, type IntakePath } from '../src/reports/intake.js';
 import type { SmtpLimits } from '../src/reports/smtp-receiver.js';
-import type { ServedCertificate } from '../src/server/tls-options.js';
+import type { ServedCertificate } from '../src/tls/certificate.js';
 import type { TestCertificate } from './support/certificates.js';
 import { SmtpDialog } from './support/smtp-dialog.js';
 import {

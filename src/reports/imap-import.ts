@@ -1,7 +1,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import type { Logger } from 'pino';
-import { LOGGED_TEXT_LIMIT, printable } from '../text/printable.js';
+import { loggable } from '../text/printable.js';
 import type { IntakeOutcome, ReportIntake } from './intake.js';
 
 /** The mailbox reports arrive in (`reports.imap`), and the password from the environment. */
@@ -211,7 +211,7 @@ export class ImapImporter {
     } catch (error) {
       // Left in the mailbox: the next round tries it again.
       this.options.log.warn(
-        { event: 'imap_message_deferred', uid, error: printable(String((error as Error)?.message ?? error), LOGGED_TEXT_LIMIT) },
+        { event: 'imap_message_deferred', uid, error: loggable(String((error as Error)?.message ?? error)) },
         'a report from the IMAP mailbox could not be stored now; it stays there for the next try',
       );
       return 'deferred';
@@ -266,7 +266,7 @@ export class ImapImporter {
         event: 'imap_error',
         host: this.options.account.host,
         code: code ?? null,
-        error: printable(reason, LOGGED_TEXT_LIMIT),
+        error: loggable(reason),
         retry_in_s: Math.round(retryMs / 1000),
       },
       'the IMAP mailbox of TLS reports cannot be read now; trying again later',

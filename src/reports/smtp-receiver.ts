@@ -2,8 +2,9 @@ import { hostname } from 'node:os';
 import type { Server } from 'node:net';
 import type { Logger } from 'pino';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import { strictTlsServerOptions, type CertificateSelector } from '../server/tls-options.js';
-import { printable, LOGGED_TEXT_LIMIT } from '../text/printable.js';
+import type { CertificateSelector } from '../tls/certificate.js';
+import { strictTlsServerOptions } from '../tls/server-settings.js';
+import { loggable, printable } from '../text/printable.js';
 import { createNeutralCertificate } from '../tls/self-signed.js';
 import { ReportStoreUnavailableError, type IntakeOutcome, type ReportIntake } from './intake.js';
 
@@ -184,7 +185,7 @@ export class SmtpReceiver {
       {
         event: 'smtp_recipient_refused',
         ip,
-        recipient: printable(address.address, LOGGED_TEXT_LIMIT),
+        recipient: loggable(address.address),
         reason: noSuchUser ? 'no_such_user' : 'relay_denied',
       },
       noSuchUser ? 'SMTP recipient refused: no such user' : 'SMTP recipient refused: relay denied',
@@ -224,7 +225,7 @@ export class SmtpReceiver {
       // The report is not stored: a 4xx makes the sender try again later (RFC 5321 §4.2.5).
       const unavailable = error instanceof ReportStoreUnavailableError;
       this.options.log.warn(
-        { event: 'smtp_message_deferred', ip, error: printable(String((error as Error)?.message ?? error), LOGGED_TEXT_LIMIT) },
+        { event: 'smtp_message_deferred', ip, error: loggable(String((error as Error)?.message ?? error)) },
         unavailable
           ? 'report store unavailable; the sender was told to retry'
           : 'the report could not be stored; the sender was told to retry',
@@ -238,7 +239,7 @@ export class SmtpReceiver {
     this.logAbout(
       ip,
       'info',
-      { event: 'smtp_connection_error', ip, code: error.code ?? null, error: printable(error.message, LOGGED_TEXT_LIMIT) },
+      { event: 'smtp_connection_error', ip, code: error.code ?? null, error: loggable(error.message) },
       'SMTP connection failed',
     );
   }

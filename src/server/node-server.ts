@@ -1,7 +1,8 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
-import { tlsServerOptions, type TlsServerOptions } from './tls-options.js';
+import type { TlsServerOptions } from '../tls/server-settings.js';
+import { tlsServerOptions } from './tls-options.js';
 
 /** How long a client may take over each step of a connection before it is closed. */
 export interface ConnectionLimits {

@@ -2,52 +2,7 @@ import type { ServerOptions } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { dnsNameCovers } from '../policy/dns-name.js';
 import type { CertificateSelector } from '../tls/certificate.js';
-
-export interface TlsServerOptions {
-  certificateFor: CertificateSelector;
-  /** For clients without SNI or with a name we do not serve: a certificate that names no configured domain. */
-  neutral: { cert: string; key: string };
-}
-
-// RFC 8461 §3.3 requires TLS; RFC 8996 retired 1.0 and 1.1. TLS 1.3 keeps its default suites
-// (all AEAD). TLS 1.2 gets forward-secret ECDHE with an AEAD cipher only (RFC 9325 §4.2): no CBC
-// (nor its SHA-1 MACs), no CCM or CCM8, no ARIA or Camellia, no static RSA or finite-field DHE.
-const TLS13_SUITES = ['TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256', 'TLS_AES_128_GCM_SHA256'];
-const TLS12_SUITES = [
-  'ECDHE-RSA-AES128-GCM-SHA256',
-  'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-CHACHA20-POLY1305',
-  'ECDHE-ECDSA-AES128-GCM-SHA256',
-  'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305',
-];
-const CIPHER_SUITES = [...TLS13_SUITES, ...TLS12_SUITES].join(':');
-
-/**
- * Signature algorithms, ECDSA last (and none with SHA-1 or SHA-224). Node's SNI callback does
- * not replace the listener's default certificate: it adds the chosen one in the slot of its key
- * type (UseSNIContext in Node's src/crypto), so a connection for an RSA certificate still holds
- * the neutral ECDSA one, and a client that prefers ECDSA would be shown it. The server chooses
- * (honorCipherOrder) and ranks ECDSA below every other key type, in these signature algorithms
- * and in the TLS 1.2 suites above: a certificate of another type is preferred to the neutral
- * one, and one of the same type (ACME and self-signed certificates are ECDSA) replaces it.
- */
-const SIGNATURE_ALGORITHMS = [
-  'rsa_pss_rsae_sha256',
-  'rsa_pss_rsae_sha384',
-  'rsa_pss_rsae_sha512',
-  'rsa_pss_pss_sha256',
-  'rsa_pss_pss_sha384',
-  'rsa_pss_pss_sha512',
-  'rsa_pkcs1_sha256',
-  'rsa_pkcs1_sha384',
-  'rsa_pkcs1_sha512',
-  'ed25519',
-  'ed448',
-  'ecdsa_secp256r1_sha256',
-  'ecdsa_secp384r1_sha384',
-  'ecdsa_secp521r1_sha512',
-].join(':');
+import { strictTlsServerOptions, type TlsServerOptions } from '../tls/server-settings.js';
 
 // RFC 8737 §4: TLS-ALPN-01 validation negotiates acme-tls/1; every other client gets http/1.1.
 const ALPN_PROTOCOLS = ['http/1.1', 'acme-tls/1'];
@@ -59,25 +14,6 @@ const ALPN_PROTOCOLS = ['http/1.1', 'acme-tls/1'];
  */
 export function tlsServerOptions(options: TlsServerOptions): ServerOptions {
   return { ...strictTlsServerOptions(options), ALPNProtocols: ALPN_PROTOCOLS };
-}
-
-/**
- * The same certificates, versions and suites without ALPN, for a listener that speaks no HTTP:
- * the SMTP receiver's STARTTLS (RFC 3207).
- */
-export function strictTlsServerOptions({ certificateFor, neutral }: TlsServerOptions): ServerOptions {
-  return {
-    // The listener's own context: its settings apply to every connection (a context the SNI
-    // callback picks lends only its certificate), and its certificate is the neutral one.
-    ...neutral,
-    // A name we do not serve gets no context of its own: the handshake goes on with the neutral certificate.
-    SNICallback: (servername, done) => done(null, certificateFor(servername.toLowerCase())?.context),
-    ciphers: CIPHER_SUITES,
-    sigalgs: SIGNATURE_ALGORITHMS,
-    // Node's default for servers, which the ranking above relies on.
-    honorCipherOrder: true,
-    minVersion: 'TLSv1.2',
-  };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { ImapImporter, type ImapAccount, type ImapTiming } from '../../src/reports/imap-import.js';
 import { createReportIntake, ReportStoreUnavailableError, type IntakePath } from '../../src/reports/intake.js';
 import { SqliteTlsReportStore } from '../../src/reports/sqlite-report-store.js';
-import { createLogger } from '../../src/service/logger.js';
+import { createLogger } from '../../src/log/logger.js';
 
 /**
  * The IMAP importer as a process of its own, for test/e2e/imap-import.test.ts: it has to run in

@@ -7,8 +7,8 @@ import { createSecureContext } from 'node:tls';
 import { createReportIntake } from '../../src/reports/intake.js';
 import { SmtpReceiver, type SmtpLimits, type SmtpReceiverOptions } from '../../src/reports/smtp-receiver.js';
 import { SqliteTlsReportStore } from '../../src/reports/sqlite-report-store.js';
-import type { ServedCertificate } from '../../src/server/tls-options.js';
-import { createLogger } from '../../src/service/logger.js';
+import type { ServedCertificate } from '../../src/tls/certificate.js';
+import { createLogger } from '../../src/log/logger.js';
 import { issueTestCertificate, type TestCertificate } from './certificates.js';
 import { LogCapture } from './service.js';
 
