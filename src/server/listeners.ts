@@ -7,6 +7,8 @@ import { formatZoneLine, stsTxtRecord } from '../dns/records.js';
 import type { FetchRecorder } from '../fetches/fetch-log.js';
 import type { ServiceMetrics } from '../metrics/service-metrics.js';
 import type { PolicySet } from '../policy/policy-set.js';
+import type { ReportIntake } from '../reports/intake.js';
+import { SmtpReceiver } from '../reports/smtp-receiver.js';
 import type { ServedCertificate } from '../tls/certificate.js';
 import { buildAdminApp } from './admin-app.js';
 import { buildApp } from './app.js';
@@ -33,14 +35,29 @@ export interface ListenersOptions {
   keyAuthorization: (token: string) => string | undefined;
   metrics: ServiceMetrics;
   connectionLimits?: Partial<ConnectionLimits> | undefined;
+  /** The receiver of TLS reports by mail (RFC 8460 §3, rua=mailto:), when reports.smtp is enabled. */
+  smtpReports?: SmtpReportsOptions | undefined;
 }
 
-/** The service's listeners: policies over HTTPS, ACME challenges and redirects on port 80, metrics on the admin port. */
+export interface SmtpReportsOptions {
+  settings: Config['reports']['smtp'];
+  intake: Pick<ReportIntake, 'receiveMessage'>;
+  /** The policy domains served now: tlsrpt@mta-sts.<domain> is accepted for each. */
+  domains: () => ReadonlySet<string>;
+  /** Whether a line about a client address may be written now (the per-address log budget). */
+  admitLine: (ip: string) => boolean;
+}
+
+/**
+ * The service's listeners: policies over HTTPS, ACME challenges and redirects on port 80, metrics
+ * on the admin port, and TLS reports by mail on port 25 when enabled.
+ */
 export class Listeners {
   private readonly apps: FastifyInstance[] = [];
   private https: FastifyInstance | undefined;
   private http: FastifyInstance | undefined;
   private admin: FastifyInstance | undefined;
+  private smtp: SmtpReceiver | undefined;
 
   constructor(private readonly options: ListenersOptions) {}
 
@@ -74,6 +91,27 @@ export class Listeners {
       );
       await listenOn(this.admin, { port: 'admin.port', address: 'admin.address' }, admin.address, admin.port, log);
     }
+    const { smtpReports } = this.options;
+    if (smtpReports) {
+      const { settings } = smtpReports;
+      this.smtp = await SmtpReceiver.create({
+        intake: smtpReports.intake,
+        domains: smtpReports.domains,
+        extraRecipients: () => settings.recipients,
+        // The policy host's certificate; a TLS-ALPN-01 challenge certificate is for the CA's HTTPS validation only.
+        certificateFor: this.options.certificateFor,
+        log,
+        admitLine: smtpReports.admitLine,
+        limits: { maxMessageBytes: settings.max_message_bytes },
+      });
+      await bindListener(
+        this.smtp.server,
+        { port: 'reports.smtp.port', address: 'reports.smtp.address' },
+        settings.address,
+        settings.port,
+        log,
+      );
+    }
   }
 
   /** The `service_started` line: the addresses, and the _mta-sts records to publish (up to `listUpTo` domains). */
@@ -85,6 +123,7 @@ export class Listeners {
         https: this.httpsAddress,
         http: this.httpAddress,
         admin: this.adminAddress ?? null,
+        smtp: this.smtpAddress ?? null,
         domains: domains.length,
         ...(domains.length <= listUpTo && {
           publish: domains.map((served) => formatZoneLine(stsTxtRecord(served.domain, served.id))),
@@ -122,7 +161,15 @@ export class Listeners {
     return this.admin?.server.address() as AddressInfo | undefined;
   }
 
-  /** Stops accepting connections and lets in-flight requests finish; safe after a start that failed part way. */
+  /** The receiver of TLS reports by mail, when enabled. */
+  get smtpAddress(): AddressInfo | undefined {
+    return this.smtp?.server.address() as AddressInfo | undefined;
+  }
+
+  /**
+   * Stops accepting connections and lets in-flight requests finish, and messages being received
+   * (SMTP sessions between messages get 421); safe after a start that failed part way.
+   */
   async stop(): Promise<void> {
     // Connections without a request in progress would hold the stop until their idle timeout;
     // close each one as soon as it has none, so in-flight requests finish and nothing else waits.
@@ -130,7 +177,7 @@ export class Listeners {
       for (const app of this.apps) closeConnectionsWithoutRequest(app.server);
     }, 100);
     try {
-      await Promise.all(this.apps.map((app) => Promise.all([app.close(), closeServer(app.server)])));
+      await Promise.all([this.smtp?.stop(), ...this.apps.map((app) => Promise.all([app.close(), closeServer(app.server)]))]);
     } finally {
       clearInterval(closeIdle);
     }
@@ -139,8 +186,8 @@ export class Listeners {
 
 /** Which config fields chose a listener's port and address, for a message when it cannot listen. */
 interface ListenerSettings {
-  port: 'listen.https' | 'listen.http' | 'admin.port';
-  address: 'listen.address' | 'admin.address';
+  port: 'listen.https' | 'listen.http' | 'admin.port' | 'reports.smtp.port';
+  address: 'listen.address' | 'admin.address' | 'reports.smtp.address';
 }
 
 /**
@@ -157,14 +204,19 @@ async function listenOn(
   log: Logger,
 ): Promise<void> {
   await app.ready();
+  await bindListener(app.server, settings, host, port, log);
+}
+
+/** Binds a server; a failure names the setting that chose the port or address. */
+async function bindListener(server: Server, settings: ListenerSettings, host: string, port: number, log: Logger): Promise<void> {
   try {
-    await bind(app.server, host, port);
+    await bind(server, host, port);
   } catch (error) {
     // "::" needs IPv6 in the kernel; some containers run without it. Serve IPv4 rather than nothing.
     if (host !== '::' || (error as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT')
       throw listenFailure(error, settings, host, port);
     log.warn({ event: 'ipv6_unavailable' }, 'IPv6 is not available here; listening on IPv4 only');
-    await bind(app.server, '0.0.0.0', port).catch((fallbackError: unknown) => {
+    await bind(server, '0.0.0.0', port).catch((fallbackError: unknown) => {
       throw listenFailure(fallbackError, settings, '0.0.0.0', port);
     });
   }
