@@ -4,6 +4,7 @@ import { receivesReports, type Config } from '../config/schema.js';
 import type { PolicySet } from '../policy/policy-set.js';
 import { ReportStoreUnavailableError, type TlsReportStore } from '../storage/tls-report-store.js';
 import { DAY_MS, daysBefore } from '../time/days.js';
+import { ImapImporter } from './imap-import.js';
 import { createReportIntake, type ReportIntake } from './intake.js';
 import { ReportMetrics } from './report-metrics.js';
 
@@ -13,6 +14,8 @@ export interface TlsReportsOptions {
   openStore: () => Promise<TlsReportStore>;
   /** The policies served now: reports for other domains are rejected. */
   policies: () => PolicySet;
+  /** MTA_STS_IMAP_PASSWORD; config loading refuses reports.imap enabled without it. */
+  imapPassword: string | undefined;
   log: Logger;
   registry: Registry;
 }
@@ -26,6 +29,9 @@ export interface TlsReports {
   readonly intake: ReportIntake;
   /** POST /tlsrpt on the policy listener, when reports.https is enabled. */
   readonly https: { intake: ReportIntake; maxBodyBytes: number } | undefined;
+  /** The SMTP receiver (a listener), when reports.smtp is enabled: tlsrpt@mta-sts.<domain> of the domains served now. */
+  readonly smtp: { settings: Config['reports']['smtp']; intake: ReportIntake; domains: () => ReadonlySet<string> } | undefined;
+  /** Stops the IMAP import (a report being stored is finished), then closes the store. */
   close(): Promise<void>;
 }
 
@@ -39,9 +45,10 @@ export async function startTlsReports(options: TlsReportsOptions): Promise<TlsRe
   const { settings, log } = options;
   if (!receivesReports(settings)) return undefined;
   const store = await openStore(options.openStore, log);
+  const domains = servedDomains(options.policies);
   const intake = createReportIntake({
     store,
-    domains: servedDomains(options.policies),
+    domains,
     log,
     metrics: new ReportMetrics(options.registry),
     maxReportBytes: settings.max_report_bytes,
@@ -58,14 +65,37 @@ export async function startTlsReports(options: TlsReportsOptions): Promise<TlsRe
   void prune();
   const timer = setInterval(() => void prune(), DAY_MS);
   timer.unref();
+  const imap = settings.imap.enabled ? startImapImport(settings, intake, options.imapPassword!, log) : undefined;
   return {
     intake,
     https: settings.https.enabled ? { intake, maxBodyBytes: settings.https.max_body_bytes } : undefined,
+    smtp: settings.smtp.enabled ? { settings: settings.smtp, intake, domains } : undefined,
     async close() {
+      await imap?.stop();
       clearInterval(timer);
       await store.close();
     },
   };
+}
+
+function startImapImport(settings: Config['reports'], intake: ReportIntake, password: string, log: Logger): ImapImporter {
+  const { imap } = settings;
+  const importer = new ImapImporter({
+    intake,
+    // Config loading refuses IMAP enabled without host and user.
+    account: {
+      host: imap.host!,
+      port: imap.port,
+      user: imap.user!,
+      password,
+      mailbox: imap.mailbox,
+      doneMailbox: imap.done_mailbox,
+    },
+    log,
+    maxMessageBytes: settings.smtp.max_message_bytes,
+  });
+  importer.start();
+  return importer;
 }
 
 /** The served policy domains as a set, built once per policy set (a reload swaps the set). */

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { DestinationStream, Logger } from 'pino';
-import type { ConfigEnvironment } from '../config/environment.js';
+import { readEnvironment, type ConfigEnvironment } from '../config/environment.js';
 import { loadStartConfig } from '../config/load.js';
 import { ConfigReloader } from '../config/reloader.js';
 import { ConfigError } from '../config/start-error.js';
@@ -106,10 +106,12 @@ export class Service {
     const statistics = config.statistics.enabled
       ? await startFetchStatistics(() => backends.openFetchStatistics('read-write'), config.statistics, log)
       : undefined;
+    // One budget of lines per client address, for the policy listener's clients and the SMTP receiver's alike.
+    const logLimit = new LogLimit(log, options.logLimits);
     const fetches = createFetchPipeline({
       log,
       classifier,
-      limit: new LogLimit(log, options.logLimits),
+      limit: logLimit,
       ...(config.reverseDns.enabled && { reverseDns: ReverseDns.fromSettings(config.reverseDns) }),
       sinks: [metrics, ...(statistics ? [statistics] : [])],
     });
@@ -117,6 +119,7 @@ export class Service {
       settings: config.reports,
       openStore: () => backends.openTlsReportStore('read-write'),
       policies: () => reloader.policies,
+      imapPassword: readEnvironment(env).imapPassword,
       log,
       registry: metrics.registry,
     });
@@ -129,6 +132,7 @@ export class Service {
       trustProxy: (address) => trustProxy(address),
       recordFetch: fetches.record,
       tlsReports: reports?.https,
+      smtpReports: reports?.smtp && { ...reports.smtp, admitLine: (ip) => logLimit.admit(ip) },
       certificateFor: (host) => certificates.certificateFor(host),
       challengeCertificate: (host) => challenges.alpnCertificate(host),
       keyAuthorization: (token) => challenges.keyAuthorization(token),

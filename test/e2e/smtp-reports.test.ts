@@ -5,7 +5,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { SqliteTlsReportStore } from '../../src/reports/sqlite-report-store.js';
+import type { SqliteTlsReportStore } from '../../src/storage/sqlite-tls-report-store.js';
 import type { TestCertificate } from '../support/certificates.js';
 import {
   REPORT_ADDRESS,

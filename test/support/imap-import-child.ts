@@ -1,6 +1,6 @@
 import { ImapImporter, type ImapAccount, type ImapTiming } from '../../src/reports/imap-import.js';
 import { createReportIntake, ReportStoreUnavailableError, type IntakePath } from '../../src/reports/intake.js';
-import { SqliteTlsReportStore } from '../../src/reports/sqlite-report-store.js';
+import { SqliteTlsReportStore } from '../../src/storage/sqlite-tls-report-store.js';
 import { createLogger } from '../../src/log/logger.js';
 
 /**

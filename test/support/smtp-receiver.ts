@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { createReportIntake } from '../../src/reports/intake.js';
 import { SmtpReceiver, type SmtpLimits, type SmtpReceiverOptions } from '../../src/reports/smtp-receiver.js';
-import { SqliteTlsReportStore } from '../../src/reports/sqlite-report-store.js';
+import { SqliteTlsReportStore } from '../../src/storage/sqlite-tls-report-store.js';
 import type { ServedCertificate } from '../../src/tls/certificate.js';
 import { createLogger } from '../../src/log/logger.js';
 import { issueTestCertificate, type TestCertificate } from './certificates.js';
