@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { issueTestCertificate, type TestCertificate } from '../support/certificates.js';
 import { startDovecot, type Dovecot } from '../support/dovecot.js';
+import { MAIN } from '../support/cli.js';
 import { JsonLogProcess } from '../support/json-log-process.js';
 import { NetworkNamespace } from '../support/network-namespace.js';
+import { writeTestConfig } from '../support/service.js';
 import { reportMessage, rfcExampleReport } from '../support/tls-reports.js';
 
 // The IMAP importer against a real IMAP server, Debian's dovecot-imapd, in a network namespace
@@ -123,6 +125,39 @@ test('STARTTLS on 143; a report that cannot be stored stays in the mailbox and i
   } finally {
     await importer.kill();
   }
+});
+
+test('the service with reports.imap enabled and MTA_STS_IMAP_PASSWORD set imports into its own store', async () => {
+  const { configPath } = await writeTestConfig(`
+domains:
+  example.com: { mode: testing, mx: [mail.example.com] }
+listen: { address: 127.0.0.1, https: 0, http: 0 }
+admin: { enabled: false }
+reverse_dns: { enabled: false }
+state_dir: state
+reports:
+  imap: { enabled: true, host: localhost, port: 993, user: "${dovecot.user}", mailbox: INBOX, done_mailbox: Imported }
+`);
+  await dovecot.deliver(report('via-service', 'gzip'));
+  const caFile = join(dirname(configPath), 'ca.pem');
+  await writeFile(caFile, certificate.caPem);
+  const env = { ...process.env, MTA_STS_IMAP_PASSWORD: dovecot.password, NODE_EXTRA_CA_CERTS: caFile };
+  const service = new JsonLogProcess(
+    namespace.spawn(process.execPath, [MAIN, 'serve', '--config', configPath], { stdio: 'pipe', env }),
+  );
+  children.push(service);
+  try {
+    await service.waitForEvent('service_started');
+    const stored = await storedReport(service, 'via-service');
+    assert.equal(stored.via, 'imap');
+    await service.waitFor('imap_imported', (line) => line.event === 'imap_imported' && line.stored === 1, 20_000);
+    assert.equal(await messagesIn('Imported'), 1);
+    service.child.kill('SIGTERM');
+    assert.equal((await service.exited).code, 0);
+  } finally {
+    await service.kill();
+  }
+  assert.ok(!JSON.stringify(service.lines).includes(dovecot.password), 'the password is never logged');
 });
 
 test('a wrong password: imap_error says authentication failed, the password appears nowhere, and it tries again', async () => {
