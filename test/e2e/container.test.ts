@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { JsonLogProcess } from '../support/json-log-process.js';
 import { NetworkNamespace } from '../support/network-namespace.js';
+import { reportMessage, rfcExampleReport } from '../support/tls-reports.js';
 
 /*
  * The container image, run without Docker: this test reads the Dockerfile's final stage and
@@ -364,6 +365,8 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
         // The path as a user would write it in the container is the VOLUME; here, its stand-in.
         `state_dir: ${toHost(stateVolume)}`,
         'log: { level: info }',
+        // The receiver of TLS reports by mail, on the port the image EXPOSEs.
+        `reports: { smtp: { enabled: true, address: "::", port: ${SMTP_PORT} } }`,
         '',
       ].join('\n'),
       { mode: 0o644 },
@@ -418,7 +421,7 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
     assert.equal(image.env.MTA_STS_CONFIG, '/etc/mta-sts/mta-sts.yaml');
   });
 
-  it('runs the entrypoint as USER, not root, listening on 443 and 80 (metrics on loopback)', async () => {
+  it('runs the entrypoint as USER, not root, listening on 443, 80 and 25 (metrics on loopback)', async () => {
     const status = await readFile(`/proc/${entrypointPid}/status`, 'utf8');
     const { uid, gid } = image.user;
     assert.deepEqual(statusIds(status, 'Uid'), [uid, uid, uid, uid]);
@@ -429,8 +432,8 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
       .split('\n')
       .filter((line) => line.includes(`pid=${entrypointPid},`))
       .map((line) => line.split(/\s+/)[3]!);
-    // The policy ports on every address; the metrics (admin) listener on loopback only, its default.
-    assert.deepEqual(listening.sort(), [`*:${HTTP_PORT}`, `*:${HTTPS_PORT}`, '127.0.0.1:9464'].sort());
+    // The policy and SMTP ports on every address; the metrics (admin) listener on loopback only, its default.
+    assert.deepEqual(listening.sort(), [`*:${HTTP_PORT}`, `*:${HTTPS_PORT}`, `*:${SMTP_PORT}`, '127.0.0.1:9464'].sort());
   });
 
   it('passes its HEALTHCHECK, run as USER inside the namespace', async () => {
@@ -448,6 +451,19 @@ describe('the container image, run as its Dockerfile says (without Docker)', () 
     assert.equal(response.status, 200);
     assert.equal(response.type, 'text/plain; charset=utf-8');
     assert.equal(Buffer.from(response.body, 'base64').toString('latin1'), EXPECTED_POLICY);
+  });
+
+  it('receives a TLS report by mail on 25 (swaks, STARTTLS verified for mta-sts.<domain>) and stores it', async () => {
+    const message = join(root!, 'report.eml');
+    await writeFile(message, reportMessage(rfcExampleReport({ domain: 'example.com', reportId: 'container-report' })));
+    const tls = ['--tls', '--tls-verify', '--tls-ca-path', caFile, '--tls-sni', POLICY_HOST];
+    const envelope = ['--from', 'noreply@reporter.example', '--to', `tlsrpt@${POLICY_HOST}`];
+    const swaks = ['swaks', '--server', '127.0.0.1', '--port', String(SMTP_PORT), ...envelope, ...tls, '--data', `@${message}`];
+    const result = await run(netns!, swaks, { env, timeoutMs: 20_000 });
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /<~ +250 2\.6\.0 report stored/);
+    const stored = await service!.waitFor('tlsrpt_report', (line) => line.event === 'tlsrpt_report', 10_000);
+    assert.deepEqual([stored.via, stored.report_id], ['smtp', 'container-report']);
   });
 
   it('keeps its state in the VOLUME, owned by USER, private keys at mode 0600, statistics in mta-sts.db', async () => {
