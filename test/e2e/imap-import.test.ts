@@ -9,7 +9,7 @@ import { startDovecot, type Dovecot } from '../support/dovecot.js';
 import { MAIN } from '../support/cli.js';
 import { JsonLogProcess } from '../support/json-log-process.js';
 import { NetworkNamespace } from '../support/network-namespace.js';
-import { writeTestConfig } from '../support/service.js';
+import { reportsTestConfig, writeTestConfig } from '../support/service.js';
 import { reportMessage, rfcExampleReport } from '../support/tls-reports.js';
 
 // The IMAP importer against a real IMAP server, Debian's dovecot-imapd, in a network namespace
@@ -128,16 +128,11 @@ test('STARTTLS on 143; a report that cannot be stored stays in the mailbox and i
 });
 
 test('the service with reports.imap enabled and MTA_STS_IMAP_PASSWORD set imports into its own store', async () => {
-  const { configPath } = await writeTestConfig(`
-domains:
-  example.com: { mode: testing, mx: [mail.example.com] }
-listen: { address: 127.0.0.1, https: 0, http: 0 }
-admin: { enabled: false }
-reverse_dns: { enabled: false }
-state_dir: state
-reports:
-  imap: { enabled: true, host: localhost, port: 993, user: "${dovecot.user}", mailbox: INBOX, done_mailbox: Imported }
-`);
+  const { configPath } = await writeTestConfig(
+    reportsTestConfig(
+      `imap: { enabled: true, host: localhost, port: 993, user: "${dovecot.user}", mailbox: INBOX, done_mailbox: Imported }`,
+    ),
+  );
   await dovecot.deliver(report('via-service', 'gzip'));
   const caFile = join(dirname(configPath), 'ca.pem');
   await writeFile(caFile, certificate.caPem);

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { SqliteTlsReportStore } from '../../src/storage/sqlite-tls-report-store.js';
 import { serveProcess, type JsonLogProcess } from '../support/json-log-process.js';
 import { freePorts } from '../support/ports.js';
-import { writeTestConfig } from '../support/service.js';
+import { reportsTestConfig, writeTestConfig } from '../support/service.js';
 import { SmtpDialog } from '../support/smtp-dialog.js';
 import { reportMessage, rfcExampleReport } from '../support/tls-reports.js';
 
@@ -24,16 +24,7 @@ after(async () => {
 /** A config with the receiver on a fixed loopback port, so that a restarted service is where the sender retries. */
 async function smtpConfig(): Promise<{ configPath: string; port: number }> {
   const [port] = await freePorts(1);
-  const { configPath } = await writeTestConfig(`
-domains:
-  example.com: { mode: testing, mx: [mail.example.com] }
-listen: { address: 127.0.0.1, https: 0, http: 0 }
-admin: { enabled: false }
-reverse_dns: { enabled: false }
-state_dir: state
-reports:
-  smtp: { enabled: true, address: 127.0.0.1, port: ${port} }
-`);
+  const { configPath } = await writeTestConfig(reportsTestConfig(`smtp: { enabled: true, address: 127.0.0.1, port: ${port} }`));
   return { configPath, port: port! };
 }
 

@@ -56,6 +56,18 @@ export async function writeTestConfig(yaml: string): Promise<{ dir: string; conf
 export const LOOPBACK_LISTEN =
   'listen: { address: 127.0.0.1, https: 0, http: 0 }\nadmin: { port: 0 }\nreverse_dns: { enabled: false }\nstate_dir: state\n';
 
+/** example.com in testing mode on loopback (no admin listener, no reverse DNS), with `reports` (YAML flow mappings, one per line). */
+export const reportsTestConfig = (reports: string) => `
+domains:
+  example.com: { mode: testing, mx: [mail.example.com] }
+listen: { address: 127.0.0.1, https: 0, http: 0 }
+admin: { enabled: false }
+reverse_dns: { enabled: false }
+state_dir: state
+reports:
+  ${reports}
+`;
+
 /** One policy (example.com), reverse DNS through the tests' DNS server, 127.0.0.1 a trusted proxy so tests can send from any address. */
 export const reverseDnsTestConfig = (dnsPort: number, timeoutMs: number) => `
 domains:
