@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import nodemailer from 'nodemailer';
@@ -7,6 +8,7 @@ import { ReportStoreUnavailableError, type IntakeOutcome, type IntakePath } from
 import type { SmtpLimits } from '../src/reports/smtp-receiver.js';
 import type { ServedCertificate } from '../src/tls/certificate.js';
 import type { TestCertificate } from './support/certificates.js';
+import { reportsTestConfig, startTestService } from './support/service.js';
 import { SmtpDialog } from './support/smtp-dialog.js';
 import {
   REPORT_ADDRESS,
@@ -373,4 +375,35 @@ test('stop: a session between messages is answered 421 at once; a report being s
   assert.match((await sending.dialog.reply()).text, /^421 /);
   await sending.dialog.closed;
   await stopped;
+});
+
+test('in the service: reports.smtp enabled listens (smtp in service_started), stores a report, and takes the domains a reload adds', async () => {
+  const running = await startTestService(reportsTestConfig('smtp: { enabled: true, address: 127.0.0.1, port: 0 }'));
+  try {
+    const started = running.log.events('service_started')[0]!;
+    const { port } = started.smtp as { port: number };
+    const report = rfcExampleReport({ domain: 'example.com', reportId: randomUUID() });
+    const sent = await transport(port, 'plain').sendMail({
+      envelope: { from: 'noreply@reporter.example', to: [REPORT_ADDRESS] },
+      raw: reportMessage(report, { to: REPORT_ADDRESS }),
+    });
+    assert.match(sent.response, /^250 2\.6\.0 report stored/);
+    const stored = await running.log.waitFor((line) => line.event === 'tlsrpt_report');
+    assert.deepEqual([stored.via, stored.report_id], ['smtp', report['report-id']]);
+
+    const { dialog } = await SmtpDialog.open(port);
+    assert.match((await rcpt(dialog, 'tlsrpt@mta-sts.example.net')).text, /^550 5\.7\.1 /);
+    await writeFile(
+      running.configPath,
+      reportsTestConfig('smtp: { enabled: true, address: 127.0.0.1, port: 0 }').replace(
+        'domains:\n',
+        'domains:\n  example.net: { mx: [mail.example.net] }\n',
+      ),
+    );
+    await running.service.reload();
+    assert.equal((await dialog.command('RCPT TO:<tlsrpt@mta-sts.example.net>')).code, 250, 'the same session, after the reload');
+    dialog.end();
+  } finally {
+    await running.service.stop();
+  }
 });
