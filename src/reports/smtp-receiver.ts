@@ -31,7 +31,8 @@ export const DEFAULT_SMTP_LIMITS: Readonly<SmtpLimits> = {
   // RFC 5321 §4.5.3.2.7: a server should wait at least 5 minutes for the next command.
   idleTimeoutMs: 5 * 60_000,
   sessionTimeoutMs: 15 * 60_000,
-  stopGraceMs: 10_000,
+  // Inside docker stop's 10 s before SIGKILL, with time left to close the store.
+  stopGraceMs: 8_000,
 };
 
 /** A session answers the local part of an address of ours only for this mailbox (RFC 8460 §3: `rua=mailto:`). */
