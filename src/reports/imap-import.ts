@@ -70,6 +70,9 @@ export class ImapImporter {
   private running: Promise<void> | undefined;
   /** Ends the current wait (between rounds or before reconnecting) early: stop, or news of mail. */
   private wake: (() => void) | undefined;
+  private client: ImapFlow | undefined;
+  /** A message is with the intake: stop lets it be stored (and set aside) first. */
+  private storing = false;
 
   constructor(private readonly options: ImapImporterOptions) {
     this.timing = { ...DEFAULT_IMAP_TIMING, ...options.timing };
@@ -79,10 +82,14 @@ export class ImapImporter {
     this.running ??= this.run();
   }
 
-  /** Lets the message being imported finish, then logs out. */
+  /**
+   * Lets a message being stored finish (and be set aside); anything else in progress (a connection
+   * being made, a fetch) is cut off: what was not stored stays in the mailbox for the next start.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake?.();
+    if (!this.storing) this.client?.close();
     await this.running;
   }
 
@@ -102,7 +109,9 @@ export class ImapImporter {
       } catch (error) {
         if (!this.stopped) this.logFailure(error, reconnectMs);
       } finally {
-        if (client.usable) await client.logout().catch(() => client.close());
+        this.client = undefined;
+        // At stop, no LOGOUT: a server slow to answer must not hold the service's exit.
+        if (client.usable && !this.stopped) await client.logout().catch(() => client.close());
         else client.close();
       }
       if (this.stopped) break;
@@ -131,6 +140,7 @@ export class ImapImporter {
     });
     // Errors also reject the command that was running; the event alone must not crash the process.
     client.on('error', () => undefined);
+    this.client = client;
     return client;
   }
 
@@ -206,6 +216,7 @@ export class ImapImporter {
     }
     const { source } = (await client.fetchOne(range, { source: true }, { uid: true })) || {};
     if (source === undefined) return 'deferred';
+    this.storing = true;
     try {
       return (await this.options.intake.receiveMessage(source, 'imap')).outcome;
     } catch (error) {
@@ -215,6 +226,8 @@ export class ImapImporter {
         'a report from the IMAP mailbox could not be stored now; it stays there for the next try',
       );
       return 'deferred';
+    } finally {
+      this.storing = false;
     }
   }
 

@@ -36,6 +36,7 @@ after(async () => {
 });
 
 async function startImporter(options: {
+  host?: string;
   port: number;
   password?: string;
   unavailableFirst?: number;
@@ -43,7 +44,7 @@ async function startImporter(options: {
 }): Promise<JsonLogProcess> {
   const settings = {
     account: {
-      host: 'localhost',
+      host: options.host ?? 'localhost',
       port: options.port,
       user: dovecot.user,
       password: options.password ?? dovecot.password,
@@ -169,4 +170,31 @@ test('a wrong password: imap_error says authentication failed, the password appe
   const everything = JSON.stringify(importer.lines) + importer.stderr;
   assert.ok(!everything.includes(wrong), 'the password is never logged');
   assert.ok(!importer.lines.some((line) => line.event === 'imap_connected'));
+});
+
+test('stopped while the server has not even greeted: it exits at once instead of waiting for the timeouts', async () => {
+  // A server that accepts connections and never says a word.
+  const script = "require('net').createServer(() => console.log('connected')).listen(1143, '127.0.0.1', () => console.log('up'))";
+  const silent = namespace.spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const said = (word: string) =>
+    new Promise<void>((resolve) =>
+      silent.stdout!.setEncoding('utf8').on('data', (text: string) => text.includes(word) && resolve()),
+    );
+  try {
+    await said('up');
+    const connected = said('connected');
+    const importer = await startImporter({ host: '127.0.0.1', port: 1143 });
+    try {
+      // Connected, and waiting for the greeting (imapflow's own limit for it is 16 s).
+      await connected;
+      const stopping = Date.now();
+      await stopImporter(importer);
+      assert.ok(Date.now() - stopping < 5_000, `stop took ${Date.now() - stopping} ms`);
+      assert.ok(!importer.lines.some((line) => line.event === 'imap_error'), 'a stop is not reported as a failure');
+    } finally {
+      await importer.kill();
+    }
+  } finally {
+    silent.kill();
+  }
 });
