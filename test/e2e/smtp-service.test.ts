@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, test } from 'node:test';
 import nodemailer from 'nodemailer';
-import { dirname, join } from 'node:path';
-import { SqliteTlsReportStore } from '../../src/storage/sqlite-tls-report-store.js';
+import { cliProcess } from '../support/cli.js';
 import { serveProcess, type JsonLogProcess } from '../support/json-log-process.js';
 import { freePorts } from '../support/ports.js';
 import { reportsTestConfig, writeTestConfig } from '../support/service.js';
@@ -11,8 +10,8 @@ import { SmtpDialog } from '../support/smtp-dialog.js';
 import { reportMessage, rfcExampleReport } from '../support/tls-reports.js';
 
 // The service as it runs in production (its own process, `serve`), with reports.smtp enabled:
-// a sender's session cut by a crash and retried, a stop in the middle of a message, and what
-// the state database then holds.
+// a sender's session cut by a crash and retried, a stop in the middle of a message, and the
+// result in `mta-sts-server reports --json`.
 
 const REPORT_ADDRESS = 'tlsrpt@mta-sts.example.com';
 const processes: JsonLogProcess[] = [];
@@ -53,22 +52,11 @@ function send(port: number, message: Buffer) {
     .sendMail({ envelope: { from: 'noreply@reporter.example', to: [REPORT_ADDRESS] }, raw: message });
 }
 
-/** The reports stored in the service's state database, as `reports` would read them. */
-async function storedReports(configPath: string) {
-  const store = SqliteTlsReportStore.openReadOnly(join(dirname(configPath), 'state'));
-  try {
-    return (await store.policyResults({ sinceDay: '2000-01-01' })).map(
-      ({ policyDomain, reportId, via, successfulSessions, failedSessions }) => ({
-        policyDomain,
-        reportId,
-        via,
-        successfulSessions,
-        failedSessions,
-      }),
-    );
-  } finally {
-    await store.close();
-  }
+/** `mta-sts-server reports --json`, the domains it lists. */
+async function reportsJson(configPath: string) {
+  const result = await cliProcess(['reports', '--json', '--since', '4000d', '--config', configPath]);
+  assert.equal(result.code, 0, result.stderr);
+  return (JSON.parse(result.stdout) as { domains: Record<string, unknown>[] }).domains;
 }
 
 test('killed while a report is being received: after a restart the sender retries and it is stored exactly once', async () => {
@@ -88,8 +76,13 @@ test('killed while a report is being received: after a restart the sender retrie
   second.child.kill('SIGTERM');
   assert.equal((await second.exited).code, 0);
 
-  assert.deepEqual(await storedReports(configPath), [
-    { policyDomain: 'example.com', reportId, via: 'smtp', successfulSessions: 5326, failedSessions: 303 },
+  const [domain] = await reportsJson(configPath);
+  assert.deepEqual(
+    [domain!.domain, domain!.reports, domain!.successful_sessions, domain!.failed_sessions],
+    ['example.com', 1, 5326, 303],
+  );
+  assert.deepEqual(domain!.organizations, [
+    { organization: 'Company-X', reports: 1, successful_sessions: 5326, failed_sessions: 303 },
   ]);
 });
 
@@ -111,5 +104,5 @@ test('SIGTERM in the middle of a message: the message is received and stored (25
   assert.equal((await running.exited).code, 0);
   const stopped = running.lines.find((line) => line.event === 'service_stopped');
   assert.ok(stopped, 'service_stopped');
-  assert.equal((await storedReports(configPath)).length, 1);
+  assert.equal((await reportsJson(configPath))[0]!.reports, 1);
 });
