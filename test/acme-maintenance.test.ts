@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { stat, utimes, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { rm, stat } from 'node:fs/promises';
 import { test } from 'node:test';
-import { AcmeError } from '../src/tls/acme/acme-issuer.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AcmeError } from '../src/tls/acme/issuer.js';
+import type { StorageLock } from '../src/storage/storage.js';
 import { renewalDue, storageKey } from '../src/tls/acme/host-state.js';
 import { loadCertificate } from '../src/tls/certificate.js';
 import { parseConfigText } from '../src/config/load.js';
-import { FileStorage } from '../src/storage/file-storage.js';
 import { certificateFor, DAY, setupMaintenance as setup } from './support/acme-maintenance.js';
 import { writeTestConfig } from './support/service.js';
 
@@ -95,27 +97,42 @@ test('failures back off exponentially with jitter, never in a tight loop', async
   );
 });
 
-test('storage locks: one holder at a time, a stale lock left by a crash is broken', async () => {
-  const { dir } = await writeTestConfig('');
-  const storage = new FileStorage(dir);
-  const first = await storage.lock('order-ca-host');
-  let secondHeld = false;
-  const second = storage.lock('order-ca-host').then((release) => ((secondHeld = true), release));
-  // Nothing to wait for: the second holder is seen to wait over more than two of the lock's 250 ms polls.
-  await new Promise((resolve) => setTimeout(resolve, 600));
-  assert.equal(secondHeld, false);
-  await first();
-  await (
-    await second
-  )();
-  assert.equal(secondHeld, true);
-
-  const path = `${dir}/locks/order-ca-other.lock`;
-  await writeFile(path, '12345\n');
-  const old = new Date(Date.now() - 11 * 60_000);
-  await utimes(path, old, old);
-  const taken = await storage.lock('order-ca-other');
-  await taken();
+test('an order whose lock was lost meanwhile is not stored: another replica may hold the lock and store its own', async () => {
+  const { dir: certificates } = await writeTestConfig('');
+  const host = 'mta-sts.example.com';
+  let held: StorageLock | undefined;
+  const { dir, storage, log, issuer, maintenance } = await setup(
+    async () => {
+      // What another replica does when it finds the lease expired (this process stalled longer than the lease).
+      await rm(`${dir}/locks/order-ca.test-${host}.lease`, { recursive: true });
+      // The lease is checked at its refresh (every second here); the bound also keeps the test process waiting for it.
+      const bound = new AbortController();
+      await Promise.race([
+        once(held!.lost, 'abort'),
+        sleep(5_000, undefined, { signal: bound.signal }).then(() => assert.fail('the lost lease went unnoticed for 5 s')),
+      ]).finally(() => bound.abort());
+      return certificateFor(certificates, host);
+    },
+    {},
+    undefined,
+    (storage) => ({
+      load: (key) => storage.load(key),
+      store: (key, value, options) => storage.store(key, value, options),
+      delete: (key) => storage.delete(key),
+      list: (prefix, options) => storage.list(prefix, options),
+      lock: async (name, options) => (held = await storage.lock(name, options)),
+    }),
+  );
+  await maintenance.setHosts([host]);
+  maintenance.startOrdering();
+  await maintenance.check(host);
+  assert.equal(issuer.orders, 1);
+  assert.equal(await storage.load(storageKey('ca.test', host, 'chain.pem')), undefined);
+  assert.equal(await storage.load(storageKey('ca.test', host, 'key.pem')), undefined);
+  assert.equal(log.events('storage_lock_lost').length, 1);
+  assert.equal(log.events('certificate_error').length, 0);
+  assert.equal(maintenance.certificateOf(host), undefined);
+  maintenance.stop();
 });
 
 test('a host removed from the config stops being ordered and renewed', async () => {

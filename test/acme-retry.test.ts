@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AcmeError, retryAfterMs } from '../src/tls/acme/acme-issuer.js';
+import { retryAfterMs } from '../src/tls/acme/acme-issuer.js';
+import { AcmeError } from '../src/tls/acme/issuer.js';
 import { parseHostStatus, storageKey } from '../src/tls/acme/host-state.js';
 import { DEFAULT_TIMING, type MaintenanceTiming } from '../src/tls/acme/maintenance.js';
 import type { Storage } from '../src/storage/storage.js';

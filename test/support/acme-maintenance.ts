@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import type { AcmeIssuer, IssuedCertificate } from '../../src/tls/acme/acme-issuer.js';
+import type { CertificateIssuer, IssuedCertificate } from '../../src/tls/acme/issuer.js';
 import { AcmeMaintenance, type MaintenanceTiming } from '../../src/tls/acme/maintenance.js';
 import type { LiveCertificate } from '../../src/tls/certificate.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
+import type { Storage } from '../../src/storage/storage.js';
 import { createLogger } from '../../src/log/logger.js';
 import { issueTestCertificate } from './certificates.js';
 import { LogCapture, writeTestConfig } from './service.js';
@@ -10,7 +11,7 @@ import { LogCapture, writeTestConfig } from './service.js';
 export const DAY = 86_400_000;
 
 /** Answers orders the way a CA would in cases pebble cannot produce on demand (rate limits with Retry-After, slow orders). */
-export class ScriptedIssuer {
+export class ScriptedIssuer implements CertificateIssuer {
   readonly caId = 'ca.test';
   /** When each order was placed, on the maintenance's clock. */
   readonly orderedAt: number[] = [];
@@ -50,9 +51,12 @@ export async function setupMaintenance(
   answer: (order: number) => Promise<IssuedCertificate>,
   timing: Partial<MaintenanceTiming> = {},
   dir?: string,
+  /** What the maintenance sees of the storage: tests wrap it to watch its locks. */
+  view: (storage: Storage) => Storage = (storage) => storage,
 ) {
   const storageDir = dir ?? (await writeTestConfig('')).dir;
-  const storage = new FileStorage(storageDir);
+  // The shortest lease: a test that breaks a lock sees the holder notice within a second.
+  const storage = new FileStorage(storageDir, { leaseMs: 2_000 });
   const log = new LogCapture();
   const published: LiveCertificate[][] = [];
   const fullTiming: MaintenanceTiming = {
@@ -65,8 +69,8 @@ export async function setupMaintenance(
   };
   const issuer = new ScriptedIssuer(answer, fullTiming.now);
   const maintenance = new AcmeMaintenance(
-    issuer as unknown as AcmeIssuer,
-    storage,
+    issuer,
+    view(storage),
     (certificates) => published.push(certificates),
     createLogger('info', log),
     fullTiming,

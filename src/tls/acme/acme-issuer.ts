@@ -6,6 +6,7 @@ import * as acme from 'acme-client';
 import type { Config } from '../../config/schema.js';
 import type { AcmeChallengeTokens } from './challenges.js';
 import type { Storage } from '../../storage/storage.js';
+import { AcmeError, type CertificateIssuer, type IssuedCertificate } from './issuer.js';
 
 export type AcmeSettings = Extract<Config['tls'], { source: 'acme' }>['acme'];
 
@@ -16,29 +17,12 @@ const DIRECTORY_URLS: Record<string, string> = {
   google: acme.directory.google.production,
 };
 
-export interface IssuedCertificate {
-  chainPem: string;
-  keyPem: string;
-}
-
-/** An order that failed, with the CA's problem document when there was one (RFC 8555 §6.7). */
-export class AcmeError extends Error {
-  constructor(
-    message: string,
-    readonly problem: { type?: string; detail?: string } | undefined,
-    /** From a Retry-After header or a rate-limit problem, when the CA said when to come back. */
-    readonly retryAfterMs: number | undefined,
-  ) {
-    super(message);
-  }
-}
-
 /**
  * Obtains certificates from an ACME CA (RFC 8555) for single policy hosts. Knows nothing of
  * when to renew or where certificates are served: the maintenance loop decides, the cache serves.
  * The account key is created once and kept in storage, so restarts reuse the account.
  */
-export class AcmeIssuer {
+export class AcmeIssuer implements CertificateIssuer {
   readonly directoryUrl: string;
   /** The storage namespace of this CA: accounts and certificates of different CAs never mix. */
   readonly caId: string;
@@ -131,11 +115,11 @@ export class AcmeIssuer {
     // retries (up to 75 s inside one request) would only hold an order slot meanwhile.
     (acme.axios.defaults as { acmeSettings?: { retryMaxAttempts: number } }).acmeSettings!.retryMaxAttempts = 0;
     // Replicas sharing the storage must end up with one account, not one each.
-    const release = await this.storage.lock(`account-${this.caId}`);
+    const lock = await this.storage.lock(`account-${this.caId}`);
     try {
       return await this.loadOrCreateAccount();
     } finally {
-      await release();
+      await lock.release();
     }
   }
 

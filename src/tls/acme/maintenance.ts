@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import type { Storage } from '../../storage/storage.js';
+import { LockLostError, LockTimeoutError, type Storage, type StorageLock } from '../../storage/storage.js';
 import { loadCertificate, type LiveCertificate } from '../certificate.js';
-import { AcmeError, type AcmeIssuer } from './acme-issuer.js';
+import { AcmeError, type CertificateIssuer } from './issuer.js';
 import { parseHostStatus, renewalDue, storageKey, type HostStatus } from './host-state.js';
 
 export interface MaintenanceTiming {
@@ -53,9 +53,11 @@ export class AcmeMaintenance {
   private readonly hosts = new Map<string, Managed>();
   /** Orders wait until the listeners are up: an HTTP-01 challenge is answered by the port-80 listener. */
   private ordering = false;
+  /** Aborted by stop(): a look waiting for another replica's order lock gives up. */
+  private readonly stopping = new AbortController();
 
   constructor(
-    private readonly issuer: AcmeIssuer,
+    private readonly issuer: CertificateIssuer,
     private readonly storage: Storage,
     private readonly publish: (certificates: LiveCertificate[]) => void,
     private readonly log: Logger,
@@ -109,15 +111,16 @@ export class AcmeMaintenance {
   stop(): void {
     for (const managed of this.hosts.values()) clearTimeout(managed.timer);
     this.hosts.clear();
+    this.stopping.abort();
   }
 
   /** Orders a certificate for the host if it may now; resolves with the time until the next look. Never rejects. */
   private async maintain(host: string, managed: Managed): Promise<number> {
     const wait = this.waitBeforeOrder(managed);
     if (wait > 0) return wait;
-    let release: (() => Promise<void>) | undefined;
+    let lock: StorageLock | undefined;
     try {
-      release = await this.storage.lock(`order-${this.issuer.caId}-${host}`);
+      lock = await this.storage.lock(`order-${this.issuer.caId}-${host}`, { signal: this.stopping.signal });
       // Another replica may have renewed, or failed and put the host off, while this one waited for the lock.
       await this.loadStored(host);
       const waitAfterLock = this.waitBeforeOrder(managed);
@@ -129,6 +132,9 @@ export class AcmeMaintenance {
       );
       const issued = await this.issuer.issue(host);
       const certificate = loadCertificate(issued.chainPem, issued.keyPem, `acme:${host}`);
+      // A lease lost during the order (this process stalled): another replica may hold the lock
+      // and be storing its own certificate; this one is dropped rather than written over it.
+      lock.lost.throwIfAborted();
       await this.storage.store(this.keyOf(host, 'key.pem'), issued.keyPem, { secret: true });
       await this.storage.store(this.keyOf(host, 'chain.pem'), issued.chainPem);
       await this.storage.store(this.keyOf(host, 'status.json'), JSON.stringify({ host } satisfies HostStatus));
@@ -150,12 +156,23 @@ export class AcmeMaintenance {
       );
       return this.untilDue(certificate);
     } catch (error) {
+      // Another replica has been ordering for longer than a lock waits: not a failure of this host, look again soon.
+      if (error instanceof LockTimeoutError) return this.timing.minRetryMs;
+      if (error instanceof LockLostError) {
+        this.log.warn(
+          { event: 'storage_lock_lost', host, detail: error.message },
+          `the order lock for ${host} was lost during the order; its certificate is not stored, looking again soon`,
+        );
+        return this.timing.minRetryMs;
+      }
       return await this.failed(host, managed, error);
     } finally {
       // A storage that cannot release is reported like any failure; it must not crash the service.
-      await release?.().catch((error: Error) =>
-        this.log.error({ event: 'storage_error', detail: error.message }, 'could not release an order lock'),
-      );
+      await lock
+        ?.release()
+        .catch((error: Error) =>
+          this.log.error({ event: 'storage_error', detail: error.message }, 'could not release an order lock'),
+        );
     }
   }
 
