@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { openBackends } from '../src/storage/backends.js';
 import { AcmeChallengeTokens } from '../src/tls/acme/challenges.js';
+import { writeTestConfig } from './support/service.js';
 import { EXAMPLE_COM_POLICY, policies, policyApp, redirectApp } from './support/apps.js';
 
 test('GET the policy: 200, text/plain, exact bytes; HEAD: same headers, no body', async () => {
@@ -128,16 +130,22 @@ test('healthz and readyz answer on both listeners without naming domains', async
 });
 
 test('port 80: ACME challenges while pending, HTTPS redirect only for our hosts, never for the policy', async () => {
-  const challenges = new AcmeChallengeTokens();
+  const challenges = new AcmeChallengeTokens(openBackends({ stateDir: (await writeTestConfig('')).dir }).storage);
   const app = await redirectApp({ challenges, httpsPort: 8443 });
   const challenge = () => app.inject({ url: '/.well-known/acme-challenge/tok-EN_1', headers: { host: 'mta-sts.example.com' } });
   assert.equal((await challenge()).statusCode, 404);
-  challenges.set('tok-EN_1', 'tok-EN_1.thumbprint');
+  await challenges.set('tok-EN_1', 'tok-EN_1.thumbprint');
   const answered = await challenge();
   assert.equal(answered.statusCode, 200);
   assert.equal(answered.body, 'tok-EN_1.thumbprint');
-  challenges.delete('tok-EN_1');
+  await challenges.delete('tok-EN_1');
   assert.equal((await challenge()).statusCode, 404);
+  const tooLong = await app.inject({
+    url: `/.well-known/acme-challenge/${'a'.repeat(129)}`,
+    headers: { host: 'mta-sts.example.com' },
+  });
+  // No storage read for a token longer than any CA sends: Fastify refuses the path parameter first.
+  assert.equal(tooLong.statusCode, 414);
 
   const redirect = await app.inject({ url: '/some/page?x=1', headers: { host: 'MTA-STS.example.org' } });
   assert.equal(redirect.statusCode, 301);
@@ -149,4 +157,17 @@ test('port 80: ACME challenges while pending, HTTPS redirect only for our hosts,
   assert.equal(policy.statusCode, 404);
   assert.equal(policy.headers.location, undefined);
   assert.equal(policy.headers['strict-transport-security'], undefined);
+});
+
+test('port 80: a challenge placed by another process sharing the storage is answered (the CA may reach any replica)', async () => {
+  const { dir } = await writeTestConfig('');
+  const ordering = new AcmeChallengeTokens(openBackends({ stateDir: dir }).storage);
+  const app = await redirectApp({ challenges: new AcmeChallengeTokens(openBackends({ stateDir: dir }).storage) });
+  const challenge = () => app.inject({ url: '/.well-known/acme-challenge/tok-EN_2', headers: { host: 'mta-sts.example.com' } });
+  await ordering.set('tok-EN_2', 'tok-EN_2.thumbprint');
+  const answered = await challenge();
+  assert.equal(answered.statusCode, 200);
+  assert.equal(answered.body, 'tok-EN_2.thumbprint');
+  await ordering.delete('tok-EN_2');
+  assert.equal((await challenge()).statusCode, 404);
 });

@@ -292,7 +292,7 @@ test('by default both listeners allow 10 s for headers, 30 s per request, 5 s id
   };
   const apps = [
     await buildApp({ ...common, listener: 'https', recordFetch: () => undefined }),
-    await buildApp({ ...common, listener: 'http', keyAuthorization: () => undefined, httpsPort: 443 }),
+    await buildApp({ ...common, listener: 'http', keyAuthorization: async () => undefined, httpsPort: 443 }),
   ];
   for (const app of apps) {
     const { headersTimeout, requestTimeout, keepAliveTimeout, timeout } = app.server;

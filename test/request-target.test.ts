@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
+import { openBackends } from '../src/storage/backends.js';
 import { AcmeChallengeTokens } from '../src/tls/acme/challenges.js';
+import { writeTestConfig } from './support/service.js';
 import { parseRequestTarget } from '../src/server/request-target.js';
 import { EXAMPLE_COM_POLICY, policyApp, redirectApp } from './support/apps.js';
 import { rawHttpRequest } from './support/raw-client.js';
@@ -98,7 +100,7 @@ test('a Host header that is not a valid authority is answered 400 on both listen
 const absoluteRequest = (target: string, host: string) => `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
 
 test('port 80: an absolute-form target decides the redirect, the 404 and the ACME challenge', async () => {
-  const challenges = new AcmeChallengeTokens();
+  const challenges = new AcmeChallengeTokens(openBackends({ stateDir: (await writeTestConfig('')).dir }).storage);
   const app = await redirectApp({ challenges, httpsPort: 8443 });
   await app.listen({ host: '127.0.0.1', port: 0 });
   try {
@@ -113,7 +115,7 @@ test('port 80: an absolute-form target decides the redirect, the 404 and the ACM
     assert.equal(malformed.status, 400);
     assert.equal(malformed.headers.location, undefined);
 
-    challenges.set('tok-EN_1', 'tok-EN_1.thumbprint');
+    await challenges.set('tok-EN_1', 'tok-EN_1.thumbprint');
     const challenge = await rawHttpRequest(
       port,
       absoluteRequest('http://mta-sts.example.com/.well-known/acme-challenge/tok-EN_1', 'x'),

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { connect, type PeerCertificate } from 'node:tls';
 import { EXAMPLE_COM_POLICY, EXAMPLE_ORG_POLICY } from './support/apps.js';
 import { rawHttpsRequest } from './support/raw-client.js';
-import { LOOPBACK_LISTEN, startTestService } from './support/service.js';
+import { LOOPBACK_LISTEN, startTestService, writeTestConfig } from './support/service.js';
+import { openBackends } from '../src/storage/backends.js';
+import { SelfSignedIssuer } from '../src/tls/self-signed.js';
 import {
   ACCEPTED_TLS12_SUITES,
   COM,
@@ -175,4 +178,18 @@ test('TLS 1.3 keeps its default suites', async () => {
     assert.equal(await negotiate(running.httpsPort, suite, 'ecdsa', { sni: true, tls13: true }), suite);
     assert.equal(await negotiate(running.httpsPort, suite, 'rsa', { sni: true, tls13: true }), suite);
   }
+});
+
+test('replicas sharing the storage share one self-signed CA: one makes it, under a lock, the other uses it', async () => {
+  const { dir } = await writeTestConfig('');
+  const replicas = [0, 1].map(() => new SelfSignedIssuer(openBackends({ stateDir: dir }).storage));
+  const [first, second] = await Promise.all(replicas.map((issuer) => issuer.certificatesFor([COM])));
+  const ca = new X509Certificate(await readFile(`${dir}/self-signed/ca.pem`));
+  for (const certificates of [first!, second!]) {
+    assert.equal(certificates.length, 1);
+    const leaf = new X509Certificate(await readFile(`${dir}/${certificates[0]!.origin}`));
+    assert.ok(leaf.verify(ca.publicKey), 'signed by the one stored CA');
+  }
+  assert.equal((await stat(`${dir}/self-signed/ca-key.pem`)).mode & 0o777, 0o600);
+  assert.equal((await stat(`${dir}/self-signed/leaf-key.pem`)).mode & 0o777, 0o600);
 });

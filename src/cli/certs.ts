@@ -2,9 +2,8 @@ import { loadConfigOrReport } from './load-config.js';
 import { formatTable } from './table.js';
 import type { Config } from '../config/schema.js';
 import { PolicySet } from '../policy/policy-set.js';
-import { AcmeChallengeTokens } from '../tls/acme/challenges.js';
 import { openBackends } from '../storage/backends.js';
-import { AcmeIssuer } from '../tls/acme/acme-issuer.js';
+import { caIdOf } from '../tls/acme/acme-issuer.js';
 import { parseHostStatus, renewalDue, storageKey } from '../tls/acme/host-state.js';
 import { loadCertificate, type LiveCertificate } from '../tls/certificate.js';
 import { CertificateCache } from '../tls/certificate-cache.js';
@@ -75,7 +74,7 @@ async function rowsFor(config: Config, hosts: string[]): Promise<CertificateRow[
 
   switch (config.tls.source) {
     case 'self-signed': {
-      const stored = await new SelfSignedIssuer(config.stateDir).storedCertificates();
+      const stored = await new SelfSignedIssuer(openBackends(config).storage).storedCertificates();
       const cache = cacheOf(stored);
       return hosts.map((host) => row(host, cache.certificateFor(host), null, null));
     }
@@ -87,7 +86,7 @@ async function rowsFor(config: Config, hosts: string[]): Promise<CertificateRow[
     case 'acme': {
       const settings = config.tls.acme;
       const { storage } = openBackends(config);
-      const { caId } = new AcmeIssuer(settings, storage, new AcmeChallengeTokens());
+      const caId = caIdOf(settings);
       return Promise.all(
         hosts.map(async (host) => {
           const [chain, key, statusText] = await Promise.all(

@@ -14,6 +14,7 @@ import { buildAdminApp } from './admin-app.js';
 import { buildApp } from './app.js';
 import type { Readiness } from './health-routes.js';
 import { closeConnectionsWithoutRequest, type ConnectionLimits } from './node-server.js';
+import type { KeyAuthorizationLookup } from './redirect-routes.js';
 import type { TlsRptEndpoint } from './tlsrpt-routes.js';
 
 export interface ListenersOptions {
@@ -32,7 +33,7 @@ export interface ListenersOptions {
   /** A pending TLS-ALPN-01 challenge's certificate for a host (RFC 8737). */
   challengeCertificate: (host: string) => ServedCertificate | undefined;
   /** A pending HTTP-01 challenge's key authorization for a token (RFC 8555 §8.3). */
-  keyAuthorization: (token: string) => string | undefined;
+  keyAuthorization: KeyAuthorizationLookup;
   metrics: ServiceMetrics;
   connectionLimits?: Partial<ConnectionLimits> | undefined;
   /** The receiver of TLS reports by mail (RFC 8460 §3, rua=mailto:), when reports.smtp is enabled. */

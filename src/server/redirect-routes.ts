@@ -4,7 +4,7 @@ import { POLICY_PATH } from './policy-responder.js';
 import { requestedHost } from './request-target.js';
 
 /** The key authorization of a pending HTTP-01 challenge by its token; undefined when none is pending. */
-export type KeyAuthorizationLookup = (token: string) => string | undefined;
+export type KeyAuthorizationLookup = (token: string) => Promise<string | undefined>;
 
 export interface RedirectRoutesOptions {
   policies: () => PolicySet;
@@ -28,9 +28,9 @@ export const redirectRoutes: FastifyPluginCallback<RedirectRoutesOptions> = (
   app.get<{ Params: { token: string } }>(
     '/.well-known/acme-challenge/:token',
     { schema: { params: { type: 'object', properties: { token: { type: 'string', pattern: '^[A-Za-z0-9_-]+$' } } } } },
-    (request, reply) => {
+    async (request, reply) => {
       // RFC 8555 §8.3: the response body is the key authorization, as text.
-      const answer = keyAuthorization(request.params.token);
+      const answer = await keyAuthorization(request.params.token);
       if (answer === undefined) return reply.code(404).type(text).send('404 not found\n');
       return reply.type('application/octet-stream').send(answer);
     },

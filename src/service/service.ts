@@ -72,7 +72,7 @@ export class Service {
     if (usesStateDir(config)) await prepareStateDir(config.stateDir);
     const backends = openBackends(config);
     const certificates = new CertificateCache();
-    const challenges = new AcmeChallengeTokens();
+    const challenges = new AcmeChallengeTokens(backends.storage);
     const source = createCertificateSource(config.tls, {
       stateDir: config.stateDir,
       storage: backends.storage,

@@ -1,8 +1,6 @@
 import { webcrypto } from 'node:crypto';
-import { readdir, readFile, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
-import { writeFileAtomic } from '../storage/atomic-file.js';
+import type { Storage } from '../storage/storage.js';
 import { loadCertificate, type LiveCertificate } from './certificate.js';
 import { DAY_MS } from '../time/days.js';
 
@@ -15,44 +13,54 @@ const RENEW_BEFORE_DAYS = 30;
 /** Names per certificate: thousands of domains must not make one huge certificate sent in every handshake. */
 const NAMES_PER_CERTIFICATE = 100;
 
+/** Where the CA certificate is kept in storage: in the state directory, the file clients trust. */
+export const SELF_SIGNED_CA_KEY = 'self-signed/ca.pem';
+const FOLDER = 'self-signed';
+const CA_KEY_KEY = `${FOLDER}/ca-key.pem`;
+const LEAF_KEY_KEY = `${FOLDER}/leaf-key.pem`;
+const LEAF = /^self-signed\/leaf-[0-9a-f]+\.pem$/;
+
 /**
- * A local certificate authority in the state directory that issues certificates for the policy
- * hosts, for trials and tests. Clients trust `ca.pem` (curl --cacert, NODE_EXTRA_CA_CERTS).
+ * A local certificate authority in storage that issues certificates for the policy hosts, for
+ * trials and tests. Clients trust `ca.pem` (curl --cacert, NODE_EXTRA_CA_CERTS). Replicas
+ * sharing the storage share the CA: one of them makes it, under a lock.
  */
 export class SelfSignedIssuer {
-  private readonly folder: string;
-  /** Certificates already read or issued, by file: a reload re-checks hosts, not every file. */
+  /** Certificates already read or issued, by storage key: a reload re-checks hosts, not every certificate. */
   private readonly loaded = new Map<string, LiveCertificate>();
 
-  constructor(stateDir: string) {
-    this.folder = join(stateDir, 'self-signed');
-  }
-
-  get caCertificatePath(): string {
-    return join(this.folder, 'ca.pem');
-  }
+  constructor(private readonly storage: Storage) {}
 
   /**
-   * Returns certificates covering every host: those already on disk that are still needed and
+   * Returns certificates covering every host: those already stored that are still needed and
    * not close to expiry, plus new ones for the hosts they miss. Certificates for hosts no longer
    * configured are deleted.
    */
   async certificatesFor(hosts: readonly string[], now = new Date()): Promise<LiveCertificate[]> {
+    const lock = await this.storage.lock('self-signed');
+    try {
+      return await this.certificatesHeld(hosts, now);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  private async certificatesHeld(hosts: readonly string[], now: Date): Promise<LiveCertificate[]> {
     const ca = await this.loadOrCreateCa(now);
-    const leafKey = await this.loadOrCreateKey('leaf-key.pem');
+    const leafKey = await this.loadOrCreateKey(LEAF_KEY_KEY);
     const wanted = new Set(hosts);
     const kept: LiveCertificate[] = [];
     const covered = new Set<string>();
-    for (const file of await this.leafFiles()) {
-      const path = join(this.folder, file);
-      const certificate = this.loaded.get(path) ?? loadCertificate(await readFile(path, 'utf8'), leafKey.pem, path);
+    for (const key of await this.leafKeys()) {
+      const certificate = this.loaded.get(key) ?? (await this.loadLeaf(key, leafKey.pem));
+      if (!certificate) continue;
       const stillNeeded = certificate.dnsNames.filter((name) => wanted.has(name));
       if (certificate.notAfter.getTime() - now.getTime() < RENEW_BEFORE_DAYS * DAY_MS || stillNeeded.length === 0) {
-        this.loaded.delete(path);
-        await unlink(path);
+        this.loaded.delete(key);
+        await this.storage.delete(key);
         continue;
       }
-      this.loaded.set(path, certificate);
+      this.loaded.set(key, certificate);
       stillNeeded.forEach((name) => covered.add(name));
       kept.push(certificate);
     }
@@ -60,7 +68,7 @@ export class SelfSignedIssuer {
     const batches: string[][] = [];
     for (let start = 0; start < missing.length; start += NAMES_PER_CERTIFICATE)
       batches.push(missing.slice(start, start + NAMES_PER_CERTIFICATE));
-    // Signing and the file writes run in the thread pool: issuing in parallel keeps a first start with thousands of hosts short.
+    // Signing and the writes run in the thread pool: issuing in parallel keeps a first start with thousands of hosts short.
     kept.push(...(await Promise.all(batches.map((names) => this.issue(names, ca, leafKey, now)))));
     return kept;
   }
@@ -89,33 +97,34 @@ export class SelfSignedIssuer {
       ],
     });
     const chain = certificate.toString('pem') + '\n' + ca.certificate.toString('pem') + '\n';
-    const path = join(this.folder, `leaf-${certificate.serialNumber}.pem`);
-    await writeFileAtomic(path, chain, 0o644);
-    const live = loadCertificate(chain, leafKey.pem, path);
-    this.loaded.set(path, live);
+    const key = `${FOLDER}/leaf-${certificate.serialNumber}.pem`;
+    await this.storage.store(key, chain);
+    const live = loadCertificate(chain, leafKey.pem, key);
+    this.loaded.set(key, live);
     return live;
   }
 
-  /** The certificates on disk, without issuing or deleting anything (for `mta-sts-server certs`). */
+  /** The stored certificates, without issuing or deleting anything (for `mta-sts-server certs`). */
   async storedCertificates(): Promise<LiveCertificate[]> {
-    const leafKey = await readFile(join(this.folder, 'leaf-key.pem'), 'utf8').catch(() => undefined);
+    const leafKey = (await this.storage.load(LEAF_KEY_KEY))?.toString();
     if (leafKey === undefined) return [];
-    const files = await this.leafFiles();
-    return Promise.all(
-      files.map(async (file) =>
-        loadCertificate(await readFile(join(this.folder, file), 'utf8'), leafKey, join(this.folder, file)),
-      ),
-    );
+    const certificates = await Promise.all((await this.leafKeys()).map((key) => this.loadLeaf(key, leafKey)));
+    return certificates.filter((certificate) => certificate !== undefined);
   }
 
-  private async leafFiles(): Promise<string[]> {
-    const files = await readdir(this.folder).catch(() => [] as string[]);
-    return files.filter((file) => /^leaf-[0-9a-f]+\.pem$/.test(file));
+  /** A stored leaf certificate; undefined when another replica deleted it meanwhile. */
+  private async loadLeaf(key: string, leafKeyPem: string): Promise<LiveCertificate | undefined> {
+    const chain = await this.storage.load(key);
+    return chain && loadCertificate(chain.toString(), leafKeyPem, key);
+  }
+
+  private async leafKeys(): Promise<string[]> {
+    return (await this.storage.list(FOLDER)).filter((key) => LEAF.test(key));
   }
 
   private async loadOrCreateCa(now: Date): Promise<{ certificate: x509.X509Certificate; key: CryptoKey }> {
-    const key = await this.loadOrCreateKey('ca-key.pem');
-    const existing = await readFile(this.caCertificatePath, 'utf8').catch(() => undefined);
+    const key = await this.loadOrCreateKey(CA_KEY_KEY);
+    const existing = (await this.storage.load(SELF_SIGNED_CA_KEY))?.toString();
     if (existing) {
       const certificate = new x509.X509Certificate(existing);
       const stillValid = certificate.notAfter.getTime() - now.getTime() > LEAF_LIFETIME_DAYS * DAY_MS;
@@ -128,16 +137,15 @@ export class SelfSignedIssuer {
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
       await x509.SubjectKeyIdentifierExtension.create(key.keys.publicKey),
     ]);
-    await writeFileAtomic(this.caCertificatePath, certificate.toString('pem') + '\n', 0o644);
+    await this.storage.store(SELF_SIGNED_CA_KEY, certificate.toString('pem') + '\n');
     return { certificate, key: key.keys.privateKey };
   }
 
-  private async loadOrCreateKey(file: string): Promise<{ keys: CryptoKeyPair; pem: string }> {
-    const path = join(this.folder, file);
-    let pem = await readFile(path, 'utf8').catch(() => undefined);
+  private async loadOrCreateKey(key: string): Promise<{ keys: CryptoKeyPair; pem: string }> {
+    let pem = (await this.storage.load(key))?.toString();
     if (pem === undefined) {
       pem = (await generateKey()).pem;
-      await writeFileAtomic(path, pem, 0o600);
+      await this.storage.store(key, pem, { secret: true });
     }
     return { keys: await importKeyPair(pem), pem };
   }

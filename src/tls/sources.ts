@@ -1,9 +1,10 @@
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { TlsSettings } from '../config/schema.js';
 import { watchFiles, type Watch } from '../files/watch.js';
 import type { CertificateCache } from './certificate-cache.js';
 import { CertificateFiles } from './certificate-files.js';
-import { SelfSignedIssuer } from './self-signed.js';
+import { SELF_SIGNED_CA_KEY, SelfSignedIssuer } from './self-signed.js';
 import { AcmeIssuer } from './acme/acme-issuer.js';
 import { AcmeMaintenance, DEFAULT_TIMING, type MaintenanceTiming } from './acme/maintenance.js';
 import type { Storage } from '../storage/storage.js';
@@ -20,7 +21,7 @@ export interface CertificateSource {
 
 export interface SourceContext {
   stateDir: string;
-  /** Where ACME keeps its account, certificates and per-host status (storage/backends.ts chooses it). */
+  /** Where ACME keeps its account, certificates and per-host status, and the self-signed CA its own (storage/backends.ts chooses it). */
   storage: Storage;
   cache: CertificateCache;
   log: Logger;
@@ -34,7 +35,8 @@ export function createCertificateSource(settings: TlsSettings, context: SourceCo
   const { stateDir, cache, log } = context;
   switch (settings.source) {
     case 'self-signed':
-      return new SelfSignedSource(new SelfSignedIssuer(stateDir), cache, log);
+      // ca_file in the log: where the file storage keeps the CA that clients are to trust.
+      return new SelfSignedSource(new SelfSignedIssuer(context.storage), join(stateDir, SELF_SIGNED_CA_KEY), cache, log);
     case 'files':
       return new FileSource(new CertificateFiles(settings.certificates), cache, log);
     case 'acme': {
@@ -83,6 +85,7 @@ class AcmeSource implements CertificateSource {
 class SelfSignedSource implements CertificateSource {
   constructor(
     private readonly issuer: SelfSignedIssuer,
+    private readonly caFile: string,
     private readonly cache: CertificateCache,
     private readonly log: Logger,
   ) {}
@@ -99,7 +102,7 @@ class SelfSignedSource implements CertificateSource {
           source: 'self-signed',
           hosts: certificate.dnsNames.length,
           not_after: certificate.notAfter.toISOString(),
-          ca_file: this.issuer.caCertificatePath,
+          ca_file: this.caFile,
         },
         'self-signed certificate ready; trust its CA file for local tests only',
       );

@@ -58,7 +58,7 @@ export async function redirectApp(
     policies: () => set,
     readiness: () => ({ ready: true, hostsWithoutCertificate: 0 }),
     trustProxy: trustedProxies(options.trustProxy ?? []),
-    keyAuthorization: (token) => options.challenges?.keyAuthorization(token),
+    keyAuthorization: async (token) => options.challenges?.keyAuthorization(token),
     httpsPort: options.httpsPort ?? 443,
   });
 }

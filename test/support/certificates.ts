@@ -2,7 +2,8 @@ import { webcrypto } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
-import { SelfSignedIssuer } from '../../src/tls/self-signed.js';
+import { openBackends } from '../../src/storage/backends.js';
+import { SELF_SIGNED_CA_KEY, SelfSignedIssuer } from '../../src/tls/self-signed.js';
 
 export interface TestCertificate {
   certPath: string;
@@ -14,14 +15,13 @@ export interface TestCertificate {
 
 /** A certificate for `hosts` from its own fresh local CA in `dir`, as PEM files a `files` source can load. */
 export async function issueTestCertificate(dir: string, hosts: string[]): Promise<TestCertificate> {
-  const issuer = new SelfSignedIssuer(dir);
-  const [certificate] = await issuer.certificatesFor(hosts);
+  const [certificate] = await new SelfSignedIssuer(openBackends({ stateDir: dir }).storage).certificatesFor(hosts);
   const folder = join(dir, 'self-signed');
   const leaf = (await readdir(folder)).find((file) => file === `leaf-${certificate!.serialNumber.toLowerCase()}.pem`);
   return {
     certPath: join(folder, leaf!),
     keyPath: join(folder, 'leaf-key.pem'),
-    caPem: await readFile(issuer.caCertificatePath, 'utf8'),
+    caPem: await readFile(join(dir, SELF_SIGNED_CA_KEY), 'utf8'),
     serialNumber: certificate!.serialNumber,
   };
 }

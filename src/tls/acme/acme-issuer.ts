@@ -17,6 +17,15 @@ const DIRECTORY_URLS: Record<string, string> = {
   google: acme.directory.google.production,
 };
 
+function directoryUrlOf(settings: AcmeSettings): string {
+  return DIRECTORY_URLS[settings.directory] ?? settings.directory;
+}
+
+/** The storage namespace of the configured CA: its directory's host. */
+export function caIdOf(settings: AcmeSettings): string {
+  return new URL(directoryUrlOf(settings)).host.replace(/[^A-Za-z0-9.-]/g, '_');
+}
+
 /**
  * Obtains certificates from an ACME CA (RFC 8555) for single policy hosts. Knows nothing of
  * when to renew or where certificates are served: the maintenance loop decides, the cache serves.
@@ -24,7 +33,6 @@ const DIRECTORY_URLS: Record<string, string> = {
  */
 export class AcmeIssuer implements CertificateIssuer {
   readonly directoryUrl: string;
-  /** The storage namespace of this CA: accounts and certificates of different CAs never mix. */
   readonly caId: string;
   private client: Promise<acme.Client> | undefined;
 
@@ -34,8 +42,8 @@ export class AcmeIssuer implements CertificateIssuer {
     private readonly challenges: AcmeChallengeTokens,
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
-    this.directoryUrl = DIRECTORY_URLS[settings.directory] ?? settings.directory;
-    this.caId = new URL(this.directoryUrl).host.replace(/[^A-Za-z0-9.-]/g, '_');
+    this.directoryUrl = directoryUrlOf(settings);
+    this.caId = caIdOf(settings);
   }
 
   async issue(host: string): Promise<IssuedCertificate> {
@@ -86,14 +94,14 @@ export class AcmeIssuer implements CertificateIssuer {
       this.challenges.setAlpnCertificate(host, { cert: cert.toString(), key: key.toString() });
     } else {
       // RFC 8555 §8.3: the key authorization is served at /.well-known/acme-challenge/<token> on port 80.
-      this.challenges.set(challenge.token, keyAuthorization);
+      await this.challenges.set(challenge.token, keyAuthorization);
     }
     try {
       await client.completeChallenge(challenge);
       await client.waitForValidStatus(authorization);
     } finally {
-      this.challenges.delete(challenge.token);
       this.challenges.deleteAlpnCertificate(host);
+      await this.challenges.delete(challenge.token);
     }
   }
 
