@@ -94,10 +94,13 @@ export class FileStorage implements Storage {
           retries: 0,
           onCompromised: (error) => lost.abort(new LockLostError(name, error.message)),
         });
+        let released = false;
         return {
           lost: lost.signal,
           release: async () => {
-            if (!lost.signal.aborted) await release();
+            if (released || lost.signal.aborted) return;
+            released = true;
+            await release();
           },
         };
       } catch (error) {

@@ -55,7 +55,7 @@ export interface LockOptions {
 export interface StorageLock {
   /** Aborts, with a LockLostError as its reason, when the lease is lost while held. */
   readonly lost: AbortSignal;
-  /** Releases the lock; a lock already lost is left to whoever holds it now. */
+  /** Releases the lock; a lock already lost is left to whoever holds it now. Releasing again does nothing. */
   release(): Promise<void>;
 }
 

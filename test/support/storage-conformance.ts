@@ -148,7 +148,9 @@ export function storageConformance(name: string, makeBackend: () => Promise<Stor
         await assert.rejects(second.lock('order-ca-host', { timeoutMs: 300 }), LockTimeoutError);
         const waiting = second.lock('order-ca-host', { timeoutMs: 10_000 });
         await other.release();
-        await (await waiting).release();
+        const taken = await waiting;
+        await taken.release();
+        await taken.release();
         // Another name is another lock.
         const held = await second.lock('order-ca-host');
         await (await second.lock('order-ca-other', { timeoutMs: 0 })).release();

@@ -17,12 +17,12 @@ const DIRECTORY_URLS: Record<string, string> = {
   google: acme.directory.google.production,
 };
 
-function directoryUrlOf(settings: AcmeSettings): string {
+function directoryUrlOf(settings: Pick<AcmeSettings, 'directory'>): string {
   return DIRECTORY_URLS[settings.directory] ?? settings.directory;
 }
 
 /** The storage namespace of the configured CA: its directory's host. */
-export function caIdOf(settings: AcmeSettings): string {
+export function caIdOf(settings: Pick<AcmeSettings, 'directory'>): string {
   return new URL(directoryUrlOf(settings)).host.replace(/[^A-Za-z0-9.-]/g, '_');
 }
 

@@ -122,7 +122,10 @@ export class AcmeMaintenance {
     try {
       lock = await this.storage.lock(`order-${this.issuer.caId}-${host}`, { signal: this.stopping.signal });
       // Another replica may have renewed, or failed and put the host off, while this one waited for the lock.
+      const before = managed.certificate;
       await this.loadStored(host);
+      if (managed.certificate && managed.certificate !== before)
+        this.loaded(host, managed.certificate, before !== undefined, true);
       const waitAfterLock = this.waitBeforeOrder(managed);
       if (waitAfterLock > 0) return waitAfterLock;
       const renewing = managed.certificate !== undefined;
@@ -141,19 +144,7 @@ export class AcmeMaintenance {
       managed.certificate = certificate;
       managed.failures = 0;
       managed.nextAttempt = undefined;
-      this.publishAll();
-      this.log.info(
-        {
-          event: 'certificate_loaded',
-          source: 'acme',
-          host,
-          issuer: certificate.issuer,
-          serial: certificate.serialNumber,
-          not_after: certificate.notAfter.toISOString(),
-          renewal: renewing,
-        },
-        `certificate for ${host} obtained; valid until ${certificate.notAfter.toISOString()}`,
-      );
+      this.loaded(host, certificate, renewing, false);
       return this.untilDue(certificate);
     } catch (error) {
       // Another replica has been ordering for longer than a lock waits: not a failure of this host, look again soon.
@@ -174,6 +165,27 @@ export class AcmeMaintenance {
           this.log.error({ event: 'storage_error', detail: error.message }, 'could not release an order lock'),
         );
     }
+  }
+
+  /** Serves a new certificate for the host and says so: one this process ordered, or one another replica stored. */
+  private loaded(host: string, certificate: LiveCertificate, renewal: boolean, fromStorage: boolean): void {
+    this.publishAll();
+    const notAfter = certificate.notAfter.toISOString();
+    this.log.info(
+      {
+        event: 'certificate_loaded',
+        source: 'acme',
+        host,
+        issuer: certificate.issuer,
+        serial: certificate.serialNumber,
+        not_after: notAfter,
+        renewal,
+        from_storage: fromStorage,
+      },
+      fromStorage
+        ? `certificate for ${host} taken from storage, where another replica put it; valid until ${notAfter}`
+        : `certificate for ${host} obtained; valid until ${notAfter}`,
+    );
   }
 
   /** Records and logs a failed order; resolves with the time until the next attempt. */
