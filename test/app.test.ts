@@ -130,16 +130,21 @@ test('healthz and readyz answer on both listeners without naming domains', async
 });
 
 test('port 80: ACME challenges while pending, HTTPS redirect only for our hosts, never for the policy', async () => {
-  const challenges = new AcmeChallengeTokens(openBackends({ stateDir: (await writeTestConfig('')).dir }).storage);
+  const { dir } = await writeTestConfig('');
+  const challenges = new AcmeChallengeTokens(openBackends({ stateDir: dir }).storage);
+  // Another replica sharing the storage placed the order: the CA's validation may reach this one.
+  const otherReplica = new AcmeChallengeTokens(openBackends({ stateDir: dir }).storage);
   const app = await redirectApp({ challenges, httpsPort: 8443 });
   const challenge = () => app.inject({ url: '/.well-known/acme-challenge/tok-EN_1', headers: { host: 'mta-sts.example.com' } });
-  assert.equal((await challenge()).statusCode, 404);
-  await challenges.set('tok-EN_1', 'tok-EN_1.thumbprint');
-  const answered = await challenge();
-  assert.equal(answered.statusCode, 200);
-  assert.equal(answered.body, 'tok-EN_1.thumbprint');
-  await challenges.delete('tok-EN_1');
-  assert.equal((await challenge()).statusCode, 404);
+  for (const placing of [challenges, otherReplica]) {
+    assert.equal((await challenge()).statusCode, 404);
+    await placing.set('tok-EN_1', 'tok-EN_1.thumbprint');
+    const answered = await challenge();
+    assert.equal(answered.statusCode, 200);
+    assert.equal(answered.body, 'tok-EN_1.thumbprint');
+    await placing.delete('tok-EN_1');
+    assert.equal((await challenge()).statusCode, 404);
+  }
   const tooLong = await app.inject({
     url: `/.well-known/acme-challenge/${'a'.repeat(129)}`,
     headers: { host: 'mta-sts.example.com' },
@@ -157,17 +162,4 @@ test('port 80: ACME challenges while pending, HTTPS redirect only for our hosts,
   assert.equal(policy.statusCode, 404);
   assert.equal(policy.headers.location, undefined);
   assert.equal(policy.headers['strict-transport-security'], undefined);
-});
-
-test('port 80: a challenge placed by another process sharing the storage is answered (the CA may reach any replica)', async () => {
-  const { dir } = await writeTestConfig('');
-  const ordering = new AcmeChallengeTokens(openBackends({ stateDir: dir }).storage);
-  const app = await redirectApp({ challenges: new AcmeChallengeTokens(openBackends({ stateDir: dir }).storage) });
-  const challenge = () => app.inject({ url: '/.well-known/acme-challenge/tok-EN_2', headers: { host: 'mta-sts.example.com' } });
-  await ordering.set('tok-EN_2', 'tok-EN_2.thumbprint');
-  const answered = await challenge();
-  assert.equal(answered.statusCode, 200);
-  assert.equal(answered.body, 'tok-EN_2.thumbprint');
-  await ordering.delete('tok-EN_2');
-  assert.equal((await challenge()).statusCode, 404);
 });

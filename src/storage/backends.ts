@@ -15,7 +15,7 @@ export type StoreAccess = 'read-write' | 'read-only';
  * backend for replicas is one more case in this file, not a change in every caller.
  */
 export interface Backends {
-  /** Certificates, keys, the ACME account and per-host status. */
+  /** What replicas share: certificates and keys, ACME accounts, per-host status, pending HTTP-01 tokens, the self-signed CA. */
   readonly storage: Storage;
   /** Opens the fetch statistics store; throws with a message a person can act on when it cannot be opened. */
   openFetchStatistics(access: StoreAccess): Promise<FetchStatisticsStore>;

@@ -45,14 +45,7 @@ domains:
   example.com: { mode: enforce, mx: [mail.example.com] }
 listen: { address: ${address}, https: ${httpsPort}, http: ${httpPort} }
 admin: { enabled: false }
-tls:
-  source: acme
-  acme:
-    directory: ${pebble.directoryUrl}
-    email: hostmaster@example.com
-    accept_terms: true
-    ca_bundle: ${pebble.caBundlePath}
-    challenge: http-01
+${pebble.tlsYaml()}
 state_dir: ${stateDir}
 `;
 

@@ -43,14 +43,7 @@ domains:
 ${domains.map((domain) => `  ${domain}: { mode: enforce, mx: [mail.${domain}] }`).join('\n')}
 listen: { address: 127.0.0.1, https: ${https}, http: ${httpPort} }
 admin: { port: 0 }
-tls:
-  source: acme
-  acme:
-    directory: ${pebble.directoryUrl}
-    email: hostmaster@example.com
-    accept_terms: true
-    ca_bundle: ${pebble.caBundlePath}
-    challenge: ${challenge}
+${pebble.tlsYaml(challenge)}
 state_dir: state
 `;
 

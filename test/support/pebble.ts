@@ -111,6 +111,18 @@ export class TestPebble {
     return pebble;
   }
 
+  /** The `tls:` block of a service config that orders from this pebble, trusting its endpoint through ca_bundle. */
+  tlsYaml(challenge = 'http-01'): string {
+    return `tls:
+  source: acme
+  acme:
+    directory: ${this.directoryUrl}
+    email: hostmaster@example.com
+    accept_terms: true
+    ca_bundle: ${this.caBundlePath}
+    challenge: ${challenge}`;
+  }
+
   /** Everything pebble wrote to stdout and stderr so far, across restarts: attach it to a failing assertion. */
   get output(): string {
     return this.outputChunks.join('');
