@@ -1,5 +1,5 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import properLockfile from 'proper-lockfile';
 import { writeFileAtomic } from './atomic-file.js';
@@ -81,7 +81,7 @@ export class FileStorage implements Storage {
 
   async lock(name: string, { timeoutMs = DEFAULT_LOCK_TIMEOUT_MS, signal }: LockOptions = {}): Promise<StorageLock> {
     const path = this.pathOf(`locks/${name}.lease`);
-    await mkdir(join(this.root, 'locks'), { recursive: true, mode: 0o700 });
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       signal?.throwIfAborted();

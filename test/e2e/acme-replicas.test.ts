@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { connect } from 'node:tls';
 import { openBackends } from '../../src/storage/backends.js';
 import { caIdOf } from '../../src/tls/acme/acme-issuer.js';
-import { TestDnsServer } from '../support/dns-server.js';
+import { DNS_TYPE, TestDnsServer } from '../support/dns-server.js';
 import { fetchPolicy } from '../support/fetch-policy.js';
 import { serveProcess, type JsonLogProcess } from '../support/json-log-process.js';
 import { TestPebble } from '../support/pebble.js';
@@ -95,6 +95,8 @@ test('HTTP-01 with two replicas sharing the state directory: the validation reac
     assert.equal(adopted.serial, outcome.serial);
     assert.equal(b.lines.filter((line) => line.event === 'certificate_order').length, 0);
     assert.equal(pebble.orderCount(), 1);
+    // Pebble found the host by the test's DNS server, which names B alone: its HTTP-01 request went to B.
+    assert.ok(dns.queries.some((query) => query.name === HOST && query.type === DNS_TYPE.A));
 
     const root = await pebble.issuingRootPem();
     const [fromA, fromB] = await Promise.all([servedCertificate(A, root), servedCertificate(B, root)]);

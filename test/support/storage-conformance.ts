@@ -151,9 +151,10 @@ export function storageConformance(name: string, makeBackend: () => Promise<Stor
         const taken = await waiting;
         await taken.release();
         await taken.release();
-        // Another name is another lock.
+        // Another name is another lock; a name is a key, so it may have several segments.
         const held = await second.lock('order-ca-host');
         await (await second.lock('order-ca-other', { timeoutMs: 0 })).release();
+        await (await second.lock('orders/ca/host', { timeoutMs: 0 })).release();
         await held.release();
       }),
     );
