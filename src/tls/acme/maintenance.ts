@@ -135,8 +135,6 @@ export class AcmeMaintenance {
       );
       const issued = await this.issuer.issue(host);
       const certificate = loadCertificate(issued.chainPem, issued.keyPem, `acme:${host}`);
-      // A lease lost during the order (this process stalled): another replica may hold the lock
-      // and be storing its own certificate; this one is dropped rather than written over it.
       lock.lost.throwIfAborted();
       await this.storage.store(this.keyOf(host, 'key.pem'), issued.keyPem, { secret: true });
       await this.storage.store(this.keyOf(host, 'chain.pem'), issued.chainPem);
@@ -147,15 +145,15 @@ export class AcmeMaintenance {
       this.loaded(host, certificate, renewing, false);
       return this.untilDue(certificate);
     } catch (error) {
-      // Another replica has been ordering for longer than a lock waits: not a failure of this host, look again soon.
-      if (error instanceof LockTimeoutError) return this.timing.minRetryMs;
+      // Not failures of this host, so no backoff: another replica has been ordering for longer than a lock waits,
+      // or took the lock over while this process stalled (and may be storing its own certificate). Look again soon.
       if (error instanceof LockLostError) {
         this.log.warn(
           { event: 'storage_lock_lost', host, detail: error.message },
-          `the order lock for ${host} was lost during the order; its certificate is not stored, looking again soon`,
+          `order lock for ${host} lost; certificate not stored`,
         );
-        return this.timing.minRetryMs;
       }
+      if (error instanceof LockTimeoutError || error instanceof LockLostError) return this.timing.minRetryMs;
       return await this.failed(host, managed, error);
     } finally {
       // A storage that cannot release is reported like any failure; it must not crash the service.
