@@ -300,7 +300,8 @@ type DomainsInput = { defaults?: { mode?: unknown }; domains?: Record<string, { 
 
 /** Domain names must be valid, unique once normalised, and each policy but `none` needs an mx. */
 function checkDomainNames(raw: DomainsInput, ctx: z.RefinementCtx): void {
-  if (typeof raw?.domains !== 'object' || raw.domains === null) return;
+  // A list is not a mapping of domain names: the schema reports it, and its indexes are no names to check.
+  if (typeof raw?.domains !== 'object' || raw.domains === null || Array.isArray(raw.domains)) return;
   const seen = new Map<string, string>();
   const isMode = (value: unknown): value is PolicyMode => POLICY_MODES.includes(value as PolicyMode);
   const defaultMode = isMode(raw.defaults?.mode) ? raw.defaults.mode : undefined;
