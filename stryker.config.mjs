@@ -17,7 +17,18 @@
 const testsByFolder = {
   policy: ['domain-names', 'policy', 'request-target', 'config', 'shipped-configs', 'app', 'policy-changes'],
   config: ['config-sections', 'config', 'shipped-configs', 'user-providers', 'policy-changes', 'reload', 'start-failure'],
-  fetches: ['providers', 'log-limits', 'app', 'statistics-address-cap', 'metrics', 'user-providers', 'reverse-dns', 'statistics'],
+  fetches: [
+    'providers',
+    'who-escaping',
+    'log-limits',
+    'app',
+    'statistics-address-cap',
+    'metrics',
+    'user-providers',
+    'who',
+    'reverse-dns',
+    'statistics',
+  ],
   server: ['request-target', 'app', 'log-limits', 'metrics', 'tls', 'graceful-stop', 'https', 'client-address'],
 };
 

@@ -41,6 +41,10 @@ test('domain names: the wire form, or the reason an admin reads after the field 
     ['10.0.0.1.5', 'ends in an all-numeric label, so it is an address, not a domain name'],
     ['example.123', 'ends in an all-numeric label, so it is an address, not a domain name'],
     ['123.example', 'ok 123.example'],
+    ['mail.123.example', 'ok mail.123.example'],
+    ['mail.example.123', 'ends in an all-numeric label, so it is an address, not a domain name'],
+    ['mail.example.a1', 'ok mail.example.a1'],
+    ['mail.example.1a', 'ok mail.example.1a'],
   ];
   for (const [input, expected] of cases) assert.equal(reasonFor(input), expected, JSON.stringify(input.slice(0, 80)));
 });
@@ -49,7 +53,16 @@ test('address literals: bare or bracketed IPv4 and IPv6, never a name', () => {
   for (const text of ['192.0.2.1', '[192.0.2.1]', '2001:db8::1', '[IPv6:2001:db8::1]', '[ipv6:::1]', '::ffff:192.0.2.1']) {
     assert.equal(isAddressLiteral(text), true, text);
   }
-  for (const text of ['mail.example.com', '[mail.example.com]', '1.2.3', '192.0.2.1.example', '[192.0.2.1', 'x[192.0.2.1]']) {
+  for (const text of [
+    'mail.example.com',
+    '[mail.example.com]',
+    '1.2.3',
+    '192.0.2.1.example',
+    '[192.0.2.1',
+    'x[192.0.2.1]',
+    'a:[192.0.2.1]',
+    '[192.0.2.1]x',
+  ]) {
     assert.equal(isAddressLiteral(text), false, text);
   }
 });
@@ -87,7 +100,32 @@ test('policy set: its hosts and size; a reload that only adds and removes a doma
   const after = new PolicySet([domain('a.example'), domain('c.example')]);
   assert.equal(isEmptyDiff(diffPolicySets(before, after)), false);
   assert.equal(isEmptyDiff(diffPolicySets(before, before)), true);
+  const changedAndRemoved = diffPolicySets(
+    before,
+    new PolicySet([{ ...domain('a.example'), policy: { mode: 'none', mx: [], maxAge: 1 } }]),
+  );
+  assert.equal(isEmptyDiff(changedAndRemoved), false);
   const removedOnly = diffPolicySets(before, new PolicySet([domain('a.example')]));
   assert.equal(isEmptyDiff(removedOnly), false);
   assert.equal(isEmptyDiff(diffPolicySets(new PolicySet([domain('a.example')]), before)), false);
+});
+
+test('reload summary: a change of the mx alone names no mode or max_age change', () => {
+  const example = (mx: string[]) => {
+    const patterns = mx.map((text) => {
+      const parsed = parseMxPattern(text);
+      assert.ok(parsed.ok);
+      return parsed.pattern;
+    });
+    return new PolicySet([{ name: 'example.com', policy: { mode: 'enforce', mx: patterns, maxAge: 86400 }, tlsRptRua: [] }]);
+  };
+  const after = example(['mx2.example.com']);
+  assert.deepEqual(diffPolicySets(example(['mx1.example.com']), after).changed, [
+    {
+      domain: 'example.com',
+      mx_added: ['mx2.example.com'],
+      mx_removed: ['mx1.example.com'],
+      policy_id: after.forHost('mta-sts.example.com')!.id,
+    },
+  ]);
 });
