@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AcmeChallengeTokens } from '../src/server/acme-challenges.js';
+import { EXAMPLE_ORG_POLICY, policies, policyApp, redirectApp } from './support/apps.js';
+
+// What a browser may do with an answer of either listener: nothing (helmet's settings for a
+// plain-text endpoint, src/server/security-headers.ts); HSTS only over HTTPS.
+const SECURITY_HEADERS = {
+  'content-security-policy': "default-src 'none';frame-ancestors 'none'",
+  'cross-origin-resource-policy': 'same-site',
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'x-xss-protection': '0',
+};
+const HSTS = { 'strict-transport-security': 'max-age=31536000' };
+
+const securityHeadersOf = (headers: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(headers).filter(([name]) => name in SECURITY_HEADERS || name in HSTS));
+
+test('every answer of the HTTPS listener carries the security headers and HSTS, the port-80 one no HSTS', async () => {
+  const { app } = await policyApp();
+  for (const [method, url] of [
+    ['GET', '/.well-known/mta-sts.txt'],
+    ['PUT', '/.well-known/mta-sts.txt'],
+    ['GET', '/elsewhere'],
+    ['GET', '/healthz'],
+  ] as const) {
+    const response = await app.inject({ method, url, headers: { host: 'mta-sts.example.com' } });
+    assert.deepEqual(securityHeadersOf(response.headers), { ...SECURITY_HEADERS, ...HSTS }, `${method} ${url}`);
+  }
+  const port80 = await redirectApp();
+  for (const url of ['/page', '/.well-known/mta-sts.txt', '/healthz']) {
+    const response = await port80.inject({ url, headers: { host: 'mta-sts.example.com' } });
+    assert.deepEqual(securityHeadersOf(response.headers), SECURITY_HEADERS, url);
+  }
+});
+
+test('HEAD and other methods on the policy path: the fetch log names the method, and a policy id only for a 200', async () => {
+  const { app, log } = await policyApp();
+  const head = await app.inject({ method: 'HEAD', url: '/.well-known/mta-sts.txt', headers: { host: 'mta-sts.example.org' } });
+  assert.equal(head.headers['content-length'], String(EXAMPLE_ORG_POLICY.length));
+  await app.inject({ method: 'PUT', url: '/.well-known/mta-sts.txt', headers: { host: 'mta-sts.example.org' } });
+  assert.deepEqual(
+    log.events('policy_fetch').map((line) => [line.method, line.status, line.domain, line.policy_id]),
+    [
+      ['HEAD', 200, 'example.org', policies().forHost('mta-sts.example.org')!.id],
+      ['PUT', 405, 'example.org', null],
+    ],
+  );
+});
+
+test('port 80: HEAD is redirected like GET, other methods are not; port 443 is left out of the URL', async () => {
+  const app = await redirectApp({ httpsPort: 443 });
+  const head = await app.inject({ method: 'HEAD', url: '/page?x=1', headers: { host: 'mta-sts.example.com' } });
+  assert.equal(head.statusCode, 301);
+  assert.equal(head.headers.location, 'https://mta-sts.example.com/page?x=1');
+  for (const method of ['POST', 'PUT', 'DELETE'] as const) {
+    const response = await app.inject({ method, url: '/page', headers: { host: 'mta-sts.example.com' } });
+    assert.equal(response.statusCode, 404, method);
+    assert.equal(response.body, '404 not found\n', method);
+    assert.equal(response.headers.location, undefined, method);
+  }
+});
+
+test('port 80: an ACME token outside base64url is refused, never looked up', async () => {
+  const challenges = new AcmeChallengeTokens();
+  challenges.set('a.b', 'a.b.thumbprint');
+  const app = await redirectApp({ challenges });
+  const response = await app.inject({ url: '/.well-known/acme-challenge/a.b', headers: { host: 'mta-sts.example.com' } });
+  assert.equal(response.statusCode, 400);
+  assert.doesNotMatch(response.body, /thumbprint/);
+  challenges.set('A-z_09', 'A-z_09.thumbprint');
+  const valid = await app.inject({ url: '/.well-known/acme-challenge/A-z_09', headers: { host: 'mta-sts.example.com' } });
+  assert.equal(valid.body, 'A-z_09.thumbprint');
+  assert.equal(valid.headers['content-type'], 'application/octet-stream');
+});
