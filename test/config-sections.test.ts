@@ -11,8 +11,14 @@ const problemsOf = (yaml: string): string[] => {
   return result.ok ? [] : result.errors;
 };
 
+/** Each section, written after one valid domain, and the problems it must give, in file order. */
+type SectionCases = [section: string, problems: string[]][];
+const assertSectionProblems = (cases: SectionCases) => {
+  for (const [section, expected] of cases) assert.deepEqual(problemsOf(ONE_DOMAIN + section), expected, section);
+};
+
 test('tls.acme: the contact address, the terms, the challenge, the renewal fraction and the CA, each located', () => {
-  const cases: [string, string[]][] = [
+  const cases: SectionCases = [
     [
       'tls:\n  source: acme\n  acme: { email: "me at example", accept_terms: yes, challenge: dns-01, renew_when_remaining: 0.04, directory: "http://ca.example/dir" }\n',
       [
@@ -39,7 +45,7 @@ test('tls.acme: the contact address, the terms, the challenge, the renewal fract
       ],
     ],
   ];
-  for (const [section, expected] of cases) assert.deepEqual(problemsOf(ONE_DOMAIN + section), expected, section);
+  assertSectionProblems(cases);
 });
 
 test('tls.acme: the bounds of renew_when_remaining are allowed, a CA name or https URL, and the defaults', () => {
@@ -69,7 +75,7 @@ test('tls.acme: the bounds of renew_when_remaining are allowed, a CA name or htt
 });
 
 test('tls: the source is required and named, and files need {cert, key} pairs', () => {
-  const cases: [string, string[]][] = [
+  const cases: SectionCases = [
     ['tls: files\n', ['mta-sts.yaml:3:6 tls: "files" is not a mapping; expected one with source (self-signed, files, acme)']],
     [
       'tls: { cert: a.pem }\n',
@@ -86,7 +92,7 @@ test('tls: the source is required and named, and files need {cert, key} pairs', 
       ],
     ],
   ];
-  for (const [section, expected] of cases) assert.deepEqual(problemsOf(ONE_DOMAIN + section), expected, section);
+  assertSectionProblems(cases);
 });
 
 test('admin: enabled is true or false, a port, a token of 16 characters; a public address without a token', () => {
