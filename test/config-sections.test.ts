@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseConfigText } from '../src/config/load.js';
+import { loadConfigText, parseConfigText, type ConfigLoadResult } from '../src/config/load.js';
 
 // Each section's own problems, as check-config and serve print them: file:line:column, the field
 // path, the value and what is allowed. config.test.ts has the domains, listen and log ones.
 const ONE_DOMAIN = 'domains:\n  example.com: { mode: none }\n';
 
-const problemsOf = (yaml: string): string[] => {
-  const result = parseConfigText(yaml, 'mta-sts.yaml');
-  return result.ok ? [] : result.errors;
-};
+const problemsOfResult = (result: ConfigLoadResult): string[] => (result.ok ? [] : result.errors);
+const problemsOf = (yaml: string): string[] => problemsOfResult(parseConfigText(yaml, 'mta-sts.yaml'));
 
 /** Each section, written after one valid domain, and the problems it must give, in file order. */
 type SectionCases = [section: string, problems: string[]][];
@@ -213,4 +211,59 @@ test('tlsrpt: a domain inherits the defaults’ rua unless it has its own; repor
   for (const rua of invalid) {
     assert.equal(problemsOf(`domains:\n  example.com: { mode: none, tlsrpt: { rua: ["${rua}"] } }\n`).length, 1, rua);
   }
+});
+
+test('MTA_STS_ADMIN_TOKEN: opens a public admin address, the file’s token wins, an empty or short one is refused unprinted', () => {
+  const publicAdmin = `${ONE_DOMAIN}admin: { address: "::" }\n`;
+  const withToken = (yaml: string, token: string) => parseConfigText(yaml, 'mta-sts.yaml', { MTA_STS_ADMIN_TOKEN: token });
+  const fromEnvironment = withToken(publicAdmin, '0123456789abcdef');
+  assert.ok(fromEnvironment.ok);
+  assert.equal(fromEnvironment.config.admin.token, '0123456789abcdef');
+  const fromFile = withToken(`${ONE_DOMAIN}admin: { address: "::", token: "file-token-0123456789" }\n`, '0123456789abcdef');
+  assert.ok(fromFile.ok);
+  assert.equal(fromFile.config.admin.token, 'file-token-0123456789');
+  // A broken variable is reported as itself, not again as a public address without a token.
+  assert.deepEqual(problemsOfResult(withToken(publicAdmin, '')), [
+    'MTA_STS_ADMIN_TOKEN (environment): is empty; set a token of at least 16 characters, or unset the variable',
+  ]);
+  assert.deepEqual(problemsOfResult(withToken(publicAdmin, 'secret-short')), [
+    'MTA_STS_ADMIN_TOKEN (environment): must be at least 16 characters',
+  ]);
+});
+
+test('warnings: an enforced max_age under a day, located where it is written; a policy host listed as a mail domain', () => {
+  const result = parseConfigText(
+    'defaults: { mode: enforce, max_age: 3600 }\ndomains:\n  mta-sts.example.com: { mx: [mail.example.com] }\n  example.org: { mx: [mail.example.org], max_age: 86400 }\n',
+    'mta-sts.yaml',
+  );
+  assert.ok(result.ok);
+  assert.deepEqual(result.warnings, [
+    'mta-sts.yaml:1:37 defaults.max_age: max_age 3600 is below 86400 (one day) for enforced domain mta-sts.example.com; senders will re-fetch often and an attacker who blocks the fetch can strip TLS sooner',
+    'mta-sts.yaml:3:3 domains.mta-sts.example.com: this is the policy host of example.com, not a mail domain: it would be served at mta-sts.mta-sts.example.com; list the mail domain (example.com) and its policy is served at mta-sts.example.com',
+  ]);
+});
+
+test('paths in the file are relative to its folder: state, providers, the ACME CA bundle, certificate files', () => {
+  const acme = loadConfigText(
+    `${ONE_DOMAIN}state_dir: state\nproviders_file: p.yaml\ntls:\n  source: acme\n  acme: { email: a@b.example, accept_terms: true, ca_bundle: ca/root.pem }\n`,
+    '/etc/mta-sts/mta-sts.yaml',
+  );
+  assert.ok(acme.ok && acme.config.tls.source === 'acme');
+  assert.deepEqual(
+    [acme.config.stateDir, acme.config.providersFile, acme.config.tls.acme.ca_bundle],
+    ['/etc/mta-sts/state', '/etc/mta-sts/p.yaml', '/etc/mta-sts/ca/root.pem'],
+  );
+  const files = loadConfigText(
+    `${ONE_DOMAIN}tls:\n  source: files\n  certificates: [{ cert: c.pem, key: /abs/k.pem }]\n`,
+    '/srv/x.yaml',
+  );
+  assert.ok(files.ok && files.config.tls.source === 'files');
+  assert.deepEqual(files.config.tls.certificates, [{ cert: '/srv/c.pem', key: '/abs/k.pem' }]);
+  const none = loadConfigText(
+    `${ONE_DOMAIN}tls:\n  source: acme\n  acme: { email: a@b.example, accept_terms: true }\n`,
+    '/srv/x.yaml',
+  );
+  assert.ok(none.ok && none.config.tls.source === 'acme');
+  assert.equal(none.config.tls.acme.ca_bundle, undefined);
+  assert.equal(none.config.providersFile, undefined);
 });
