@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { AcmeChallengeTokens } from '../src/server/acme-challenges.js';
 import { EXAMPLE_ORG_POLICY, policies, policyApp, redirectApp } from './support/apps.js';
+import { rawHttpRequest } from './support/raw-client.js';
 
 // What a browser may do with an answer of either listener: nothing (helmet's settings for a
 // plain-text endpoint, src/server/security-headers.ts); HSTS only over HTTPS.
@@ -74,4 +76,44 @@ test('port 80: an ACME token outside base64url is refused, never looked up', asy
   const valid = await app.inject({ url: '/.well-known/acme-challenge/A-z_09', headers: { host: 'mta-sts.example.com' } });
   assert.equal(valid.body, 'A-z_09.thumbprint');
   assert.equal(valid.headers['content-type'], 'application/octet-stream');
+});
+
+test('on a real socket: the policy without Fastify, and what needs its judgement (two Hosts, a bad Host, a proxy) with it', async (t) => {
+  const listen = async (trustProxy?: string[]) => {
+    const { app, log } = await policyApp(trustProxy ? { trustProxy } : {});
+    t.after(() => app.close());
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as AddressInfo).port;
+    const send = (...headerLines: string[]) =>
+      rawHttpRequest(port, ['GET /.well-known/mta-sts.txt HTTP/1.1', ...headerLines, 'Connection: close', '', ''].join('\r\n'));
+    return { log, send };
+  };
+  const direct = await listen();
+  const served = await direct.send('Host: mta-sts.example.org');
+  assert.equal(served.status, 200);
+  assert.equal(served.body, EXAMPLE_ORG_POLICY);
+  // RFC 7230 §5.4: a request with more than one Host header is answered 400, whatever their case.
+  for (const hosts of [
+    ['Host: mta-sts.example.org', 'Host: mta-sts.example.com'],
+    ['Host: mta-sts.example.org', 'HOST: evil.example'],
+  ]) {
+    const twoHosts = await direct.send(...hosts);
+    assert.equal(twoHosts.status, 400, hosts.join(' '));
+    assert.equal(twoHosts.body, '400 bad request: more than one Host header\n');
+  }
+  const badHost = await direct.send('Host: mta sts.example.org');
+  assert.equal(badHost.status, 400);
+  const forged = await direct.send('Host: mta-sts.example.org', 'X-Forwarded-For: 104.47.10.20');
+  assert.equal(forged.status, 200);
+  assert.deepEqual(
+    direct.log.events('policy_fetch').map((line) => line.ip),
+    ['127.0.0.1', '127.0.0.1'],
+  );
+
+  const behindProxy = await listen(['127.0.0.1']);
+  assert.equal((await behindProxy.send('Host: mta-sts.example.org', 'X-Forwarded-For: 104.47.10.20')).status, 200);
+  assert.deepEqual(
+    behindProxy.log.events('policy_fetch').map((line) => [line.ip, line.provider]),
+    [['104.47.10.20', 'microsoft']],
+  );
 });
