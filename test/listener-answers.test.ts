@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { AcmeChallengeTokens } from '../src/server/acme-challenges.js';
+import { AcmeChallengeTokens } from '../src/tls/acme/challenges.js';
 import { EXAMPLE_ORG_POLICY, policies, policyApp, redirectApp } from './support/apps.js';
 import { rawHttpRequest } from './support/raw-client.js';
 
