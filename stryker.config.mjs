@@ -49,7 +49,7 @@ export default {
   concurrency: 1,
   incremental: true,
   incrementalFile: 'reports/stryker-incremental.json',
-  ignorePatterns: ['dist', 'reports', '.local-state', '*.log'],
+  ignorePatterns: ['/dist', '/reports', '/.local-state', '*.log'],
   tempDirName: 'reports/.stryker-tmp',
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
