@@ -267,3 +267,59 @@ test('paths in the file are relative to its folder: state, providers, the ACME C
   assert.equal(none.config.tls.acme.ca_bundle, undefined);
   assert.equal(none.config.providersFile, undefined);
 });
+
+test('values that are not text say what text was expected; addresses and URLs are matched whole, not in part', () => {
+  assertSectionProblems([
+    [
+      'listen: { address: 5 }\ntrust_proxy: [5]\ntls:\n  source: files\n  certificates: [{ cert: 1, key: 2 }]\n',
+      [
+        'mta-sts.yaml:3:20 listen.address: 5 is not text; expected an IP address such as "::" or "0.0.0.0"',
+        'mta-sts.yaml:4:15 trust_proxy[0]: 5 is not text; expected an IP address or CIDR range',
+        'mta-sts.yaml:7:26 tls.certificates[0].cert: 1 is not text; expected the path of a PEM certificate chain',
+        'mta-sts.yaml:7:34 tls.certificates[0].key: 2 is not text; expected the path of a PEM private key',
+      ],
+    ],
+    [
+      'tls:\n  source: files\n  certificates: "a.pem"\n',
+      ['mta-sts.yaml:5:17 tls.certificates: "a.pem" is not a list; expected a list of {cert, key} pairs'],
+    ],
+    [
+      'tls:\n  source: acme\n  acme: { email: "a b@example.com", accept_terms: true, ca_bundle: 5, profile: 6, directory: "x https://ca.example/dir" }\n',
+      [
+        'mta-sts.yaml:5:18 tls.acme.email: "a b@example.com" is not an email address',
+        'mta-sts.yaml:5:68 tls.acme.ca_bundle: 5 is not text; expected the path of a PEM file with CA certificates to trust for the ACME endpoint',
+        'mta-sts.yaml:5:80 tls.acme.profile: 6 is not text; expected an ACME profile name offered by the CA, such as shortlived',
+        'mta-sts.yaml:5:94 tls.acme.directory: "x https://ca.example/dir" is not a CA; allowed: letsencrypt, letsencrypt-staging, zerossl, google or an https:// directory URL',
+      ],
+    ],
+    [
+      'tls:\n  source: acme\n  acme: { email: "me@example.com x", accept_terms: true, directory: "https://ca.example/dir x" }\n',
+      [
+        'mta-sts.yaml:5:18 tls.acme.email: "me@example.com x" is not an email address',
+        'mta-sts.yaml:5:69 tls.acme.directory: "https://ca.example/dir x" is not a CA; allowed: letsencrypt, letsencrypt-staging, zerossl, google or an https:// directory URL',
+      ],
+    ],
+    [
+      'tls:\n  source: acme\n  acme: { email: me@example.com, accept_terms: true, directory: 7 }\n',
+      [
+        'mta-sts.yaml:5:65 tls.acme.directory: 7 is not text; expected a CA name (letsencrypt, letsencrypt-staging, zerossl, google) or a directory URL',
+      ],
+    ],
+  ]);
+  assert.deepEqual(
+    problemsOf(
+      'domains:\n  example.com: { mode: none, tlsrpt: { rua: ["see mailto:a@b.example", "see https://r.example/x", 5] } }\n',
+    ),
+    [
+      'mta-sts.yaml:2:46 domains.example.com.tlsrpt.rua[0]: "see mailto:a@b.example" is not a report address; allowed: mailto:user@example.com or https://...',
+      'mta-sts.yaml:2:72 domains.example.com.tlsrpt.rua[1]: "see https://r.example/x" is not a report address; allowed: mailto:user@example.com or https://...',
+      'mta-sts.yaml:2:99 domains.example.com.tlsrpt.rua[2]: 5 is not text; expected mailto:address or https:// URL',
+    ],
+  );
+});
+
+test('a defaults section without a mode still gives mode testing', () => {
+  const result = parseConfigText('defaults: { max_age: 86400 }\ndomains:\n  example.com: { mx: [mail.example.com] }\n', 'x');
+  assert.ok(result.ok);
+  assert.equal(result.config.domains[0]!.policy.mode, 'testing');
+});
