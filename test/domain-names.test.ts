@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { dnsNameCovers } from '../src/policy/dns-name.js';
 import { isAddressLiteral, normaliseDomainName } from '../src/policy/domain-name.js';
 import { diffPolicySets, isEmptyDiff } from '../src/policy/policy-diff.js';
 import { PolicySet } from '../src/policy/policy-set.js';
@@ -82,6 +83,12 @@ test('mx patterns: an address (even with a trailing dot) is refused with the RFC
   assert.equal(reasonOf('mail.example.com'), 'ok mail.example.com wildcard=false base=mail.example.com');
   assert.equal(reasonOf('*.example'), 'needs at least two labels (e.g. example.com)');
   assert.equal(reasonOf('*mail.example.com'), 'may use "*" only as the whole left-most label, as in "*.mail.example.com"');
+});
+
+test('a wildcard (mx pattern or certificate name) needs a non-empty left-most label', () => {
+  assert.equal(dnsNameCovers('*.mail.example.com', '.mail.example.com'), false);
+  assert.equal(dnsNameCovers('*.mail.example.com', 'mx.mail.example.com'), true);
+  assert.equal(dnsNameCovers('*.mail.example.com', 'mx.other.example.com'), false);
 });
 
 test('policy set: its hosts and size; a reload that only adds and removes a domain is not empty', () => {
