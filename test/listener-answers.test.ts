@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
+import { createLogger } from '../src/log/logger.js';
+import { ServiceMetrics } from '../src/metrics/service-metrics.js';
+import { buildAdminApp } from '../src/server/admin-app.js';
 import { AcmeChallengeTokens } from '../src/tls/acme/challenges.js';
 import { EXAMPLE_ORG_POLICY, policies, policyApp, redirectApp } from './support/apps.js';
 import { rawHttpRequest } from './support/raw-client.js';
@@ -116,4 +119,41 @@ test('on a real socket: the policy without Fastify, and what needs its judgement
     behindProxy.log.events('policy_fetch').map((line) => [line.ip, line.provider]),
     [['104.47.10.20', 'microsoft']],
   );
+});
+
+test('the admin listener with a token: 401 names the scheme and says no more; the right token gets the metrics', async () => {
+  const set = policies();
+  const app = await buildAdminApp({
+    logger: createLogger('silent'),
+    metrics: new ServiceMetrics({ policies: () => set, certificateFor: () => undefined }),
+    token: 'admin-token-0123456789',
+  });
+  for (const authorization of [undefined, 'Bearer wrong-token-012345678', 'admin-token-0123456789']) {
+    const refused = await app.inject({ url: '/metrics', headers: authorization === undefined ? {} : { authorization } });
+    assert.equal(refused.statusCode, 401, String(authorization));
+    assert.equal(refused.headers['www-authenticate'], 'Bearer');
+    assert.equal(refused.headers['content-type'], 'text/plain; charset=utf-8');
+    assert.equal(refused.body, '401 unauthorized\n');
+  }
+  const scraped = await app.inject({ url: '/metrics', headers: { authorization: 'Bearer admin-token-0123456789' } });
+  assert.equal(scraped.statusCode, 200);
+});
+
+test('short answers: their texts and type on both listeners; other four-letter headers are not a second Host', async () => {
+  const port80 = await redirectApp();
+  const challenge = await port80.inject({ url: '/.well-known/acme-challenge/unknown', headers: { host: 'mta-sts.example.com' } });
+  assert.equal(challenge.body, '404 not found\n');
+  assert.equal(challenge.headers['content-type'], 'text/plain; charset=utf-8');
+  const policy = await port80.inject({ url: '/.well-known/mta-sts.txt', headers: { host: 'mta-sts.example.com' } });
+  assert.equal(policy.body, '404 not found: the policy is served over HTTPS only\n');
+  assert.equal(policy.headers['content-type'], 'text/plain; charset=utf-8');
+  const { app } = await policyApp();
+  const badHost = await app.inject({ url: '/.well-known/mta-sts.txt', headers: { host: 'mta sts.example.com' } });
+  assert.equal(badHost.statusCode, 400);
+  assert.equal(badHost.headers['content-type'], 'text/plain; charset=utf-8');
+  const withFrom = await app.inject({
+    url: '/.well-known/mta-sts.txt',
+    headers: { host: 'mta-sts.example.com', from: 'postmaster@example.net', date: 'Tue, 01 Dec 2026 06:00:00 GMT' },
+  });
+  assert.equal(withFrom.statusCode, 200);
 });
