@@ -323,3 +323,14 @@ test('a defaults section without a mode still gives mode testing', () => {
   assert.ok(result.ok);
   assert.equal(result.config.domains[0]!.policy.mode, 'testing');
 });
+
+test('a domain written with no settings (`example.com:` alone) takes everything from defaults', () => {
+  const result = parseConfigText(
+    'defaults: { mode: none, max_age: 86400, tlsrpt: { rua: ["mailto:tls@example.com"] } }\ndomains:\n  example.com:\n',
+    'x',
+  );
+  assert.ok(result.ok, result.ok ? '' : result.errors.join('\n'));
+  assert.deepEqual(result.config.domains, [
+    { name: 'example.com', policy: { mode: 'none', mx: [], maxAge: 86400 }, tlsRptRua: ['mailto:tls@example.com'] },
+  ]);
+});
