@@ -4,9 +4,11 @@ import { test } from 'node:test';
 import { createLogger } from '../src/log/logger.js';
 import { ServiceMetrics } from '../src/metrics/service-metrics.js';
 import { buildAdminApp } from '../src/server/admin-app.js';
+import { openBackends } from '../src/storage/backends.js';
 import { AcmeChallengeTokens } from '../src/tls/acme/challenges.js';
 import { EXAMPLE_ORG_POLICY, policies, policyApp, redirectApp } from './support/apps.js';
 import { rawHttpRequest } from './support/raw-client.js';
+import { writeTestConfig } from './support/service.js';
 
 // What a browser may do with an answer of either listener: nothing (helmet's settings for a
 // plain-text endpoint, src/server/security-headers.ts); HSTS only over HTTPS.
@@ -69,13 +71,13 @@ test('port 80: HEAD is redirected like GET, other methods are not; port 443 is l
 });
 
 test('port 80: an ACME token outside base64url is refused, never looked up', async () => {
-  const challenges = new AcmeChallengeTokens();
-  challenges.set('a.b', 'a.b.thumbprint');
+  const challenges = new AcmeChallengeTokens(openBackends({ stateDir: (await writeTestConfig('')).dir }).storage);
+  await challenges.set('a.b', 'a.b.thumbprint');
   const app = await redirectApp({ challenges });
   const response = await app.inject({ url: '/.well-known/acme-challenge/a.b', headers: { host: 'mta-sts.example.com' } });
   assert.equal(response.statusCode, 400);
   assert.doesNotMatch(response.body, /thumbprint/);
-  challenges.set('A-z_09', 'A-z_09.thumbprint');
+  await challenges.set('A-z_09', 'A-z_09.thumbprint');
   const valid = await app.inject({ url: '/.well-known/acme-challenge/A-z_09', headers: { host: 'mta-sts.example.com' } });
   assert.equal(valid.body, 'A-z_09.thumbprint');
   assert.equal(valid.headers['content-type'], 'application/octet-stream');
