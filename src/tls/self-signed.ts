@@ -46,13 +46,12 @@ export class SelfSignedIssuer {
   }
 
   private async certificatesHeld(hosts: readonly string[], now: Date): Promise<LiveCertificate[]> {
-    const ca = await this.loadOrCreateCa(now);
-    const leafKey = await this.loadOrCreateKey(LEAF_KEY_KEY);
+    const leafKeyPem = await this.loadOrCreateKeyPem(LEAF_KEY_KEY);
     const wanted = new Set(hosts);
     const kept: LiveCertificate[] = [];
     const covered = new Set<string>();
     for (const key of await this.leafKeys()) {
-      const certificate = this.loaded.get(key) ?? (await this.loadLeaf(key, leafKey.pem));
+      const certificate = this.loaded.get(key) ?? (await this.loadLeaf(key, leafKeyPem));
       if (!certificate) continue;
       const stillNeeded = certificate.dnsNames.filter((name) => wanted.has(name));
       if (certificate.notAfter.getTime() - now.getTime() < RENEW_BEFORE_DAYS * DAY_MS || stillNeeded.length === 0) {
@@ -65,6 +64,10 @@ export class SelfSignedIssuer {
       kept.push(certificate);
     }
     const missing = hosts.filter((host) => !covered.has(host));
+    // Only signing needs the keys imported: a reload that adds no host costs no key import.
+    if (missing.length === 0) return kept;
+    const ca = await this.loadOrCreateCa(now);
+    const leafKey = { keys: await importKeyPair(leafKeyPem), pem: leafKeyPem };
     const batches: string[][] = [];
     for (let start = 0; start < missing.length; start += NAMES_PER_CERTIFICATE)
       batches.push(missing.slice(start, start + NAMES_PER_CERTIFICATE));
@@ -123,31 +126,31 @@ export class SelfSignedIssuer {
   }
 
   private async loadOrCreateCa(now: Date): Promise<{ certificate: x509.X509Certificate; key: CryptoKey }> {
-    const key = await this.loadOrCreateKey(CA_KEY_KEY);
+    const keys = await importKeyPair(await this.loadOrCreateKeyPem(CA_KEY_KEY));
     const existing = (await this.storage.load(SELF_SIGNED_CA_KEY))?.toString();
     if (existing) {
       const certificate = new x509.X509Certificate(existing);
       const stillValid = certificate.notAfter.getTime() - now.getTime() > LEAF_LIFETIME_DAYS * DAY_MS;
       if (stillValid && (await certificate.publicKey.export()).algorithm.name === 'ECDSA') {
-        return { certificate, key: key.keys.privateKey };
+        return { certificate, key: keys.privateKey };
       }
     }
-    const certificate = await createSelfSigned('CN=mta-sts-server local CA, O=mta-sts-server self-signed trial', key.keys, now, [
+    const certificate = await createSelfSigned('CN=mta-sts-server local CA, O=mta-sts-server self-signed trial', keys, now, [
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(key.keys.publicKey),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ]);
     await this.storage.store(SELF_SIGNED_CA_KEY, certificate.toString('pem') + '\n');
-    return { certificate, key: key.keys.privateKey };
+    return { certificate, key: keys.privateKey };
   }
 
-  private async loadOrCreateKey(key: string): Promise<{ keys: CryptoKeyPair; pem: string }> {
+  private async loadOrCreateKeyPem(key: string): Promise<string> {
     let pem = (await this.storage.load(key))?.toString();
     if (pem === undefined) {
       pem = (await generateKey()).pem;
       await this.storage.store(key, pem, { secret: true });
     }
-    return { keys: await importKeyPair(pem), pem };
+    return pem;
   }
 }
 
