@@ -209,3 +209,35 @@ test('a reload that fails in an unforeseen way is logged, and the reloads after 
     await running.service.stop();
   }
 });
+
+test('quick reloads: a host dropped and served again keeps its certificate (an older, slower certificate sync does not win)', async () => {
+  // Found by config-fuzz.test.ts (seed 27480050): the sync for a config that issued a new host's
+  // certificate finished after the sync of the next config and put back the older set of hosts.
+  const running = await startTestService(configWith('testing', ['mx1.example.com']));
+  const ca = await readFile(`${running.dir}/state/self-signed/ca.pem`, 'utf8');
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const fetchCom = () => fetchPolicy({ port: running.httpsPort, host: 'mta-sts.example.com', ca, agent });
+    assert.equal((await fetchCom()).status, 200);
+    const served = configWith('enforce', ['mx1.example.com']);
+    const issuedBefore = running.log.events('certificate_loaded').length;
+    for (const text of [
+      `domains:\n  example.net: { mode: testing, mx: [mx.example.net] }\n${LOOPBACK_LISTEN}`,
+      'domains: [',
+      served,
+      'domains: {',
+    ]) {
+      await writeFile(running.configPath, text);
+      await running.service.reload();
+    }
+    // The slow sync, which issued example.net's certificate, is over.
+    await running.log.waitFor(
+      (line) => line.event === 'certificate_loaded' && running.log.events('certificate_loaded').length > issuedBefore,
+    );
+    assert.deepEqual(await fetchCom(), { status: 200, body: body('enforce', ['mx1.example.com']) });
+    assert.deepEqual(running.service.readiness(), { ready: true, hostsWithoutCertificate: 0 });
+  } finally {
+    agent.destroy();
+    await running.service.stop();
+  }
+});

@@ -23,7 +23,7 @@ import { AcmeChallengeTokens } from '../tls/acme/challenges.js';
 import type { MaintenanceTiming } from '../tls/acme/maintenance.js';
 import { CertificateCache } from '../tls/certificate-cache.js';
 import { logCertificateStatus } from '../tls/certificate-status.js';
-import { createCertificateSource, type CertificateSource } from '../tls/sources.js';
+import { createCertificateSource, SequentialSync, type CertificateSource } from '../tls/sources.js';
 
 export interface ServiceOptions {
   configPath: string;
@@ -54,6 +54,7 @@ export class Service {
     private readonly reloader: ConfigReloader,
     private readonly certificates: CertificateCache,
     private readonly certificateSource: CertificateSource,
+    private readonly certificateSync: SequentialSync,
     private readonly listeners: Listeners,
     private readonly fetches: FetchPipeline,
     private readonly reports: TlsReports | undefined,
@@ -81,6 +82,9 @@ export class Service {
       challenges,
       ...(options.acmeTiming && { acmeTiming: options.acmeTiming }),
     });
+    const certificateSync = new SequentialSync(source, (error) => {
+      log.error({ event: 'certificate_error', error: error.message }, 'could not prepare certificates for the new hosts');
+    });
     let trustProxy = trustedProxies(config.trustProxy);
     const metrics = new ServiceMetrics({
       policies: () => reloader.policies,
@@ -96,9 +100,7 @@ export class Service {
         apply: (next, policies) => {
           trustProxy = trustedProxies(next.trustProxy);
           log.level = next.logLevel;
-          source.sync(policies.hosts).catch((error: Error) => {
-            log.error({ event: 'certificate_error', error: error.message }, 'could not prepare certificates for the new hosts');
-          });
+          void certificateSync.sync(policies.hosts);
         },
         reloaded: (result) => metrics.reloaded(result),
       },
@@ -139,7 +141,7 @@ export class Service {
       metrics,
       connectionLimits: options.connectionLimits,
     });
-    const service: Service = new Service(log, reloader, certificates, source, listeners, fetches, reports);
+    const service: Service = new Service(log, reloader, certificates, source, certificateSync, listeners, fetches, reports);
     try {
       await source.sync(reloader.policies.hosts);
       await listeners.start();
@@ -179,9 +181,13 @@ export class Service {
     return { ready: hostsWithoutCertificate === 0, hostsWithoutCertificate };
   }
 
-  /** Re-reads the config file (on change, SIGHUP, or a test); resolves when done, never rejects. */
-  reload(): Promise<void> {
-    return this.reloader.reload();
+  /**
+   * Re-reads the config file (on change, SIGHUP, or a test); resolves when done, certificates for
+   * new hosts included, and never rejects.
+   */
+  async reload(): Promise<void> {
+    await this.reloader.reload();
+    await this.certificateSync.settled();
   }
 
   /** Stops accepting connections, lets in-flight requests finish, then closes. */

@@ -51,6 +51,36 @@ export function createCertificateSource(settings: TlsSettings, context: SourceCo
   }
 }
 
+/**
+ * Hands a source the hosts of each new config, one sync at a time and newest last. Reloads can
+ * follow each other faster than a sync issues a certificate: side by side, an older config's slow
+ * sync finished after a newer one's and replaced its certificates, so a host served again lost its
+ * certificate (421 Misdirected Request, or no handshake). A sync whose hosts a newer config has
+ * already replaced is skipped.
+ */
+export class SequentialSync {
+  private latest: readonly string[] | undefined;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly source: CertificateSource,
+    private readonly onError: (error: Error) => void,
+  ) {}
+
+  /** Resolves when this sync and every one queued before it are done; never rejects (errors go to onError). */
+  sync(hosts: readonly string[]): Promise<void> {
+    this.latest = hosts;
+    const run = this.queue.then(() => (this.latest === hosts ? this.source.sync(hosts) : undefined));
+    this.queue = run.catch(this.onError);
+    return this.queue;
+  }
+
+  /** Resolves when the syncs queued so far are done. */
+  settled(): Promise<void> {
+    return this.queue;
+  }
+}
+
 /** ACME: certificates come and go in the background; sync hands the maintenance loop the hosts. */
 class AcmeSource implements CertificateSource {
   constructor(
