@@ -3,6 +3,7 @@ import { formatZoneLine, stsTxtRecord } from '../dns/records.js';
 import { watchFiles, type Watch } from '../files/watch.js';
 import { diffPolicySets, isEmptyDiff } from '../policy/policy-diff.js';
 import { PolicySet } from '../policy/policy-set.js';
+import type { DomainPolicy } from '../policy/policy.js';
 import { printable } from '../text/printable.js';
 import type { ConfigEnvironment } from './environment.js';
 import { loadConfigText, readConfigText } from './load.js';
@@ -14,6 +15,8 @@ export interface ReloadHandlers {
   apply(config: Config, policies: PolicySet): void;
   /** Every reload's outcome (metrics). */
   reloaded?(result: 'applied' | 'rejected'): void;
+  /** The domains to serve for the configured ones: the policy lifecycle adds those still retiring. */
+  domainsToServe?(configured: readonly DomainPolicy[]): DomainPolicy[];
 }
 
 export interface ConfigReloaderOptions {
@@ -43,12 +46,29 @@ export class ConfigReloader {
   constructor(private readonly options: ConfigReloaderOptions) {
     this.config = options.config;
     this.lastText = options.text;
-    this.policySet = new PolicySet(options.config.domains);
+    this.policySet = this.policySetOf(options.config);
   }
 
   /** The policy set being served right now. */
   get policies(): PolicySet {
     return this.policySet;
+  }
+
+  /**
+   * Rebuilds the served set from the config being served (a retirement has ended), in the reload
+   * queue; resolves when done, never rejects.
+   */
+  refresh(): Promise<void> {
+    return this.enqueue(async () => {
+      const next = this.policySetOf(this.config);
+      if (isEmptyDiff(diffPolicySets(this.policySet, next))) return;
+      this.policySet = next;
+      this.options.handlers.apply(this.config, next);
+    });
+  }
+
+  private policySetOf(config: Config): PolicySet {
+    return new PolicySet(this.options.handlers.domainsToServe?.(config.domains) ?? config.domains);
   }
 
   /** Watches the config file; a change is read after a short pause, see watchFiles. */
@@ -66,7 +86,11 @@ export class ConfigReloader {
    * The promise resolves when this reload is done; it never rejects.
    */
   reload(): Promise<void> {
-    const run = this.reloading.then(() => this.reloadNow());
+    return this.enqueue(() => this.reloadNow());
+  }
+
+  private enqueue(work: () => Promise<void>): Promise<void> {
+    const run = this.reloading.then(work);
     // The second catch: even a failure to log the failure must not stop the reloads after it.
     this.reloading = run.catch((error: unknown) => this.reportReloadFailure(error)).catch(() => undefined);
     return this.reloading;
@@ -113,7 +137,7 @@ export class ConfigReloader {
 
   private apply(next: Config, warnings: string[], text: string): void {
     const { log, handlers } = this.options;
-    const nextPolicies = new PolicySet(next.domains);
+    const nextPolicies = this.policySetOf(next);
     const diff = diffPolicySets(this.policySet, nextPolicies);
     const restartOnly = restartOnlyChanges(this.config, next);
     this.config = { ...next, ...restartOnlySettings(this.config) };
@@ -147,8 +171,8 @@ export class ConfigReloader {
 
 /** The settings that listeners, certificate sources and stores were built from: a reload keeps the running ones. */
 function restartOnlySettings(config: Config) {
-  const { listen, tls, stateDir, admin, reverseDns, statistics, reports, providersFile } = config;
-  return { listen, tls, stateDir, admin, reverseDns, statistics, reports, providersFile };
+  const { listen, tls, stateDir, admin, reverseDns, statistics, reports, providersFile, retireRemovedDomains } = config;
+  return { listen, tls, stateDir, admin, reverseDns, statistics, reports, providersFile, retireRemovedDomains };
 }
 
 /** Config file names of the restart-only settings, in the order the log names them. */
@@ -161,6 +185,7 @@ const RESTART_ONLY_NAMES: Record<keyof ReturnType<typeof restartOnlySettings>, s
   providersFile: 'providers_file',
   statistics: 'statistics',
   reports: 'reports',
+  retireRemovedDomains: 'retire_removed_domains',
 };
 
 function restartOnlyChanges(current: Config, next: Config): string[] {

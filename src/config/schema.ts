@@ -271,6 +271,8 @@ export const configSchema = mapping({
   statistics: statistics.default({ enabled: true, retention_days: 400, flush_interval_s: 10 }),
   // TLS reports (RFC 8460) received and kept in the state directory (`mta-sts-server reports`).
   reports: reports.default(() => REPORTS_DEFAULTS),
+  // RFC 8461 §8.3: a domain removed from the config is served as mode none until senders' caches expire.
+  retire_removed_domains: onOff.default(true),
 })
   // Runs even when other fields failed, so that every problem in the file is reported at once.
   .superRefine(checkDomainNames, { when: () => true })
@@ -294,6 +296,7 @@ export const configSchema = mapping({
     statistics: raw.statistics,
     reports: raw.reports,
     providersFile: raw.providers_file,
+    retireRemovedDomains: raw.retire_removed_domains,
   }));
 
 type DomainsInput = { defaults?: { mode?: unknown }; domains?: Record<string, { mode?: unknown; mx?: unknown } | null> };

@@ -17,6 +17,7 @@ import { startTlsReports, type TlsReports } from '../reports/report-service.js';
 import type { Readiness } from '../server/health-routes.js';
 import { Listeners } from '../server/listeners.js';
 import type { ConnectionLimits } from '../server/node-server.js';
+import { PolicyLifecycle, type PolicyLifecycleOptions } from '../lifecycle/policy-lifecycle.js';
 import { openBackends } from '../storage/backends.js';
 import { prepareStateDir, stateDirFailure, usesStateDir } from '../storage/state-dir.js';
 import { AcmeChallengeTokens } from '../tls/acme/challenges.js';
@@ -39,6 +40,8 @@ export interface ServiceOptions {
   logLimits?: Partial<LogLimits>;
   /** Environment for secrets given outside the config file (MTA_STS_ADMIN_TOKEN); process.env by default. */
   env?: ConfigEnvironment;
+  /** The policy lifecycle's clock and interval; tests move the clock and shorten the interval. */
+  lifecycleTiming?: Pick<PolicyLifecycleOptions, 'now' | 'intervalMs'>;
 }
 
 /** Policy domains and certificates listed one by one in the start-up log; above this only counts (`dns` and `certs` list them). */
@@ -55,6 +58,7 @@ export class Service {
     private readonly certificates: CertificateCache,
     private readonly certificateSource: CertificateSource,
     private readonly certificateSync: SequentialSync,
+    private readonly lifecycle: PolicyLifecycle | undefined,
     private readonly listeners: Listeners,
     private readonly fetches: FetchPipeline,
     private readonly reports: TlsReports | undefined,
@@ -70,8 +74,18 @@ export class Service {
       options.providersFile ?? SHIPPED_PROVIDERS_FILE,
       ...(config.providersFile ? [config.providersFile] : []),
     ]).catch((error: Error) => Promise.reject(new ConfigError(error.message.split('\n'))));
-    if (usesStateDir(config)) await prepareStateDir(config.stateDir);
+    const keepsState = usesStateDir(config);
+    if (keepsState) await prepareStateDir(config.stateDir);
     const backends = openBackends(config);
+    // The policy history lives in state_dir; with none, removed domains are simply dropped.
+    const lifecycle = keepsState
+      ? await PolicyLifecycle.open({
+          store: backends.policyHistory,
+          log,
+          retireRemoved: config.retireRemovedDomains,
+          ...options.lifecycleTiming,
+        })
+      : undefined;
     const certificates = new CertificateCache();
     const challenges = new AcmeChallengeTokens(backends.storage);
     const source = createCertificateSource(config.tls, {
@@ -101,8 +115,10 @@ export class Service {
           trustProxy = trustedProxies(next.trustProxy);
           log.level = next.logLevel;
           void certificateSync.sync(policies.hosts);
+          lifecycle?.served(policies);
         },
         reloaded: (result) => metrics.reloaded(result),
+        ...(lifecycle && { domainsToServe: (configured) => lifecycle.domainsToServe(configured) }),
       },
     });
     const statistics = config.statistics.enabled
@@ -141,7 +157,7 @@ export class Service {
       metrics,
       connectionLimits: options.connectionLimits,
     });
-    const service: Service = new Service(log, reloader, certificates, source, certificateSync, listeners, fetches, reports);
+    const service: Service = new Service(log, reloader, certificates, source, certificateSync, lifecycle, listeners, fetches, reports);
     try {
       await source.sync(reloader.policies.hosts);
       await listeners.start();
@@ -154,6 +170,7 @@ export class Service {
     listeners.announce(reloader.policies, LIST_UP_TO);
     logCertificateStatus(log, certificates.all(), LIST_UP_TO);
     source.listening();
+    lifecycle?.start({ policies: () => reloader.policies, refresh: () => void reloader.refresh() });
     reloader.start();
     return service;
   }
@@ -188,6 +205,7 @@ export class Service {
   async reload(): Promise<void> {
     await this.reloader.reload();
     await this.certificateSync.settled();
+    await this.lifecycle?.settled();
   }
 
   /** Stops accepting connections, lets in-flight requests finish, then closes. */
@@ -200,6 +218,7 @@ export class Service {
   /** Closes whatever is open, whether the service started fully or only in part: the start order, reversed. */
   private async release(): Promise<void> {
     this.reloader.stop();
+    await this.lifecycle?.close();
     this.certificateSource.close();
     await this.listeners.stop();
     await this.reports?.close();

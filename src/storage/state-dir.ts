@@ -2,9 +2,14 @@ import { access, constants, mkdir } from 'node:fs/promises';
 import { receivesReports, type Config } from '../config/schema.js';
 import { StartError } from '../config/start-error.js';
 
-/** Self-signed and ACME certificates, statistics and TLS reports live in state_dir; certificate files with both off need none. */
+/**
+ * Self-signed and ACME certificates, statistics, TLS reports and the policy history (for retiring
+ * removed domains) live in state_dir; certificate files with all the others off need none.
+ */
 export function usesStateDir(config: Config): boolean {
-  return config.tls.source !== 'files' || config.statistics.enabled || receivesReports(config.reports);
+  return (
+    config.tls.source !== 'files' || config.statistics.enabled || receivesReports(config.reports) || config.retireRemovedDomains
+  );
 }
 
 /** Makes state_dir, and makes sure this user can write there, before anything is written to it. */

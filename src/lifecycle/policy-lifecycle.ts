@@ -1,0 +1,169 @@
+import type { Logger } from 'pino';
+import { formatZoneLine, stsTxtRecord } from '../dns/records.js';
+import type { DomainPolicy } from '../policy/policy.js';
+import type { PolicySet, ServedPolicy } from '../policy/policy-set.js';
+import {
+  recordServed,
+  retirementPolicy,
+  retirementsAt,
+  SERVED_RECORD_INTERVAL_MS,
+  type DomainHistory,
+  type Retirement,
+} from '../policy/retirement.js';
+import type { PolicyHistoryStore } from '../storage/policy-history-store.js';
+
+export interface PolicyLifecycleOptions {
+  store: PolicyHistoryStore;
+  log: Logger;
+  /** `retire_removed_domains`: serve removed domains as `mode: none` until senders' caches expire. */
+  retireRemoved: boolean;
+  /** The clock; tests move it forward. */
+  now?: () => number;
+  /** How often the served policies are recorded and retirements looked at; SERVED_RECORD_INTERVAL_MS unless a test shortens it. */
+  intervalMs?: number;
+}
+
+/** What the lifecycle needs of the reload controller: the set being served, and a rebuild when a retirement ends. */
+export interface ServedSet {
+  policies(): PolicySet;
+  refresh(): void;
+}
+
+/**
+ * Keeps each domain's policy history (src/policy/retirement.ts) and retires removed domains:
+ * RFC 8461 §8.3 asks a domain leaving MTA-STS to serve `mode: none` under a new id until every
+ * cached policy has expired. The config says which domains to serve; this adds the retiring ones,
+ * records what is served, logs `domain_retired` and `domain_dropped`, and asks for a rebuild when
+ * a retirement ends.
+ */
+export class PolicyLifecycle {
+  private readonly now: () => number;
+  private retiring = new Map<string, Retirement>();
+  /** The retirements last served (and so announced), to log each start and end once. */
+  private announced = new Map<string, Retirement>();
+  private servedSet: PolicySet | undefined;
+  /** When each domain's history was last written. */
+  private readonly savedAt = new Map<string, number>();
+  private saving: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private hooks: ServedSet | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly options: PolicyLifecycleOptions,
+    private readonly histories: Map<string, DomainHistory>,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Reads every stored history; damaged entries are logged and left out, never fatal. */
+  static async open(options: PolicyLifecycleOptions): Promise<PolicyLifecycle> {
+    const { histories, problems } = await options.store.loadAll();
+    for (const problem of problems) {
+      options.log.error({ event: 'policy_history_error', error: problem }, 'a stored policy history cannot be read');
+    }
+    return new PolicyLifecycle(options, new Map(histories.map((history) => [history.domain, history])));
+  }
+
+  /** The configured domains and, unless retire_removed_domains is off, the removed ones still retiring. */
+  domainsToServe(configured: readonly DomainPolicy[]): DomainPolicy[] {
+    const now = this.now();
+    // What is served now was served until this moment: a domain removed now has served until now.
+    if (this.servedSet) this.record(this.servedSet, now);
+    const names = new Set(configured.map((domain) => domain.name));
+    const retiring = this.options.retireRemoved ? retirementsAt(names, this.histories.values(), now) : [];
+    this.retiring = new Map(retiring.map((retirement) => [retirement.domain, retirement]));
+    return [...configured, ...retiring.map((retirement) => retirementPolicy(retirement.domain))];
+  }
+
+  /** Starts recording what is served and ending retirements on time. */
+  start(hooks: ServedSet): void {
+    this.hooks = hooks;
+    this.served(hooks.policies());
+  }
+
+  /** A new policy set is served (at start, after a reload or a rebuild). */
+  served(policies: PolicySet): void {
+    const now = this.now();
+    this.servedSet = policies;
+    this.record(policies, now);
+    for (const [domain, retirement] of this.retiring) {
+      if (this.announced.get(domain)?.until === retirement.until) continue;
+      const policy = policies.forHost(`mta-sts.${domain}`)!;
+      const publish = formatZoneLine(stsTxtRecord(domain, policy.id));
+      this.options.log.warn(
+        { event: 'domain_retired', domain, policy_id: policy.id, until: new Date(retirement.until).toISOString(), publish },
+        `${domain} was removed from the config: served as mode none until ${new Date(retirement.until).toISOString()} (RFC 8461 §8.3); publish ${publish}, then delete its records and policy host after that date`,
+      );
+    }
+    for (const domain of this.announced.keys()) {
+      if (this.retiring.has(domain)) continue;
+      if (policies.forHost(`mta-sts.${domain}`)) continue;
+      this.options.log.info(
+        { event: 'domain_dropped', domain },
+        `${domain}: its retirement has ended and it is no longer served; delete its _mta-sts TXT record and policy host`,
+      );
+    }
+    this.announced = new Map(this.retiring);
+    this.schedule(now);
+  }
+
+  /** Resolves when the history writes begun so far are done. */
+  settled(): Promise<void> {
+    return this.saving;
+  }
+
+  /** Records the served set as served until now, and stops. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    if (this.servedSet) this.record(this.servedSet, this.now(), true);
+    await this.saving;
+  }
+
+  private record(policies: PolicySet, now: number, force = false): void {
+    for (const served of policies.policies) {
+      const before = this.histories.get(served.domain) ?? { domain: served.domain, policies: [] };
+      const after = recordServed(before, factsOf(served), now);
+      this.histories.set(served.domain, after);
+      const newRecord = before.policies.at(-1)?.id !== served.id;
+      // A policy still being served is written at most once per interval (the retirement's end allows for that).
+      const due = now - (this.savedAt.get(served.domain) ?? -Infinity) >= SERVED_RECORD_INTERVAL_MS;
+      if (force || newRecord || due) this.save(after, now);
+    }
+  }
+
+  private save(history: DomainHistory, now: number): void {
+    this.savedAt.set(history.domain, now);
+    this.saving = this.saving.then(() =>
+      this.options.store.save(history).catch((error: Error) => {
+        this.options.log.error(
+          { event: 'policy_history_error', domain: history.domain, error: error.message },
+          'could not store the policy history; a retirement may end early after a restart',
+        );
+      }),
+    );
+  }
+
+  private schedule(now: number): void {
+    clearTimeout(this.timer);
+    if (this.closed || !this.hooks) return;
+    const interval = this.options.intervalMs ?? SERVED_RECORD_INTERVAL_MS;
+    // An ended retirement waits for the rebuild it asked for, not for another timer.
+    const nextEnd = Math.min(...[...this.retiring.values()].map((retirement) => retirement.until).filter((until) => until > now));
+    this.timer = setTimeout(() => this.tick(), Math.max(0, Math.min(interval, nextEnd - now)));
+    this.timer.unref();
+  }
+
+  private tick(): void {
+    const now = this.now();
+    if ([...this.retiring.values()].some((retirement) => retirement.until <= now)) this.hooks!.refresh();
+    this.record(this.hooks!.policies(), now);
+    this.schedule(now);
+  }
+}
+
+function factsOf(served: ServedPolicy) {
+  const { mode, maxAge } = served.policy;
+  return { id: served.id, mode, maxAge, body: served.body.toString('ascii') };
+}

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { RETIREMENT_MAX_AGE, SERVED_RECORD_INTERVAL_MS } from '../src/policy/retirement.js';
+import { fetchPolicy } from './support/fetch-policy.js';
+import { LOOPBACK_LISTEN, startTestService, startTestServiceAt, type TestService } from './support/service.js';
+
+// RFC 8461 §8.3 through the real service: a removed domain is served as mode none until the
+// longest max_age it was served with has passed since it last served that policy, across
+// restarts, and is then dropped. The clock is the test's; the lifecycle looks at it every 20 ms.
+
+const WEEK_S = 604_800;
+const configOf = (domains: string, extra = '') => `domains:\n${domains}\n${extra}${LOOPBACK_LISTEN}`;
+const COM = '  example.com: { mode: enforce, mx: [mail.example.com] }';
+const ORG = `  example.org: { mode: testing, mx: [mail.example.org], max_age: ${WEEK_S} }`;
+const NONE_BODY = `version: STSv1\r\nmode: none\r\nmax_age: ${RETIREMENT_MAX_AGE}\r\n`;
+
+/** A clock the test moves; starts at a fixed instant. */
+function testClock() {
+  const clock = { now: Date.parse('2026-12-01T10:00:00Z') };
+  return { clock, lifecycleTiming: { now: () => clock.now, intervalMs: 20 } };
+}
+
+async function fetchOrg(running: TestService) {
+  const ca = await readFile(`${running.dir}/state/self-signed/ca.pem`, 'utf8');
+  return fetchPolicy({ port: running.httpsPort, host: 'mta-sts.example.org', ca });
+}
+
+test('a removed domain is retired: mode none with a new id until its max_age has passed, across a restart; then dropped', async () => {
+  const { clock, lifecycleTiming } = testClock();
+  let running = await startTestService(configOf(`${COM}\n${ORG}`), { lifecycleTiming });
+  const servedUntil = clock.now + 3_600_000;
+  clock.now = servedUntil;
+  await writeFile(running.configPath, configOf(COM));
+  await running.service.reload();
+
+  const until = new Date(servedUntil + SERVED_RECORD_INTERVAL_MS + WEEK_S * 1000).toISOString();
+  const retiredId = running.service.currentPolicies.forHost('mta-sts.example.org')!.id;
+  const retired = running.log.events('domain_retired');
+  assert.deepEqual(retired, [
+    {
+      ...retired[0],
+      event: 'domain_retired',
+      domain: 'example.org',
+      policy_id: retiredId,
+      until,
+      publish: `_mta-sts.example.org.                    3600 IN TXT   "v=STSv1; id=${retiredId}"`,
+    },
+  ]);
+  assert.deepEqual(await fetchOrg(running), { status: 200, body: NONE_BODY });
+  // The reload's own line names the new TXT record to publish.
+  const [reloaded] = running.log.events('config_reloaded');
+  assert.deepEqual(reloaded!.domains_removed, []);
+  assert.ok((reloaded!.publish as string[]).some((line) => line.includes(retiredId)));
+
+  // A restart reads the history: still retired, with the same end.
+  await running.service.stop();
+  running = await startTestServiceAt(running.dir, running.configPath, { lifecycleTiming });
+  try {
+    assert.equal(running.log.events('domain_retired')[0]!.until, until);
+    assert.deepEqual(await fetchOrg(running), { status: 200, body: NONE_BODY });
+
+    clock.now = Date.parse(until) - 1;
+    await running.service.reload();
+    assert.equal((await fetchOrg(running)).status, 200);
+    clock.now = Date.parse(until);
+    await running.log.waitFor((line) => line.event === 'domain_dropped');
+    await running.service.reload();
+    assert.deepEqual(running.log.events('domain_dropped').map((line) => line.domain), ['example.org']);
+    assert.equal(running.service.currentPolicies.forHost('mta-sts.example.org'), undefined);
+    assert.equal(running.service.currentPolicies.forHost('mta-sts.example.com')?.policy.mode, 'enforce');
+  } finally {
+    await running.service.stop();
+  }
+});
+
+test('retire_removed_domains: false drops a removed domain at once', async () => {
+  const { lifecycleTiming } = testClock();
+  const running = await startTestService(configOf(`${COM}\n${ORG}`, 'retire_removed_domains: false\n'), { lifecycleTiming });
+  try {
+    await writeFile(running.configPath, configOf(COM, 'retire_removed_domains: false\n'));
+    await running.service.reload();
+    assert.equal(running.service.currentPolicies.forHost('mta-sts.example.org'), undefined);
+    assert.deepEqual(running.log.events('domain_retired'), []);
+    assert.deepEqual(running.log.events('config_reloaded')[0]!.domains_removed, ['example.org']);
+  } finally {
+    await running.service.stop();
+  }
+});
+
+test('a domain that only ever served mode none is dropped at once: no sender holds a policy to retire', async () => {
+  const { lifecycleTiming } = testClock();
+  const running = await startTestService(configOf(`${COM}\n  example.org: { mode: none }`), { lifecycleTiming });
+  try {
+    await writeFile(running.configPath, configOf(COM));
+    await running.service.reload();
+    assert.equal(running.service.currentPolicies.forHost('mta-sts.example.org'), undefined);
+    assert.deepEqual(running.log.events('domain_retired'), []);
+  } finally {
+    await running.service.stop();
+  }
+});
+
+test('a domain put back during its retirement serves its configured policy again', async () => {
+  const { lifecycleTiming } = testClock();
+  const running = await startTestService(configOf(`${COM}\n${ORG}`), { lifecycleTiming });
+  try {
+    await writeFile(running.configPath, configOf(COM));
+    await running.service.reload();
+    await writeFile(running.configPath, configOf(`${COM}\n${ORG}`));
+    await running.service.reload();
+    assert.equal(running.service.currentPolicies.forHost('mta-sts.example.org')?.policy.mode, 'testing');
+    assert.deepEqual(running.log.events('domain_dropped'), []);
+  } finally {
+    await running.service.stop();
+  }
+});
+
+test('a damaged policy history is reported, and the service starts and serves', async () => {
+  const { lifecycleTiming } = testClock();
+  const first = await startTestService(configOf(`${COM}\n${ORG}`), { lifecycleTiming });
+  await first.service.stop();
+  const historyDir = join(first.dir, 'state', 'policy-history');
+  await mkdir(historyDir, { recursive: true });
+  await writeFile(join(historyDir, 'example.org.json'), '{"domain": "example.org", "policies": [');
+  await writeFile(join(historyDir, 'example.net.json'), JSON.stringify({ domain: 'example.com', policies: [] }));
+  await writeFile(first.configPath, configOf(COM));
+  const running = await startTestServiceAt(first.dir, first.configPath, { lifecycleTiming });
+  try {
+    const errors = running.log.events('policy_history_error').map((line) => line.error as string);
+    assert.equal(errors.length, 2);
+    assert.match(errors[0]!, /^policy-history\/example\.net\.json: holds another domain; that domain's history is ignored$/);
+    assert.match(errors[1]!, /^policy-history\/example\.org\.json: not JSON \(.+\); that domain's history is ignored$/);
+    // Its history unreadable, example.org cannot be retired: it is not served.
+    assert.equal(running.service.currentPolicies.forHost('mta-sts.example.org'), undefined);
+    assert.equal(running.service.currentPolicies.forHost('mta-sts.example.com')?.policy.mode, 'enforce');
+  } finally {
+    await running.service.stop();
+  }
+});
