@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { printDnsRecords } from '../src/cli/dns.js';
+import { printStats } from '../src/cli/stats.js';
 import { RETIREMENT_MAX_AGE, SERVED_RECORD_INTERVAL_MS } from '../src/policy/retirement.js';
+import { TextSink } from './support/cli.js';
 import { fetchPolicy } from './support/fetch-policy.js';
 import { LOOPBACK_LISTEN, startTestService, startTestServiceAt, type TestService } from './support/service.js';
 
@@ -138,4 +141,53 @@ test('a damaged policy history is reported, and the service starts and serves', 
   } finally {
     await running.service.stop();
   }
+});
+
+test('dns: a retired domain with its new TXT record and the date its records can go; mode none set by hand gets a safe-to-delete date', async () => {
+  const { clock, lifecycleTiming } = testClock();
+  const com = (mode: string) => `  example.com: { mode: ${mode}, mx: [mail.example.com], max_age: 86400 }`;
+  const running = await startTestService(configOf(`${com('enforce')}\n${ORG}`), { lifecycleTiming });
+  clock.now += 3_600_000;
+  const lastEnforced = clock.now;
+  await writeFile(running.configPath, configOf(com('none')));
+  await running.service.reload();
+  const retiredId = running.service.currentPolicies.forHost('mta-sts.example.org')!.id;
+  const noneId = running.service.currentPolicies.forHost('mta-sts.example.com')!.id;
+  await running.service.stop();
+
+  const orgUntil = new Date(lastEnforced + SERVED_RECORD_INTERVAL_MS + WEEK_S * 1000);
+  const comUntil = new Date(lastEnforced + SERVED_RECORD_INTERVAL_MS + 86_400_000);
+  const dns = async (json: boolean, now: number) => {
+    const out = new TextSink();
+    const err = new TextSink();
+    const code = await printDnsRecords(running.configPath, { target: {}, json, now: new Date(now) }, out, err);
+    return { code, out: out.text, err: err.text };
+  };
+
+  const text = await dns(false, clock.now);
+  assert.equal(text.code, 0);
+  assert.equal(text.err, '');
+  assert.match(text.out, /; example\.com: mode none, policy id (\w+)\n(?:.*\n)*?; safe to delete after 2026-12-02 12:00 UTC, when the last testing or enforce policy leaves senders' caches\n/);
+  assert.ok(text.out.includes(`; example.org: removed from the config, retiring (RFC 8461 §8.3): mode none, policy id ${retiredId}\n`));
+  assert.ok(text.out.includes(`"v=STSv1; id=${retiredId}"`));
+  assert.ok(text.out.includes('; served until 2026-12-08 12:00 UTC, then dropped; delete these records and the host mta-sts.example.org after that\n'));
+
+  const json = JSON.parse((await dns(true, clock.now)).out) as { domains: Record<string, unknown>[] };
+  assert.deepEqual(
+    json.domains.map(({ domain, policy_id, mode, retired, delete_after }) => ({ domain, policy_id, mode, retired, delete_after })),
+    [
+      { domain: 'example.com', policy_id: noneId, mode: 'none', retired: false, delete_after: comUntil.toISOString() },
+      { domain: 'example.org', policy_id: retiredId, mode: 'none', retired: true, delete_after: orgUntil.toISOString() },
+    ],
+  );
+
+  const stats = { out: new TextSink(), err: new TextSink() };
+  assert.equal(await printStats(running.configPath, { json: false, now: new Date(clock.now) }, stats.out, stats.err), 0);
+  assert.ok(stats.out.text.includes('  example.com: mode none; delete its records after 2026-12-02 12:00 UTC\n'), stats.out.text);
+  assert.ok(stats.out.text.includes('  example.org: removed from the config, retiring: mode none; delete its records after 2026-12-08 12:00 UTC\n'));
+
+  // After the end: the retired domain is gone from the list, the none domain can go now.
+  const later = await dns(false, orgUntil.getTime());
+  assert.ok(!later.out.includes('example.org'));
+  assert.ok(later.out.includes("; safe to delete: the last testing or enforce policy left senders' caches on 2026-12-02 12:00 UTC\n"));
 });

@@ -1,15 +1,30 @@
 import { loadConfigOrReport } from './load-config.js';
 import { formatZoneLine, recordsToPublish, validateTarget, type PolicyHostTarget } from '../dns/records.js';
+import { formatMoment, readLifecycle, type LifecycleView } from '../lifecycle/lifecycle-view.js';
 import { normaliseDomainName } from '../policy/domain-name.js';
-import { PolicySet } from '../policy/policy-set.js';
+import { PolicySet, type ServedPolicy } from '../policy/policy-set.js';
+import { retirementPolicy } from '../policy/retirement.js';
 
 export interface DnsOptions {
   target: PolicyHostTarget;
   domain?: string;
   json: boolean;
+  /** "Now", for tests. */
+  now?: Date;
 }
 
-/** Prints, per domain, the records to publish, as zone-file lines or JSON. */
+/** Where a domain stands in its MTA-STS life, as `dns` shows it. */
+interface DomainEnd {
+  /** Removed from the config and served as `mode: none` until `deleteAfter` (RFC 8461 §8.3). */
+  retired: boolean;
+  /** After this moment no sender holds a testing or enforce policy of the domain: its records and host can go. */
+  deleteAfter: number | undefined;
+}
+
+/**
+ * Prints, per domain, the records to publish, as zone-file lines or JSON: the configured domains,
+ * then the removed ones still retiring, with when their records can be deleted.
+ */
 export async function printDnsRecords(
   path: string,
   options: DnsOptions,
@@ -18,8 +33,13 @@ export async function printDnsRecords(
 ): Promise<number> {
   const loaded = await loadConfigOrReport(path, err, validateTarget(options.target));
   if (!loaded) return 2;
-  let served = [...new PolicySet(loaded.config.domains).policies];
-  const receivers = { smtp: loaded.config.reports.smtp.enabled, https: loaded.config.reports.https.enabled };
+  const { config } = loaded;
+  const now = (options.now ?? new Date()).getTime();
+  const lifecycle = await readLifecycle(config, now);
+  for (const problem of lifecycle.problems) err.write(`note: ${problem}\n`);
+  const retiredNames = new Set(lifecycle.retirements.map((retirement) => retirement.domain));
+  let served = [...new PolicySet([...config.domains, ...[...retiredNames].map(retirementPolicy)]).policies];
+  const receivers = { smtp: config.reports.smtp.enabled, https: config.reports.https.enabled };
   if (options.domain !== undefined) {
     const wanted = normaliseDomainName(options.domain);
     served = served.filter((policy) => wanted.ok && policy.domain === wanted.name);
@@ -28,22 +48,52 @@ export async function printDnsRecords(
       return 2;
     }
   }
+  const endOf = (policy: ServedPolicy) => domainEnd(policy, retiredNames, lifecycle);
   if (options.json) {
-    const domains = served.map((policy) => ({
-      domain: policy.domain,
-      policy_id: policy.id,
-      mode: policy.policy.mode,
-      records: recordsToPublish(policy, options.target, receivers),
-    }));
+    const domains = served.map((policy) => {
+      const end = endOf(policy);
+      return {
+        domain: policy.domain,
+        policy_id: policy.id,
+        mode: policy.policy.mode,
+        retired: end.retired,
+        delete_after: end.deleteAfter === undefined ? null : new Date(end.deleteAfter).toISOString(),
+        records: recordsToPublish(policy, options.target, receivers),
+      };
+    });
     out.write(`${JSON.stringify({ domains }, null, 2)}\n`);
     return 0;
   }
   for (const policy of served) {
-    out.write(`; ${policy.domain}: mode ${policy.policy.mode}, policy id ${policy.id}\n`);
+    const end = endOf(policy);
+    const state = end.retired ? 'removed from the config, retiring (RFC 8461 §8.3): mode none' : `mode ${policy.policy.mode}`;
+    out.write(`; ${policy.domain}: ${state}, policy id ${policy.id}\n`);
     for (const record of recordsToPublish(policy, options.target, receivers)) {
       out.write(`${formatZoneLine(record)}${record.placeholder ? '   ; or a CNAME to this server' : ''}\n`);
     }
+    const advice = endAdvice(policy, end, now);
+    if (advice) out.write(`; ${advice}\n`);
     out.write('\n');
   }
   return 0;
+}
+
+function domainEnd(policy: ServedPolicy, retired: ReadonlySet<string>, lifecycle: LifecycleView): DomainEnd {
+  const isRetired = retired.has(policy.domain);
+  // A domain still in testing or enforce has no end yet: the policy served now is what senders cache.
+  const ending = isRetired || policy.policy.mode === 'none';
+  return { retired: isRetired, deleteAfter: ending ? lifecycle.cachedUntil(policy.domain) : undefined };
+}
+
+function endAdvice(policy: ServedPolicy, end: DomainEnd, now: number): string | undefined {
+  if (end.retired) {
+    return `served until ${formatMoment(end.deleteAfter!)}, then dropped; delete these records and the host mta-sts.${policy.domain} after that`;
+  }
+  if (policy.policy.mode !== 'none') return undefined;
+  if (end.deleteAfter === undefined) {
+    return 'safe to delete: this service never served it in testing or enforce (unless another host did)';
+  }
+  return end.deleteAfter > now
+    ? `safe to delete after ${formatMoment(end.deleteAfter)}, when the last testing or enforce policy leaves senders' caches`
+    : `safe to delete: the last testing or enforce policy left senders' caches on ${formatMoment(end.deleteAfter)}`;
 }

@@ -2,7 +2,9 @@ import { ProviderClassifier, SHIPPED_PROVIDERS_FILE, UNKNOWN_PROVIDER } from '..
 import type { ProviderFetchStatistics } from '../storage/fetch-statistics-store.js';
 import { utcDay } from '../time/days.js';
 import { openBackends } from '../storage/backends.js';
+import { formatMoment, readLifecycle } from '../lifecycle/lifecycle-view.js';
 import { PolicySet } from '../policy/policy-set.js';
+import { retirementPolicy } from '../policy/retirement.js';
 import { periodOf } from './period.js';
 import { formatTable } from './table.js';
 
@@ -39,9 +41,16 @@ interface ProviderRow {
 
 interface DomainReport {
   domain: string;
-  /** null when the domain is no longer in the config (its statistics outlive it until retention). */
+  /** null when the domain is no longer served (its statistics outlive it until retention). */
   current_policy_id: string | null;
   mode: string | null;
+  /** Removed from the config and served as mode none until `delete_after` (RFC 8461 §8.3). */
+  retired: boolean;
+  /**
+   * For a retired domain or one in mode none: when the last testing or enforce policy served
+   * leaves senders' caches, after which its records and policy host can be deleted; else null.
+   */
+  delete_after: string | null;
   fetches: number;
   current_id_fetches: number | null;
   current_id_share: number | null;
@@ -82,13 +91,22 @@ export async function printStats(
     if (!config.statistics.enabled) err.write(`(statistics.enabled is false in ${path})\n`);
     return 1;
   }
-  const served = [...new PolicySet(config.domains).policies].filter((policy) => wanted === undefined || policy.domain === wanted);
+  const lifecycle = await readLifecycle(config, now.getTime());
+  for (const problem of lifecycle.problems) err.write(`note: ${problem}\n`);
+  const retired = new Set(lifecycle.retirements.map((retirement) => retirement.domain));
+  const served = [...new PolicySet([...config.domains, ...[...retired].map(retirementPolicy)]).policies].filter(
+    (policy) => wanted === undefined || policy.domain === wanted,
+  );
   // A removed domain still has its statistics until retention; a name with neither is a typo.
   if (wanted !== undefined && served.length === 0 && rows.length === 0) {
     err.write(`${options.domain} is not a domain in ${path}, and no statistics since ${sinceDay} name it\n`);
     return 2;
   }
-  const reports = domainReports(served, rows, classifier);
+  const reports = domainReports(served, rows, classifier).map((report) => {
+    const ending = retired.has(report.domain) || report.mode === 'none';
+    const until = ending ? lifecycle.cachedUntil(report.domain) : undefined;
+    return { ...report, retired: retired.has(report.domain), delete_after: until === undefined ? null : new Date(until).toISOString() };
+  });
   const until = utcDay(now);
   if (options.json) {
     out.write(`${JSON.stringify({ since: sinceDay, until, domains: reports }, null, 2)}\n`);
@@ -100,6 +118,7 @@ export async function printStats(
   if (idle.length > 0) {
     const names = idle.length <= NAME_IDLE_DOMAINS_UP_TO ? `: ${idle.map((report) => report.domain).join(', ')}` : '';
     out.write(`\nNo fetches for ${idle.length} domain${idle.length === 1 ? '' : 's'}${names}\n`);
+    for (const report of idle) if (report.retired || report.delete_after !== null) out.write(`  ${report.domain}: ${modeNote(report)}\n`);
   }
   return 0;
 }
@@ -108,7 +127,7 @@ function domainReports(
   served: { domain: string; id: string; policy: { mode: string } }[],
   rows: ProviderFetchStatistics[],
   classifier: ProviderClassifier,
-): DomainReport[] {
+): Omit<DomainReport, 'retired' | 'delete_after'>[] {
   const byDomain = new Map<string, ProviderFetchStatistics[]>();
   for (const row of rows) {
     const domainRows = byDomain.get(row.domain);
@@ -118,7 +137,7 @@ function domainReports(
   const current = new Map(served.map((policy) => [policy.domain, policy]));
   // Configured domains in config order, then domains that were removed but still have statistics.
   const domains = [...new Set([...current.keys(), ...[...byDomain.keys()].sort()])];
-  return domains.map((domain): DomainReport => {
+  return domains.map((domain) => {
     const policy = current.get(domain);
     const currentId = policy?.id ?? null;
     const providers = (byDomain.get(domain) ?? [])
@@ -165,11 +184,16 @@ function whoHasTheCurrentPolicy(providers: readonly ProviderRow[]): string {
   return `not fetched since it changed: ${behind.map((row) => `${row.name} (last ${shortTime(row.last_seen)})`).join(', ')}.`;
 }
 
+function modeNote(report: DomainReport): string {
+  const deleteAfter = report.delete_after === null ? '' : `; delete its records after ${formatMoment(Date.parse(report.delete_after))}`;
+  return `${report.retired ? 'removed from the config, retiring: mode none' : `mode ${report.mode}`}${deleteAfter}`;
+}
+
 function renderDomain(report: DomainReport, classifier: ProviderClassifier): string {
   const heading =
     report.current_policy_id === null
       ? `${report.domain} (no longer in the config)`
-      : `${report.domain}: serving policy id ${report.current_policy_id} (mode ${report.mode})`;
+      : `${report.domain}: serving policy id ${report.current_policy_id} (${modeNote(report)})`;
   const table = formatTable(
     [['PROVIDER', 'FETCHES', 'ADDRESSES', 'FIRST SEEN', 'LAST SEEN', 'LAST POLICY ID', 'GOT CURRENT ID']].concat(
       report.providers.map((row) => [

@@ -1,5 +1,6 @@
 import { parseConfigText } from '../../src/config/load.js';
 import { PolicySet } from '../../src/policy/policy-set.js';
+import { retirementPolicy } from '../../src/policy/retirement.js';
 import { LOOPBACK_LISTEN } from './service.js';
 import { aliasBomb } from './yaml-inputs.js';
 
@@ -144,9 +145,16 @@ export function mutatedFile(random: Random): Buffer {
   return bytes;
 }
 
-/** The policy body the service should serve for HOST after loading `bytes`, or undefined when it should keep the last one. */
-export function expectedAfter(bytes: Buffer, path: string): { served: string | null } | undefined {
+/**
+ * The policy body the service should serve for HOST after loading `bytes`, or undefined when it
+ * should keep the last one. HOST's domain served enforce at start, so a file without it retires
+ * it (RFC 8461 §8.3): mode none, for far longer than a run.
+ */
+export function expectedAfter(bytes: Buffer, path: string): { served: string } | undefined {
   const loaded = parseConfigText(bytes.toString('utf8'), path);
   if (!loaded.ok) return undefined;
-  return { served: new PolicySet(loaded.config.domains).forHost(HOST)?.body.toString('ascii') ?? null };
+  const domain = HOST.slice('mta-sts.'.length);
+  const configured = loaded.config.domains;
+  const retired = configured.some((policy) => policy.name === domain) ? [] : [retirementPolicy(domain)];
+  return { served: new PolicySet([...configured, ...retired]).forHost(HOST)!.body.toString('ascii') };
 }
