@@ -5,7 +5,6 @@ import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { parseConfigText } from '../src/config/load.js';
 import { ServiceMetrics } from '../src/metrics/service-metrics.js';
 import { PolicySet } from '../src/policy/policy-set.js';
 import { buildAdminApp } from '../src/server/admin-app.js';
@@ -15,77 +14,15 @@ import { scrape } from './support/metrics.js';
 import { trickle } from './support/raw-client.js';
 import { LOOPBACK_LISTEN, startTestService, writeTestConfig } from './support/service.js';
 import { serveUntilExit, theFailure } from './support/start-failure.js';
+import { DOMAINS, EMPTY, exposed, TOKEN, TOO_SHORT } from './support/admin-exposure.js';
 
 // The admin listener shows every hosted domain, its policy id and certificate expiry: it may be
 // reachable from other machines only behind a token, and holds slow clients no longer than the
 // policy listeners do.
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-const TOKEN = 'admin-token-0123456789';
-const DOMAINS = 'domains: { example.com: { mode: none } }\n';
 /** Loopback policy listeners, the admin listener as the test writes it. */
 const LISTEN = LOOPBACK_LISTEN.replace('admin: { port: 0 }\n', '');
-const exposed = (address: string) =>
-  `"${address}" is not a loopback address and the admin listener has no token: anyone who reaches it would see every domain, ` +
-  'its policy id and certificate expiry; set admin.token or MTA_STS_ADMIN_TOKEN, or listen on 127.0.0.1';
-const TOO_SHORT = 'MTA_STS_ADMIN_TOKEN (environment): must be at least 16 characters';
-const EMPTY = 'MTA_STS_ADMIN_TOKEN (environment): is empty; set a token of at least 16 characters, or unset the variable';
-
-const adminConfig = (admin: string) => `${DOMAINS}admin: { ${admin} }\n`;
-
-test('an admin listener on a non-loopback address without a token is a located config error', () => {
-  for (const address of ['::', '0.0.0.0', '203.0.113.9', '2001:db8::9', '::ffff:192.0.2.1']) {
-    const loaded = parseConfigText(adminConfig(`address: "${address}"`), 'mta-sts.yaml');
-    assert.deepEqual(loaded, { ok: false, errors: [`mta-sts.yaml:2:19 admin.address: ${exposed(address)}`] }, address);
-  }
-  // Reported with the file's other problems, all at once.
-  const both = parseConfigText(
-    `domains: { example.com: { mode: enforced } }\nadmin:\n  port: 9464\n  address: "::"\n`,
-    'mta-sts.yaml',
-  );
-  assert.deepEqual(both, {
-    ok: false,
-    errors: [
-      'mta-sts.yaml:1:33 domains.example.com.mode: "enforced" is not a mode; allowed: enforce, testing, none',
-      `mta-sts.yaml:4:12 admin.address: ${exposed('::')}`,
-    ],
-  });
-});
-
-test('a non-loopback admin listener is accepted with a token from the file or the environment; loopback and off need none', () => {
-  const accepted = (yaml: string, env = {}) => {
-    const loaded = parseConfigText(yaml, 'mta-sts.yaml', env);
-    assert.ok(loaded.ok, `${yaml}: ${JSON.stringify(loaded)}`);
-    return loaded.config.admin;
-  };
-  assert.equal(accepted(adminConfig(`address: "::", token: ${TOKEN}`)).token, TOKEN);
-  assert.equal(accepted(adminConfig('address: "0.0.0.0"'), { MTA_STS_ADMIN_TOKEN: TOKEN }).token, TOKEN);
-  // The file's token wins over the environment's, as the file's EAB keys do.
-  assert.equal(accepted(adminConfig(`address: "::", token: ${TOKEN}`), { MTA_STS_ADMIN_TOKEN: `${TOKEN}-env` }).token, TOKEN);
-  for (const address of ['127.0.0.1', '127.0.0.53', '::1', '::ffff:127.0.0.1']) {
-    assert.equal(accepted(adminConfig(`address: "${address}"`)).token, undefined, address);
-  }
-  assert.equal(accepted(DOMAINS).address, '127.0.0.1');
-  assert.equal(accepted(adminConfig('enabled: false, address: "::"')).enabled, false);
-});
-
-test('MTA_STS_ADMIN_TOKEN follows the file token rules: at least 16 characters, and empty is an error; it is never printed', () => {
-  const secret = 'sh0rt-s3cret';
-  for (const [env, error] of [
-    [{ MTA_STS_ADMIN_TOKEN: secret }, TOO_SHORT],
-    [{ MTA_STS_ADMIN_TOKEN: '' }, EMPTY],
-  ] as const) {
-    // On loopback as much as on "::": a token that is set is checked (and on "::" no second error says it is missing).
-    for (const yaml of [DOMAINS, adminConfig('address: "::"'), adminConfig('enabled: false')]) {
-      assert.deepEqual(parseConfigText(yaml, 'mta-sts.yaml', env), { ok: false, errors: [error] }, yaml);
-    }
-  }
-  // A short token in the file gets the same words.
-  assert.deepEqual(parseConfigText(adminConfig(`token: ${secret}`), 'mta-sts.yaml'), {
-    ok: false,
-    errors: ['mta-sts.yaml:2:17 admin.token: must be at least 16 characters'],
-  });
-});
 
 /** `check-config` run as a user runs it, with only `env` as the admin token's environment. */
 function checkConfig(configPath: string, token: string | undefined) {
