@@ -19,7 +19,7 @@ const testsByFolder = {
   policy: ['domain-names', 'policy', 'request-target', 'config', 'shipped-configs', 'app', 'policy-changes'],
   config: ['config-sections', 'config', 'shipped-configs', 'user-providers', 'policy-changes', 'config-reloader', 'admin-exposure-config'],
   fetches: ['providers', 'who-escaping', 'log-limits', 'app', 'statistics-address-cap', 'reverse-dns'],
-  server: ['listener-answers', 'request-target', 'app', 'log-limits', 'metrics'],
+  server: ['request-target', 'answer-headers', 'client-address', 'listener-answers', 'app', 'log-limits', 'metrics'],
 };
 
 /**

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { parseConfigText } from '../../src/config/load.js';
 import { createFetchLog } from '../../src/fetches/fetch-log.js';
@@ -28,7 +29,7 @@ export function policies(): PolicySet {
   return new PolicySet(loaded.config.domains);
 }
 
-/** The HTTPS listener's app without TLS, for inject(); its fetch log is captured. */
+/** The HTTPS listener's app without TLS, for inject() and plain sockets; its fetch log is captured. */
 export async function policyApp(
   options: { trustProxy?: string[]; readiness?: Readiness; tlsReports?: TlsRptEndpoint } = {},
 ): Promise<{ app: FastifyInstance; log: LogCapture }> {
@@ -45,6 +46,16 @@ export async function policyApp(
     tlsReports: options.tlsReports,
   });
   return { app, log };
+}
+
+/** Starts `app` on an ephemeral loopback port, closed when the test ends; resolves with the port. */
+export async function listening(
+  app: FastifyInstance,
+  t: { after: (fn: () => Promise<unknown>) => void },
+): Promise<number> {
+  t.after(() => app.close());
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return (app.server.address() as AddressInfo).port;
 }
 
 /** The port-80 listener's app. */
