@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { normaliseDomainName } from '../policy/domain-name.js';
 import { parseMxPattern, type MxPattern } from '../policy/mx-pattern.js';
 import { MAX_AGE_LIMIT, POLICY_MODES, type DomainPolicy, type PolicyMode } from '../policy/policy.js';
+import { healthSchema } from './health-schema.js';
 import { mapping, type IssueParams } from './issues.js';
 import { quote } from '../text/quote.js';
 
@@ -273,6 +274,8 @@ export const configSchema = mapping({
   reports: reports.default(() => REPORTS_DEFAULTS),
   // RFC 8461 §8.3: a domain removed from the config is served as mode none until senders' caches expire.
   retire_removed_domains: onOff.default(true),
+  // Checks of each domain from the outside: DNS records, the policy host, the MX hosts (`mta-sts-server check`).
+  health: healthSchema,
 })
   // Runs even when other fields failed, so that every problem in the file is reported at once.
   .superRefine(checkDomainNames, { when: () => true })
@@ -297,6 +300,7 @@ export const configSchema = mapping({
     reports: raw.reports,
     providersFile: raw.providers_file,
     retireRemovedDomains: raw.retire_removed_domains,
+    health: raw.health,
   }));
 
 type DomainsInput = { defaults?: { mode?: unknown }; domains?: Record<string, { mode?: unknown; mx?: unknown } | null> };
