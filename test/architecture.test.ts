@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const LAYERS: readonly (readonly string[])[] = [
   ['text', 'net', 'policy', 'log', 'files', 'time'],
   ['config', 'storage', 'dns'],
-  ['tls', 'fetches', 'metrics', 'reports', 'lifecycle'],
+  ['tls', 'fetches', 'metrics', 'reports', 'lifecycle', 'health'],
   ['server'],
   ['service', 'cli'],
 ];

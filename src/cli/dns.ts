@@ -1,6 +1,6 @@
 import { loadConfigOrReport } from './load-config.js';
 import { formatZoneLine, recordsToPublish, validateTarget, type PolicyHostTarget } from '../dns/records.js';
-import { formatMoment, readLifecycle, type LifecycleView } from '../lifecycle/lifecycle-view.js';
+import { domainEnd, endAdvice, readLifecycle } from '../lifecycle/lifecycle-view.js';
 import { normaliseDomainName } from '../policy/domain-name.js';
 import { PolicySet, type ServedPolicy } from '../policy/policy-set.js';
 import { retirementPolicy } from '../policy/retirement.js';
@@ -11,14 +11,6 @@ export interface DnsOptions {
   json: boolean;
   /** "Now", for tests. */
   now?: Date;
-}
-
-/** Where a domain stands in its MTA-STS life, as `dns` shows it. */
-interface DomainEnd {
-  /** Removed from the config and served as `mode: none` until `deleteAfter` (RFC 8461 §8.3). */
-  retired: boolean;
-  /** After this moment no sender holds a testing or enforce policy of the domain: its records and host can go. */
-  deleteAfter: number | undefined;
 }
 
 /**
@@ -76,24 +68,4 @@ export async function printDnsRecords(
     out.write('\n');
   }
   return 0;
-}
-
-function domainEnd(policy: ServedPolicy, retired: ReadonlySet<string>, lifecycle: LifecycleView): DomainEnd {
-  const isRetired = retired.has(policy.domain);
-  // A domain still in testing or enforce has no end yet: the policy served now is what senders cache.
-  const ending = isRetired || policy.policy.mode === 'none';
-  return { retired: isRetired, deleteAfter: ending ? lifecycle.cachedUntil(policy.domain) : undefined };
-}
-
-function endAdvice(policy: ServedPolicy, end: DomainEnd, now: number): string | undefined {
-  if (end.retired) {
-    return `served until ${formatMoment(end.deleteAfter!)}, then dropped; delete these records and the host mta-sts.${policy.domain} after that`;
-  }
-  if (policy.policy.mode !== 'none') return undefined;
-  if (end.deleteAfter === undefined) {
-    return 'safe to delete: this service never served it in testing or enforce (unless another host did)';
-  }
-  return end.deleteAfter > now
-    ? `safe to delete after ${formatMoment(end.deleteAfter)}, when the last testing or enforce policy leaves senders' caches`
-    : `safe to delete: the last testing or enforce policy left senders' caches on ${formatMoment(end.deleteAfter)}`;
 }

@@ -156,8 +156,7 @@ function failureSummaries(results: readonly StoredPolicyResult[]): FailureSummar
  * view) and no session failed in a way enforce turns into a bounce (blocksEnforce).
  */
 export function enforceReadiness(results: readonly StoredPolicyResult[], now: Date): EnforceReadiness {
-  const firstDay = daysBefore(now, READINESS_DAYS - 1);
-  const recent = results.filter((result) => reportDay(result) >= firstDay);
+  const recent = recentResults(results, now);
   const blockers: string[] = [];
   const organizations = new Set(recent.map((result) => result.organization)).size;
   if (organizations < READINESS_ORGANIZATIONS) {
@@ -165,10 +164,22 @@ export function enforceReadiness(results: readonly StoredPolicyResult[], now: Da
       `reports from ${organizations} organization${organizations === 1 ? '' : 's'} in the last ${READINESS_DAYS} days; at least ${READINESS_ORGANIZATIONS} needed`,
     );
   }
-  for (const failure of failureSummaries(recent)) {
+  blockers.push(...enforceBlockingFailures(recent, now));
+  return { ready: blockers.length === 0, blockers };
+}
+
+const recentResults = (results: readonly StoredPolicyResult[], now: Date) => {
+  const firstDay = daysBefore(now, READINESS_DAYS - 1);
+  return results.filter((result) => reportDay(result) >= firstDay);
+};
+
+/** The failures of the last READINESS_DAYS days that enforce turns into bounces (blocksEnforce), one sentence each. */
+export function enforceBlockingFailures(results: readonly StoredPolicyResult[], now: Date): string[] {
+  const blockers: string[] = [];
+  for (const failure of failureSummaries(recentResults(results, now))) {
     if (!blocksEnforce(failure.result_type)) continue;
     const at = failure.receiving_mx_hostname ?? 'an MX the reports do not name';
     blockers.push(`${failure.result_type} at ${at}: ${failure.sessions} session${failure.sessions === 1 ? '' : 's'}`);
   }
-  return { ready: blockers.length === 0, blockers };
+  return blockers;
 }
