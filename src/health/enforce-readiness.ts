@@ -21,7 +21,8 @@ export function enforceReadiness(check: DomainCheck, reportBlockers: readonly st
   const starttls = check.checks.find((result) => result.id === 'mx_starttls');
   const hosts = (starttls?.details.hosts as MxHostResult[] | undefined) ?? [];
   for (const host of hosts) if (host.status === 'fail') blockers.push(`MX ${host.host}: ${host.message}`);
-  if (starttls?.status === 'fail' && hosts.length === 0) blockers.push(starttls.message);
+  // No host probed: the MX lookup failed, which mx_covered has already said.
+  if (starttls?.status === 'fail' && hosts.length === 0 && covered?.status !== 'fail') blockers.push(starttls.message);
   blockers.push(...reportBlockers.map((blocker) => `TLS reports: ${blocker}`));
   return { ready: blockers.length === 0, blockers };
 }
