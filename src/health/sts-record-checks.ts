@@ -31,7 +31,8 @@ export function readStsRecord(values: readonly string[]): StsRecord {
   // sts-text-record = sts-version 1*(sts-sep sts-field) [sts-sep]: one trailing ";" is allowed.
   if (fields.at(-1) === '') fields.pop();
   const ids = fields.flatMap((field) => STS_ID.exec(field)?.[1] ?? []);
-  const malformed = fields.find((field) => !STS_ID.test(field) && !STS_EXTENSION.test(field));
+  // A field named id is the id, never an extension: an id that does not parse is named as such.
+  const malformed = fields.find((field) => (field.startsWith('id=') ? !STS_ID.test(field) : !STS_EXTENSION.test(field)));
   if (malformed !== undefined) return { ok: false, problem: `record ${shown(record)}: field ${shown(malformed)} does not parse` };
   if (ids.length !== 1) {
     return {
