@@ -88,21 +88,22 @@ export async function runChecks(
   };
   const checked = await checkDomains(policies, environment);
   const reportBlockers = await storedReportBlockers(config.stateDir, checked, now);
-  const reports: DomainReport[] = checked.map((check, index) => {
-    const end = domainEnd(policies[index]!, retired, lifecycle);
-    return {
-      ...check,
-      enforce_readiness: check.mode === 'testing' ? enforceReadiness(check, reportBlockers.get(check.domain) ?? []) : null,
-      retired: end.retired,
-      delete_after: end.deleteAfter === undefined ? null : new Date(end.deleteAfter).toISOString(),
-    };
-  });
+  const ends = policies.map((served) => domainEnd(served, retired, lifecycle));
+  const reports: DomainReport[] = checked.map((check, index) => ({
+    ...check,
+    enforce_readiness: check.mode === 'testing' ? enforceReadiness(check, reportBlockers.get(check.domain) ?? []) : null,
+    retired: ends[index]!.retired,
+    delete_after: ends[index]!.deleteAfter === undefined ? null : new Date(ends[index]!.deleteAfter!).toISOString(),
+  }));
   if (options.json) {
     out.write(`${escapeTerminalControlsInJson(JSON.stringify({ checked_at: now.toISOString(), domains: reports }, null, 2))}\n`);
   } else {
     const through = resolvers.length > 0 ? resolvers.map(showServer).join(', ') : "the system's resolvers";
     out.write(`Checked at ${formatMoment(now.getTime())}, DNS through ${through}\n`);
-    reports.forEach((report, index) => out.write(`\n${domainText(report, policies[index]!, now)}`));
+    reports.forEach((report, index) => {
+      const served = policies[index]!;
+      out.write(`\n${domainText(report, served, endAdvice(served, ends[index]!, now.getTime()))}`);
+    });
   }
   return reports.some((report) => report.status === 'fail') ? 1 : 0;
 }
@@ -187,7 +188,8 @@ async function storedReportBlockers(
   return blockers;
 }
 
-function domainText(report: DomainReport, served: ServedPolicy, now: Date): string {
+/** A domain's heading, its table of checks, and the readiness or end-of-life line when it has one. */
+function domainText(report: DomainReport, served: ServedPolicy, advice: string | undefined): string {
   const state = report.retired ? 'removed from the config, retiring: mode none' : `mode ${report.mode}`;
   const lines = [`${report.domain}: ${report.status.toUpperCase()} (${state}, policy id ${served.id})\n`];
   const rows = [['CHECK', 'STATUS', 'RESULT'], ...report.checks.flatMap(checkRows)];
@@ -200,11 +202,6 @@ function domainText(report: DomainReport, served: ServedPolicy, now: Date): stri
         : `  Enforce readiness: not ready\n${blockers.map((blocker) => `    - ${blocker}\n`).join('')}`,
     );
   }
-  const advice = endAdvice(
-    served,
-    { retired: report.retired, deleteAfter: report.delete_after === null ? undefined : Date.parse(report.delete_after) },
-    now.getTime(),
-  );
   if (advice) lines.push(`  ${advice}\n`);
   return lines.join('');
 }
