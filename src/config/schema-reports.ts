@@ -1,10 +1,18 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import { quote } from '../text/quote.js';
 import { mapping } from './issues.js';
 import { emailAddress, ipAddress, list, onOff, port, text, wholeNumber } from './schema-values.js';
 
 /** The config's `reports`: TLS reports (RFC 8460) received by the service itself: SMTP, HTTPS POST, an IMAP mailbox. */
 
-const hostOrAddress = text('a host name or IP address').min(1, { error: 'must not be empty' });
+// RFC 1123 §2.1: letters, digits and hyphens, labels of 1 to 63 characters not starting or ending with a hyphen.
+const HOST_NAME = /^(?=.{1,253}\.?$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+const hostOrAddress = text('a host name or IP address')
+  .min(1, { error: 'must not be empty' })
+  .refine((value) => value === '' || isIP(value) !== 0 || HOST_NAME.test(value), {
+    error: (issue) => `${quote(issue.input)} is not a host name or IP address`,
+  });
 const mailbox = text('an IMAP mailbox name such as INBOX').min(1, { error: 'must not be empty' });
 
 export const reports = mapping({
