@@ -1,18 +1,18 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { parseServerAddress } from '../net/server-address.js';
 import { quote } from '../text/quote.js';
 import { mapping } from './issues.js';
+import { dnsServer, list, onOff, text } from './schema-values.js';
 
 /**
  * The `health:` section: how the service and `mta-sts-server check` look at each domain from the
- * outside (DNS records, the policy host, the MX hosts). Its own file so the section can be read,
- * and changed, without the rest of the schema.
+ * outside (DNS records, the policy host, the MX hosts).
  */
 
 const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const MIN_INTERVAL = '10m';
 const MAX_INTERVAL = '7d';
+const DEFAULT_INTERVAL = '6h';
 
 /** "10m", "6h", "7d" in milliseconds; undefined for anything else. */
 function durationMs(text: string): number | undefined {
@@ -39,30 +39,17 @@ const interval = z
     return z.NEVER;
   });
 
-const listOf = <T extends z.ZodType>(item: T, what: string) =>
-  z.array(item, { error: (issue) => `${quote(issue.input)} is not a list; expected ${what}` });
-
-const notText = (what: string) => (issue: { input?: unknown }) => `${quote(issue.input)} is not text; expected ${what}`;
-
-const resolverAddress = z
-  .string({ error: notText('a DNS server address such as 192.0.2.53 or 127.0.0.1:5353') })
-  .refine((value) => parseServerAddress(value) !== undefined, {
-    error: (issue) => `${quote(issue.input)} is not a DNS server address; write an IP address, optionally with :port`,
-  });
-
-const publicAddress = z
-  .string({ error: notText('an IP address of this server as the internet reaches it') })
-  .refine((value) => isIP(value) !== 0, { error: (issue) => `${quote(issue.input)} is not an IP address` });
-
-const DEFAULT_INTERVAL = '6h';
+const publicAddress = text('an IP address of this server as the internet reaches it').refine((value) => isIP(value) !== 0, {
+  error: (issue) => `${quote(issue.input)} is not an IP address`,
+});
 
 export const healthSchema = mapping({
-  enabled: z.boolean({ error: (issue) => `${quote(issue.input)} is not true or false` }).default(true),
+  enabled: onOff.default(true),
   interval: interval.default(durationMs(DEFAULT_INTERVAL)!),
   // The DNS servers to ask, as a sender's resolver would answer; the system's resolvers when empty.
-  resolver: listOf(resolverAddress, 'a list of DNS server addresses').default([]),
-  // This server's addresses as the internet reaches them: mta-sts.<domain> should resolve to one.
-  public_addresses: listOf(publicAddress, 'a list of IP addresses').default([]),
+  resolver: list(dnsServer, 'a list of DNS server addresses').default([]),
+  // This server's addresses as the internet reaches it: mta-sts.<domain> should resolve to one.
+  public_addresses: list(publicAddress, 'a list of IP addresses').default([]),
 })
   .default({ enabled: true, interval: durationMs(DEFAULT_INTERVAL)!, resolver: [], public_addresses: [] })
   .transform((raw) => ({
