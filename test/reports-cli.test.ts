@@ -196,7 +196,7 @@ test('enforce readiness: ready with two organizations and only non-blocking fail
   assert.match(text.stdout, /\n  Ready for enforce: over the last 14 days no session failed in a way enforce would bounce\.\n$/);
 });
 
-test('dns prints the _smtp._tls record that matches the receivers enabled: mailto: first, then https:, then the configured rua', async () => {
+test('dns prints the _smtp._tls record that matches the receivers enabled: every mailto: before any https:, own receivers first', async () => {
   const ruaOf = async (reports: string) => {
     const { configPath } = await writeTestConfig(
       `domains:\n  example.com: { mx: [mx1.example.com], tlsrpt: { rua: ["mailto:tls@example.com"] } }\nstate_dir: state\n${reports}`,
@@ -208,10 +208,10 @@ test('dns prints the _smtp._tls record that matches the receivers enabled: mailt
   assert.equal(await ruaOf(''), 'v=TLSRPTv1; rua=mailto:tls@example.com');
   assert.equal(
     await ruaOf('reports: { https: { enabled: true } }\n'),
-    'v=TLSRPTv1; rua=https://mta-sts.example.com/tlsrpt,mailto:tls@example.com',
+    'v=TLSRPTv1; rua=mailto:tls@example.com,https://mta-sts.example.com/tlsrpt',
   );
   assert.equal(
     await ruaOf('reports: { https: { enabled: true }, smtp: { enabled: true } }\n'),
-    'v=TLSRPTv1; rua=mailto:tlsrpt@mta-sts.example.com,https://mta-sts.example.com/tlsrpt,mailto:tls@example.com',
+    'v=TLSRPTv1; rua=mailto:tlsrpt@mta-sts.example.com,mailto:tls@example.com,https://mta-sts.example.com/tlsrpt',
   );
 });

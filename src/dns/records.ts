@@ -39,8 +39,9 @@ export interface ReportReceivers {
 }
 
 /**
- * The rua URIs of a domain's `_smtp._tls` record: this server's own receivers first (mailto:
- * before https:, as Microsoft sends only to the first URI), then the configured tlsrpt.rua.
+ * The rua URIs of a domain's `_smtp._tls` record: every mailto: before any https: (Microsoft
+ * sends only to the first URI, and only by mail), this server's own receiver before the
+ * configured tlsrpt.rua within each scheme.
  */
 export function reportAddresses(served: ServedPolicy, receivers: ReportReceivers): string[] {
   const own = [
@@ -48,7 +49,9 @@ export function reportAddresses(served: ServedPolicy, receivers: ReportReceivers
     // RFC 8460 §3: reports are POSTed to the https: URI.
     ...(receivers.https ? [`https://${served.host}/tlsrpt`] : []),
   ];
-  return [...new Set([...own, ...served.tlsRptRua])];
+  const all = [...new Set([...own, ...served.tlsRptRua])];
+  const isMailto = (uri: string) => uri.toLowerCase().startsWith('mailto:');
+  return [...all.filter(isMailto), ...all.filter((uri) => !isMailto(uri))];
 }
 
 /** Every record a domain needs, in the order an admin would add them. */

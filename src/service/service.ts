@@ -1,14 +1,12 @@
 import type { AddressInfo } from 'node:net';
-import type { DestinationStream, Logger } from 'pino';
-import { readEnvironment, type ConfigEnvironment } from '../config/environment.js';
+import type { Logger } from 'pino';
+import { readEnvironment } from '../config/environment.js';
 import { loadStartConfig } from '../config/load.js';
 import { ConfigReloader } from '../config/reloader.js';
 import { ConfigError } from '../config/start-error.js';
-import { startFetchStatistics } from '../fetches/fetch-statistics.js';
-import { LogLimit, type LogLimits } from '../fetches/log-limit.js';
-import { createFetchPipeline, type FetchPipeline } from '../fetches/pipeline.js';
+import { startFetches } from '../fetches/fetches-from-config.js';
+import type { FetchPipeline } from '../fetches/pipeline.js';
 import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from '../fetches/providers.js';
-import { ReverseDns } from '../fetches/reverse-dns.js';
 import { createLogger } from '../log/logger.js';
 import { ServiceMetrics } from '../metrics/service-metrics.js';
 import { trustedProxies } from '../net/trust-proxy.js';
@@ -16,33 +14,11 @@ import type { PolicySet } from '../policy/policy-set.js';
 import { startTlsReports, type TlsReports } from '../reports/report-service.js';
 import type { Readiness } from '../server/health-routes.js';
 import { Listeners } from '../server/listeners.js';
-import type { ConnectionLimits } from '../server/node-server.js';
-import { PolicyLifecycle, type PolicyLifecycleOptions } from '../lifecycle/policy-lifecycle.js';
+import { PolicyLifecycle } from '../lifecycle/policy-lifecycle.js';
 import { openBackends } from '../storage/backends.js';
 import { prepareStateDir, stateDirFailure, usesStateDir } from '../storage/state-dir.js';
-import { AcmeChallengeTokens } from '../tls/acme/challenges.js';
-import type { MaintenanceTiming } from '../tls/acme/maintenance.js';
-import { CertificateCache } from '../tls/certificate-cache.js';
-import { logCertificateStatus } from '../tls/certificate-status.js';
-import { createCertificateSource, SequentialSync, type CertificateSource } from '../tls/sources.js';
-
-export interface ServiceOptions {
-  configPath: string;
-  /** Where log lines go; stdout by default. Tests pass a stream to read them. */
-  logDestination?: DestinationStream;
-  /** Provider data file; the shipped one by default. */
-  providersFile?: string;
-  /** ACME renewal timing; tests shorten it. */
-  acmeTiming?: Partial<MaintenanceTiming>;
-  /** Timeouts for slow and idle clients of every listener (policy, port 80, admin); tests shorten them. */
-  connectionLimits?: Partial<ConnectionLimits>;
-  /** Lines of requests that are not policy fetches, per address and window; tests shorten the window. */
-  logLimits?: Partial<LogLimits>;
-  /** Environment for secrets given outside the config file (MTA_STS_ADMIN_TOKEN); process.env by default. */
-  env?: ConfigEnvironment;
-  /** The policy lifecycle's clock and interval; tests move the clock and shorten the interval. */
-  lifecycleTiming?: Pick<PolicyLifecycleOptions, 'now' | 'intervalMs'>;
-}
+import { Certificates } from '../tls/certificates.js';
+import type { ServiceOptions } from './service-options.js';
 
 /** Policy domains and certificates listed one by one in the start-up log; above this only counts (`dns` and `certs` list them). */
 const LIST_UP_TO = 50;
@@ -55,9 +31,7 @@ export class Service {
   private constructor(
     readonly log: Logger,
     private readonly reloader: ConfigReloader,
-    private readonly certificates: CertificateCache,
-    private readonly certificateSource: CertificateSource,
-    private readonly certificateSync: SequentialSync,
+    private readonly certificates: Certificates,
     private readonly lifecycle: PolicyLifecycle | undefined,
     private readonly listeners: Listeners,
     private readonly fetches: FetchPipeline,
@@ -86,18 +60,11 @@ export class Service {
           ...options.lifecycleTiming,
         })
       : undefined;
-    const certificates = new CertificateCache();
-    const challenges = new AcmeChallengeTokens(backends.storage);
-    const source = createCertificateSource(config.tls, {
+    const certificates = new Certificates(config.tls, {
       stateDir: config.stateDir,
       storage: backends.storage,
-      cache: certificates,
       log,
-      challenges,
       ...(options.acmeTiming && { acmeTiming: options.acmeTiming }),
-    });
-    const certificateSync = new SequentialSync(source, (error) => {
-      log.error({ event: 'certificate_error', error: error.message }, 'could not prepare certificates for the new hosts');
     });
     let trustProxy = trustedProxies(config.trustProxy);
     const metrics = new ServiceMetrics({
@@ -114,24 +81,19 @@ export class Service {
         apply: (next, policies) => {
           trustProxy = trustedProxies(next.trustProxy);
           log.level = next.logLevel;
-          void certificateSync.sync(policies.hosts);
+          void certificates.serve(policies.hosts);
           lifecycle?.served(policies);
         },
         reloaded: (result) => metrics.reloaded(result),
         ...(lifecycle && { domainsToServe: (configured) => lifecycle.domainsToServe(configured) }),
       },
     });
-    const statistics = config.statistics.enabled
-      ? await startFetchStatistics(() => backends.openFetchStatistics('read-write'), config.statistics, log)
-      : undefined;
-    // One budget of lines per client address, for the policy listener's clients and the SMTP receiver's alike.
-    const logLimit = new LogLimit(log, options.logLimits);
-    const fetches = createFetchPipeline({
+    const { pipeline: fetches, logLimit } = await startFetches(config, {
       log,
       classifier,
-      limit: logLimit,
-      ...(config.reverseDns.enabled && { reverseDns: ReverseDns.fromSettings(config.reverseDns) }),
-      sinks: [metrics, ...(statistics ? [statistics] : [])],
+      sinks: [metrics],
+      openStatistics: () => backends.openFetchStatistics('read-write'),
+      logLimits: options.logLimits,
     });
     const reports = await startTlsReports({
       settings: config.reports,
@@ -152,14 +114,14 @@ export class Service {
       tlsReports: reports?.https,
       smtpReports: reports?.smtp && { ...reports.smtp, admitLine: (ip) => logLimit.admit(ip) },
       certificateFor: (host) => certificates.certificateFor(host),
-      challengeCertificate: (host) => challenges.alpnCertificate(host),
-      keyAuthorization: (token) => challenges.keyAuthorization(token),
+      challengeCertificate: (host) => certificates.challengeCertificate(host),
+      keyAuthorization: (token) => certificates.keyAuthorization(token),
       metrics,
       connectionLimits: options.connectionLimits,
     });
-    const service: Service = new Service(log, reloader, certificates, source, certificateSync, lifecycle, listeners, fetches, reports);
+    const service: Service = new Service(log, reloader, certificates, lifecycle, listeners, fetches, reports);
     try {
-      await source.sync(reloader.policies.hosts);
+      await certificates.prepare(reloader.policies.hosts);
       await listeners.start();
     } catch (error) {
       // A port in use, say: release what is already open (listeners, renewal timers, the
@@ -168,8 +130,7 @@ export class Service {
       throw stateDirFailure(error, config.stateDir) ?? error;
     }
     listeners.announce(reloader.policies, LIST_UP_TO);
-    logCertificateStatus(log, certificates.all(), LIST_UP_TO);
-    source.listening();
+    certificates.listening(LIST_UP_TO);
     lifecycle?.start({ policies: () => reloader.policies, refresh: () => void reloader.refresh() });
     reloader.start();
     return service;
@@ -204,7 +165,7 @@ export class Service {
    */
   async reload(): Promise<void> {
     await this.reloader.reload();
-    await this.certificateSync.settled();
+    await this.certificates.settled();
     await this.lifecycle?.settled();
   }
 
@@ -219,7 +180,7 @@ export class Service {
   private async release(): Promise<void> {
     this.reloader.stop();
     await this.lifecycle?.close();
-    this.certificateSource.close();
+    this.certificates.close();
     await this.listeners.stop();
     await this.reports?.close();
     // Fetches still waiting for their reverse DNS are counted before the last batch is written.

@@ -2,7 +2,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { Service, type ServiceOptions } from '../../src/service/service.js';
+import { Service } from '../../src/service/service.js';
+import type { ServiceOptions } from '../../src/service/service-options.js';
 
 /** Collects the service's JSON log lines so tests can assert on them. */
 export class LogCapture extends Writable {

@@ -1,0 +1,41 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { FetchStatisticsStore } from '../storage/fetch-statistics-store.js';
+import { startFetchStatistics } from './fetch-statistics.js';
+import { LogLimit, type LogLimits } from './log-limit.js';
+import { createFetchPipeline, type FetchPipeline, type FetchSink } from './pipeline.js';
+import type { ProviderClassifier } from './providers.js';
+import { ReverseDns } from './reverse-dns.js';
+
+export interface FetchesContext {
+  log: Logger;
+  classifier: ProviderClassifier;
+  /** Sinks besides the statistics (the service's metrics). */
+  sinks: readonly FetchSink[];
+  openStatistics: () => Promise<FetchStatisticsStore>;
+  /** Lines of requests that are not policy fetches, per address and window; tests shorten the window. */
+  logLimits?: Partial<LogLimits>;
+}
+
+export interface Fetches {
+  pipeline: FetchPipeline;
+  /** One budget of lines per client address, for the policy listener's clients and the SMTP receiver's alike. */
+  logLimit: LogLimit;
+}
+
+/** The fetch pipeline as the config sets it up: statistics and reverse DNS when enabled, the log budget always. */
+export async function startFetches(config: Config, context: FetchesContext): Promise<Fetches> {
+  const { log } = context;
+  const statistics = config.statistics.enabled
+    ? await startFetchStatistics(context.openStatistics, config.statistics, log)
+    : undefined;
+  const logLimit = new LogLimit(log, context.logLimits);
+  const pipeline = createFetchPipeline({
+    log,
+    classifier: context.classifier,
+    limit: logLimit,
+    ...(config.reverseDns.enabled && { reverseDns: ReverseDns.fromSettings(config.reverseDns) }),
+    sinks: [...context.sinks, ...(statistics ? [statistics] : [])],
+  });
+  return { pipeline, logLimit };
+}

@@ -1,0 +1,25 @@
+import type { DestinationStream } from 'pino';
+import type { ConfigEnvironment } from '../config/environment.js';
+import type { LogLimits } from '../fetches/log-limit.js';
+import type { PolicyLifecycleOptions } from '../lifecycle/policy-lifecycle.js';
+import type { ConnectionLimits } from '../server/node-server.js';
+import type { MaintenanceTiming } from '../tls/acme/maintenance.js';
+
+/** What the caller of Service.start (the `serve` command, the tests) sets beyond the config file. */
+export interface ServiceOptions {
+  configPath: string;
+  /** Where log lines go; stdout by default. Tests pass a stream to read them. */
+  logDestination?: DestinationStream;
+  /** Provider data file; the shipped one by default. */
+  providersFile?: string;
+  /** ACME renewal timing; tests shorten it. */
+  acmeTiming?: Partial<MaintenanceTiming>;
+  /** Timeouts for slow and idle clients of every listener (policy, port 80, admin); tests shorten them. */
+  connectionLimits?: Partial<ConnectionLimits>;
+  /** Lines of requests that are not policy fetches, per address and window; tests shorten the window. */
+  logLimits?: Partial<LogLimits>;
+  /** Environment for secrets given outside the config file (MTA_STS_ADMIN_TOKEN); process.env by default. */
+  env?: ConfigEnvironment;
+  /** The policy lifecycle's clock and interval; tests move the clock and shorten the interval. */
+  lifecycleTiming?: Pick<PolicyLifecycleOptions, 'now' | 'intervalMs'>;
+}
