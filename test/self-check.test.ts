@@ -79,7 +79,7 @@ test('rounds: the first after the start-up delay, then every interval less its j
   mock.timers.tick(1);
   await roundDone(selfCheck);
   assert.equal(checker.asked.length, 4);
-  await selfCheck.stop();
+  selfCheck.stop();
   mock.timers.tick(10_000);
   await roundDone(selfCheck);
   assert.equal(checker.asked.length, 4, 'no round after stop');
@@ -109,7 +109,7 @@ test('health_check lines: a first result only when not ok, then only changes, wi
     { level: 'info', domain: 'example.com', check: 'sts_txt_id', from: 'fail', to: 'ok', message: 'sts_txt_id is ok' },
     { level: 'warn', domain: 'example.com', check: 'mx_covered', from: 'ok', to: 'warn', message: 'mx_covered is warn' },
   ]);
-  await selfCheck.stop();
+  selfCheck.stop();
 });
 
 test('after a reload: a changed domain is checked at once, an unchanged one is not, a removed one is forgotten', async (t) => {
@@ -128,7 +128,7 @@ test('after a reload: a changed domain is checked at once, an unchanged one is n
   await roundDone(selfCheck);
   assert.deepEqual(checker.asked, ['example.com']);
   assert.deepEqual(selfCheck.results().map((checked) => checked.report.domain), ['example.com']);
-  await selfCheck.stop();
+  selfCheck.stop();
 });
 
 test('a check that throws is logged as health_check_error and the next round runs', async (t) => {
@@ -150,7 +150,7 @@ test('a check that throws is logged as health_check_error and the next round run
   mock.timers.tick(900);
   await roundDone(selfCheck);
   assert.equal(log.events('health_check')[0]?.check, 'sts_txt');
-  await selfCheck.stop();
+  selfCheck.stop();
 });
 
 const checked = (domain: string, mx: string[], starttls: { host: string; status: CheckStatus; message: string }[]): CheckedDomain => ({
@@ -210,5 +210,5 @@ test('metrics: each check status as 0/1/2 per domain and check, and when each do
   ]) {
     assert.ok(text.split('\n').includes(line), `${line} in\n${text}`);
   }
-  await selfCheck.stop();
+  selfCheck.stop();
 });

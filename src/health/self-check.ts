@@ -72,10 +72,10 @@ export class SelfCheck {
     return this.queue;
   }
 
-  async stop(): Promise<void> {
+  /** No more rounds; a round under way is not waited for (its steps end by their timeouts) and its results are dropped. */
+  stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.queue;
   }
 
   private schedule(delayMs: number): void {
@@ -107,6 +107,7 @@ export class SelfCheck {
         this.logChanges(this.last.get(served.domain)?.report, report);
         this.last.set(served.domain, { checkedAt: new Date(now()), report });
       } catch (error) {
+        if (this.stopped) return;
         log.error({ event: 'health_check_error', domain: served.domain, error: (error as Error).message }, `could not check ${served.domain}`);
       }
     });
