@@ -48,6 +48,7 @@ test('check-config, dns, who and --help do not load what only serve needs, nor S
     [[]],
     [['serve', '--help']],
     [['stats', '--help']],
+    [['check', '--help']],
     [['help', 'certs']],
     [['stats', '--bogus'], 2],
   ];

@@ -117,6 +117,7 @@ const COMMAND_OPTIONS: Record<string, string[]> = {
   serve: ['config', 'help'],
   'check-config': ['config', 'help'],
   dns: ['ipv4', 'ipv6', 'cname', 'domain', 'json', 'config', 'help'],
+  check: ['domain', 'json', 'resolver', 'ca-file', 'smtp-port', 'https-port', 'timeout', 'config', 'help'],
   certs: ['json', 'config', 'help'],
   stats: ['since', 'domain', 'json', 'config', 'help'],
   reports: ['since', 'domain', 'json', 'rejected', 'config', 'help'],
@@ -147,7 +148,7 @@ test("--help, -h and help COMMAND: the command's usage with only its own options
       help.stdout.startsWith(`usage: mta-sts-server ${command} [options]${COMMAND_ARGUMENTS[command] ?? ''}\n`),
       help.stdout,
     );
-    const listed = [...help.stdout.matchAll(/^ {2}(?:-\w, | {4})--([a-z0-9]+)/gm)].map((match) => match[1]);
+    const listed = [...help.stdout.matchAll(/^ {2}(?:-\w, | {4})--([a-z0-9-]+)/gm)].map((match) => match[1]);
     assert.deepEqual(listed, options, command);
     assert.deepEqual(await cli([command, '-h']), help);
     assert.deepEqual(await cli(['help', command]), help);
@@ -169,15 +170,15 @@ test('unknown commands and options: one line naming the command and its --help, 
   );
   await refused(
     ['who', '--json'],
-    'mta-sts-server who: --json is an option of dns, certs, stats, reports, not of who (see mta-sts-server who --help)',
+    'mta-sts-server who: --json is an option of dns, check, certs, stats, reports, not of who (see mta-sts-server who --help)',
   );
   await refused(
     ['serve', '--domain', 'example.com'],
-    'mta-sts-server serve: --domain is an option of dns, stats, reports, who, not of serve (see mta-sts-server serve --help)',
+    'mta-sts-server serve: --domain is an option of dns, check, stats, reports, who, not of serve (see mta-sts-server serve --help)',
   );
   await refused(
     ['who', '-c', 'mta-sts.yaml'],
-    'mta-sts-server who: -c is an option of serve, check-config, dns, certs, stats, reports, not of who (see mta-sts-server who --help)',
+    'mta-sts-server who: -c is an option of serve, check-config, dns, check, certs, stats, reports, not of who (see mta-sts-server who --help)',
   );
   await refused(
     ['stats', '--domain'],

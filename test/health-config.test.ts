@@ -45,5 +45,7 @@ test('health: each wrong value located, with what is allowed', () => {
   const tooLong = parse('health: { interval: 8d }\n');
   assert.deepEqual(tooLong.ok ? [] : tooLong.errors, [`mta-sts.yaml:3:21 health.interval: "8d" is too long; ${allowed}`]);
   const notDuration = parse('health: { interval: 6 }\n');
-  assert.deepEqual(notDuration.ok ? [] : notDuration.errors, [`mta-sts.yaml:3:21 health.interval: 6 is not a duration; ${allowed}`]);
+  assert.deepEqual(notDuration.ok ? [] : notDuration.errors, [
+    `mta-sts.yaml:3:21 health.interval: 6 is not a duration; ${allowed}`,
+  ]);
 });

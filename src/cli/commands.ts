@@ -32,6 +32,11 @@ const OPTIONS = {
   cname: { type: 'string', value: 'HOST', help: 'or a CNAME target instead of addresses' },
   json: { type: 'boolean', help: 'machine-readable output' },
   rejected: { type: 'boolean', help: 'list the rejected reports, with the reason' },
+  resolver: { type: 'string', value: 'IP[:PORT]', help: "DNS server to ask (default: health.resolver, else the system's)" },
+  'ca-file': { type: 'string', value: 'PEM', help: 'trust these CA certificates too (a private or test CA)' },
+  'smtp-port': { type: 'string', value: 'N', help: 'port of the MX hosts (default 25; for private networks and tests)' },
+  'https-port': { type: 'string', value: 'N', help: 'port of the policy hosts (default 443; for private networks and tests)' },
+  timeout: { type: 'string', value: 'S', help: 'seconds each DNS query, policy fetch and SMTP exchange may take (default 10)' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -93,6 +98,31 @@ export const COMMANDS: readonly Command[] = [
           target: { ipv4: values.ipv4, ipv6: values.ipv6, cname: values.cname },
           domain: values.domain,
           json: values.json === true,
+        },
+        context.stdout,
+        context.stderr,
+      ),
+  },
+  {
+    name: 'check',
+    summary: 'check each domain from the outside, as a sending MTA sees it: DNS records, policy host, MX hosts',
+    details:
+      'Checks per domain: sts_txt, sts_txt_id, policy_host_dns, policy_fetch, policy_certificate, mx_covered,\n' +
+      'mx_starttls, tlsrpt_txt; each ok, warn or fail, with what to fix. For domains in testing, whether\n' +
+      'enforce is safe; for mode none, when the records can be deleted.\n' +
+      'Exit 0 when no check failed, 1 when one did, 2 for bad arguments or config.',
+    options: ['domain', 'json', 'resolver', 'ca-file', 'smtp-port', 'https-port', 'timeout', 'config'],
+    run: async (values, context) =>
+      (await import('./check.js')).runChecks(
+        configPath(values, context),
+        {
+          domain: values.domain,
+          json: values.json === true,
+          resolver: values.resolver,
+          caFile: values['ca-file'],
+          smtpPort: values['smtp-port'],
+          httpsPort: values['https-port'],
+          timeout: values.timeout,
         },
         context.stdout,
         context.stderr,

@@ -40,7 +40,9 @@ export class DnsLookup {
   async mx(name: string): Promise<Lookup<MxRecord>> {
     const answer = await this.ask(name, (resolver) => resolver.resolveMx(name));
     if (!answer.ok) return answer;
-    const records = answer.values.slice(0, MAX_RECORDS).map((record) => ({ exchange: record.exchange.toLowerCase(), priority: record.priority }));
+    const records = answer.values
+      .slice(0, MAX_RECORDS)
+      .map((record) => ({ exchange: record.exchange.toLowerCase(), priority: record.priority }));
     return { ok: true, values: records.sort((a, b) => a.priority - b.priority || (a.exchange < b.exchange ? -1 : 1)) };
   }
 
@@ -54,7 +56,10 @@ export class DnsLookup {
     if (values.length > 0) return { ok: true, values };
     // The more telling failure: a timeout or error over "absent".
     const failures = [v4, v6].filter((lookup) => !lookup.ok);
-    return failures.find((lookup) => lookup.kind !== 'absent') ?? failures[0] ?? { ok: false, kind: 'absent', reason: 'no A or AAAA record' };
+    return (
+      failures.find((lookup) => lookup.kind !== 'absent') ??
+      failures[0] ?? { ok: false, kind: 'absent', reason: 'no A or AAAA record' }
+    );
   }
 
   /** One question on a resolver of its own, so that a deadline cancels only it. */

@@ -61,7 +61,12 @@ function coverage(served: ServedPolicy, hosts: readonly string[]): CheckResult {
     };
   }
   if (unused.length > 0) {
-    return { id: 'mx_covered', status: 'warn', message: `every MX is covered; ${unused.join(', ')} match${unused.length === 1 ? 'es' : ''} no MX`, details };
+    return {
+      id: 'mx_covered',
+      status: 'warn',
+      message: `every MX is covered; ${unused.join(', ')} match${unused.length === 1 ? 'es' : ''} no MX`,
+      details,
+    };
   }
   return { id: 'mx_covered', status: 'ok', message: `${hosts.map(shown).join(', ')}: each in an mx pattern`, details };
 }

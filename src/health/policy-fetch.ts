@@ -65,7 +65,8 @@ export async function fetchPolicyStrictly(options: PolicyFetchOptions): Promise<
 
 function get(socket: import('node:tls').TLSSocket, host: string, certificate: PeerCertificateFacts): Promise<PolicyFetch> {
   return new Promise((resolve, reject) => {
-    const req = request({ createConnection: () => socket, host, path: POLICY_PATH, headers: { host }, agent: false }, (response) => {
+    // No agent: createConnection hands the verified socket over (an agent would open a connection of its own).
+    const req = request({ createConnection: () => socket, host, path: POLICY_PATH, headers: { host } }, (response) => {
       const status = response.statusCode ?? 0;
       const fail = (reason: string) => (response.destroy(), resolve({ ok: false, reason, certificate }));
       // RFC 8461 §3.3: senders must not follow redirects; only 200 is a policy.
@@ -85,7 +86,11 @@ function get(socket: import('node:tls').TLSSocket, host: string, certificate: Pe
       response.on('end', () => {
         const body = Buffer.concat(chunks).toString('utf8');
         const parsed = parsePolicyText(body);
-        resolve(parsed.ok ? { ok: true, body, policy: parsed.policy, certificate } : { ok: false, reason: `the policy does not parse: ${parsed.reason}`, certificate });
+        resolve(
+          parsed.ok
+            ? { ok: true, body, policy: parsed.policy, certificate }
+            : { ok: false, reason: `the policy does not parse: ${parsed.reason}`, certificate },
+        );
       });
     });
     req.on('error', reject);

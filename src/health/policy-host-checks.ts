@@ -11,13 +11,19 @@ export async function checkPolicyHost(served: ServedPolicy, environment: CheckEn
     const why = answer.kind === 'absent' ? `${served.host} has no A or AAAA record` : answer.reason;
     const notFetched = `not fetched: ${why}`;
     return [
-      { id: 'policy_host_dns', status: 'fail', message: `${why}: senders cannot fetch the policy`, details: { host: served.host } },
+      {
+        id: 'policy_host_dns',
+        status: 'fail',
+        message: `${why}: senders cannot fetch the policy`,
+        details: { host: served.host },
+      },
       { id: 'policy_fetch', status: 'fail', message: notFetched, details: {} },
       { id: 'policy_certificate', status: 'fail', message: notFetched, details: {} },
     ];
   }
   const addresses = answer.values;
-  const ours = environment.publicAddresses.length === 0 || addresses.some((address) => environment.publicAddresses.includes(address));
+  const ours =
+    environment.publicAddresses.length === 0 || addresses.some((address) => environment.publicAddresses.includes(address));
   const dns: CheckResult = {
     id: 'policy_host_dns',
     status: ours ? 'ok' : 'warn',
@@ -40,7 +46,12 @@ async function checkPolicyFetch(served: ServedPolicy, address: string, environme
   });
   const expected = served.body.toString('ascii');
   const fetch: CheckResult = !fetched.ok
-    ? { id: 'policy_fetch', status: 'fail', message: `${url} from ${address}: ${shown(fetched.reason)}`, details: { url, address } }
+    ? {
+        id: 'policy_fetch',
+        status: 'fail',
+        message: `${url} from ${address}: ${shown(fetched.reason)}`,
+        details: { url, address },
+      }
     : fetched.body !== expected
       ? {
           id: 'policy_fetch',
@@ -48,10 +59,23 @@ async function checkPolicyFetch(served: ServedPolicy, address: string, environme
           message: `${url} from ${address} is not the policy this service serves (another host answers, or a proxy changes it)`,
           details: { url, address, body: shown(fetched.body), expected },
         }
-      : { id: 'policy_fetch', status: 'ok', message: `${url}: mode ${fetched.policy.mode}, the served policy`, details: { url, address } };
+      : {
+          id: 'policy_fetch',
+          status: 'ok',
+          message: `${url}: mode ${fetched.policy.mode}, the served policy`,
+          details: { url, address },
+        };
   const certificate = fetched.certificate;
   if (!certificate) {
-    return [fetch, { id: 'policy_certificate', status: 'fail', message: `no certificate seen: ${shown(fetched.ok ? '' : fetched.reason)}`, details: {} }];
+    return [
+      fetch,
+      {
+        id: 'policy_certificate',
+        status: 'fail',
+        message: `no certificate seen: ${shown(fetched.ok ? '' : fetched.reason)}`,
+        details: {},
+      },
+    ];
   }
   const days = daysLeft(certificate.notAfter, environment.now());
   const status = expiryStatus(days);

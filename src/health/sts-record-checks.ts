@@ -34,7 +34,10 @@ export function readStsRecord(values: readonly string[]): StsRecord {
   const malformed = fields.find((field) => !STS_ID.test(field) && !STS_EXTENSION.test(field));
   if (malformed !== undefined) return { ok: false, problem: `record ${shown(record)}: field ${shown(malformed)} does not parse` };
   if (ids.length !== 1) {
-    return { ok: false, problem: `record ${shown(record)} has ${ids.length === 0 ? 'no' : 'more than one'} id (1 to 32 letters and digits)` };
+    return {
+      ok: false,
+      problem: `record ${shown(record)} has ${ids.length === 0 ? 'no' : 'more than one'} id (1 to 32 letters and digits)`,
+    };
   }
   return { ok: true, id: ids[0]!, record };
 }
@@ -51,12 +54,30 @@ export async function checkStsRecord(served: ServedPolicy, environment: CheckEnv
     const problem = `${record.problem}: senders see no MTA-STS policy`;
     return [
       { id: 'sts_txt', status: 'fail', message: `${problem}; publish ${publish}`, details: { name, publish } },
-      { id: 'sts_txt_id', status: 'fail', message: `no record to compare with policy id ${served.id}`, details: { served_id: served.id, publish } },
+      {
+        id: 'sts_txt_id',
+        status: 'fail',
+        message: `no record to compare with policy id ${served.id}`,
+        details: { served_id: served.id, publish },
+      },
     ];
   }
-  const txt: CheckResult = { id: 'sts_txt', status: 'ok', message: shown(record.record), details: { name, record: shown(record.record) } };
+  const txt: CheckResult = {
+    id: 'sts_txt',
+    status: 'ok',
+    message: shown(record.record),
+    details: { name, record: shown(record.record) },
+  };
   if (record.id === served.id) {
-    return [txt, { id: 'sts_txt_id', status: 'ok', message: `id ${served.id} is the served policy's`, details: { id: record.id, served_id: served.id } }];
+    return [
+      txt,
+      {
+        id: 'sts_txt_id',
+        status: 'ok',
+        message: `id ${served.id} is the served policy's`,
+        details: { id: record.id, served_id: served.id },
+      },
+    ];
   }
   return [
     txt,

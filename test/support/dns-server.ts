@@ -10,7 +10,7 @@ import { isIPv4, isIPv6 } from 'node:net';
  * 2.4.0 asks only A and AAAA for HTTP-01, three times each: it validates from three "perspectives".)
  */
 
-export const DNS_TYPE = { A: 1, PTR: 12, TXT: 16, AAAA: 28 } as const;
+export const DNS_TYPE = { A: 1, CNAME: 5, PTR: 12, MX: 15, TXT: 16, AAAA: 28 } as const;
 
 const CLASS_IN = 1;
 const RCODE = { noError: 0, formErr: 1, nxDomain: 3, notImp: 4, refused: 5 } as const;
@@ -22,6 +22,9 @@ interface RecordSet {
   aaaa: string[];
   txt: string[];
   ptr: string[];
+  mx: { priority: number; exchange: string }[];
+  /** When set, the name is an alias: every question about it is answered with the CNAME and the target's records. */
+  cname?: string;
 }
 
 export interface DnsQuery {
@@ -71,6 +74,19 @@ export class TestDnsServer {
     this.recordsFor(reverseName(address)).ptr = [hostname];
   }
 
+  /** MX records, as `{ priority, exchange }`; an exchange of "." is a null MX (RFC 7505). */
+  setMx(name: string, records: { priority: number; exchange: string }[]): void {
+    this.recordsFor(name).mx = records.map((record) => ({ ...record }));
+  }
+
+  /**
+   * Makes the name an alias of `target`, answered as a recursive resolver answers (the CNAME,
+   * then the target's records of the type asked), which is all a stub resolver such as Node's follows.
+   */
+  setCname(name: string, target: string): void {
+    this.recordsFor(name).cname = normalize(target);
+  }
+
   /** Forgets the name entirely: from now on it is NXDOMAIN. */
   remove(name: string): void {
     this.records.delete(normalize(name));
@@ -95,7 +111,7 @@ export class TestDnsServer {
   private recordsFor(name: string): RecordSet {
     const key = normalize(name);
     let set = this.records.get(key);
-    if (!set) this.records.set(key, (set = { a: [], aaaa: [], txt: [], ptr: [] }));
+    if (!set) this.records.set(key, (set = { a: [], aaaa: [], txt: [], ptr: [], mx: [] }));
     return set;
   }
 
@@ -139,21 +155,43 @@ export class TestDnsServer {
 
     const set = this.records.get(name);
     if (!set) return reply(RCODE.nxDomain, question);
-    const rdatas =
-      type === DNS_TYPE.A
-        ? set.a.map((address) => Buffer.from(address.split('.').map(Number)))
-        : type === DNS_TYPE.AAAA
-          ? set.aaaa.map(ipv6Bytes)
-          : type === DNS_TYPE.TXT
-            ? set.txt.map(txtRdata)
-            : type === DNS_TYPE.PTR
-              ? set.ptr.map(domainNameRdata)
-              : [];
+    if (set.cname !== undefined && type !== DNS_TYPE.CNAME) {
+      const target = this.records.get(set.cname);
+      const owner = domainNameRdata(set.cname);
+      return reply(RCODE.noError, question, [
+        resourceRecord(DNS_TYPE.CNAME, owner),
+        ...(target ? rdatasOf(target, type) : []).map((rdata) => resourceRecord(type, rdata, owner)),
+      ]);
+    }
+    const rdatas = type === DNS_TYPE.CNAME ? (set.cname === undefined ? [] : [domainNameRdata(set.cname)]) : rdatasOf(set, type);
     return reply(
       RCODE.noError,
       question,
       rdatas.map((rdata) => resourceRecord(type, rdata)),
     );
+  }
+}
+
+/** The RDATA of a name's records of one type. */
+function rdatasOf(set: RecordSet, type: number): Buffer[] {
+  switch (type) {
+    case DNS_TYPE.A:
+      return set.a.map((address) => Buffer.from(address.split('.').map(Number)));
+    case DNS_TYPE.AAAA:
+      return set.aaaa.map(ipv6Bytes);
+    case DNS_TYPE.TXT:
+      return set.txt.map(txtRdata);
+    case DNS_TYPE.PTR:
+      return set.ptr.map(domainNameRdata);
+    case DNS_TYPE.MX:
+      // RFC 1035 §3.3.9: a 16-bit preference, then the exchange's name.
+      return set.mx.map((record) => {
+        const preference = Buffer.alloc(2);
+        preference.writeUInt16BE(record.priority);
+        return Buffer.concat([preference, domainNameRdata(record.exchange)]);
+      });
+    default:
+      return [];
   }
 }
 
@@ -185,15 +223,18 @@ function parseQuestion(message: Buffer, offset: number): { name: string; type: n
   };
 }
 
-/** An answer record whose owner is the question's name, by a compression pointer to offset 12 where the question starts. */
-function resourceRecord(type: number, rdata: Buffer): Buffer {
-  const fixed = Buffer.alloc(12);
-  fixed.writeUInt16BE(0xc00c, 0);
-  fixed.writeUInt16BE(type, 2);
-  fixed.writeUInt16BE(CLASS_IN, 4);
-  fixed.writeUInt32BE(TTL_SECONDS, 6);
-  fixed.writeUInt16BE(rdata.length, 10);
-  return Buffer.concat([fixed, rdata]);
+/**
+ * An answer record whose owner is the question's name (a compression pointer to offset 12, where
+ * the question starts), or `owner` written out (a CNAME target's records).
+ */
+function resourceRecord(type: number, rdata: Buffer, owner?: Buffer): Buffer {
+  const name = owner ?? Buffer.from([0xc0, 0x0c]);
+  const fixed = Buffer.alloc(10);
+  fixed.writeUInt16BE(type, 0);
+  fixed.writeUInt16BE(CLASS_IN, 2);
+  fixed.writeUInt32BE(TTL_SECONDS, 4);
+  fixed.writeUInt16BE(rdata.length, 8);
+  return Buffer.concat([name, fixed, rdata]);
 }
 
 /** TXT RDATA: the value as character-strings of at most 255 bytes each, which readers join back into one value. */
@@ -219,10 +260,11 @@ function ipv6Bytes(address: string): Buffer {
   return bytes;
 }
 
-/** RFC 1035 §3.3.12: a PTR's data is a domain name, written as length-prefixed labels. */
+/** RFC 1035 §3.3.1, §3.3.12: a CNAME's or PTR's data is a domain name, written as length-prefixed labels (the root alone for "."). */
 function domainNameRdata(name: string): Buffer {
   const labels = normalize(name)
     .split('.')
+    .filter((label) => label !== '')
     .map((label) => Buffer.concat([Buffer.from([label.length]), Buffer.from(label, 'latin1')]));
   return Buffer.concat([...labels, Buffer.from([0])]);
 }
