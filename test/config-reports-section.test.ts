@@ -6,8 +6,11 @@ import { parseConfigText } from '../src/config/load.js';
 // file:line:column, the field path, the value and what is allowed.
 const ONE_DOMAIN = 'domains:\n  example.com: { mode: none }\n';
 
+// The IMAP password comes from the environment only; given here so that the rest can be checked.
+const ENV = { MTA_STS_IMAP_PASSWORD: 'secret' };
+
 const problemsOf = (section: string): string[] => {
-  const result = parseConfigText(ONE_DOMAIN + section, 'mta-sts.yaml');
+  const result = parseConfigText(ONE_DOMAIN + section, 'mta-sts.yaml', ENV);
   return result.ok ? [] : result.errors;
 };
 
@@ -51,7 +54,7 @@ test('reports.https and the shared limits: on/off and sizes within their bounds,
   });
 });
 
-test('reports.imap: host and user are needed once enabled, and no name may be empty', () => {
+test('reports.imap: host and user are needed once enabled, the host a host name or IP address, and no name may be empty', () => {
   assert.deepEqual(problemsOf('reports: { imap: { enabled: true, port: 993 } }\n'), [
     "mta-sts.yaml:3:12 reports.imap: needs host when enabled: the IMAP server's host name",
     'mta-sts.yaml:3:12 reports.imap: needs user when enabled: the IMAP user name',
@@ -62,6 +65,15 @@ test('reports.imap: host and user are needed once enabled, and no name may be em
     'mta-sts.yaml:3:64 reports.imap.mailbox: must not be empty',
     'mta-sts.yaml:3:82 reports.imap.done_mailbox: must not be empty',
   ]);
+  assert.deepEqual(problemsOf('reports: { imap: { enabled: true, host: "imap example", user: u } }\n'), [
+    'mta-sts.yaml:3:41 reports.imap.host: "imap example" is not a host name or IP address',
+  ]);
+  for (const host of ['imap.example.com', 'imap', 'IMAP-1.Example.COM.', '192.0.2.143', '2001:db8::143']) {
+    assert.deepEqual(problemsOf(`reports: { imap: { enabled: true, host: "${host}", user: u } }\n`), [], host);
+  }
+  for (const host of ['-imap.example.com', 'imap..example.com', 'imap_1.example.com', `${'a'.repeat(64)}.example.com`]) {
+    assert.equal(problemsOf(`reports: { imap: { enabled: true, host: "${host}", user: u } }\n`).length, 1, host);
+  }
   // Switched off, the section may be left half written.
   assert.deepEqual(problemsOf('reports: { imap: { enabled: false, port: 143 } }\n'), []);
 });

@@ -1,4 +1,4 @@
-import { adminToken } from './schema.js';
+import { adminToken } from './schema-listeners.js';
 
 /** Gives the admin listener's token outside the file, so that the secret can stay out of it. */
 export const ADMIN_TOKEN_VARIABLE = 'MTA_STS_ADMIN_TOKEN';

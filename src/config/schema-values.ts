@@ -1,0 +1,43 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { quote } from '../text/quote.js';
+
+/**
+ * The value types several sections of the config share. Every message here is shown after
+ * "file:line:column field.path:", so it says what is allowed.
+ */
+
+/** Text, described by `what` when it is missing or not text. */
+export const text = (what: string) =>
+  z.string({
+    error: (issue) =>
+      issue.input === undefined ? `is required: ${what}` : `${quote(issue.input)} is not text; expected ${what}`,
+  });
+
+export const list = <T extends z.ZodType>(item: T, what: string) =>
+  z.array(item, { error: (issue) => `${quote(issue.input)} is not a list; expected ${what}` });
+
+export const onOff = z.boolean({ error: (issue) => `${quote(issue.input)} is not true or false` });
+
+const notAPort = { error: (issue: { input?: unknown }) => `${quote(issue.input)} is not a port number (0 to 65535)` };
+export const port = z.number(notAPort).int(notAPort).min(0, notAPort).max(65535, notAPort);
+
+export const ipAddress = text('an IP address such as "::" or "0.0.0.0"').refine((value) => isIP(value) !== 0, {
+  error: (issue) => `${quote(issue.input)} is not an IP address; use "::" for all IPv6 and IPv4 addresses`,
+});
+
+/** A whole number of `what` (milliseconds, days, bytes) from `min` to `max`. */
+export const wholeNumber = (what: string, min: number, max: number) => {
+  const allowed = `allowed: ${min} to ${max} ${what}`;
+  return z
+    .number({ error: (issue) => `${quote(issue.input)} is not a number; ${allowed}` })
+    .int({ error: (issue) => `${quote(issue.input)} is not a whole number; ${allowed}` })
+    .min(min, { error: (issue) => `${quote(issue.input)} is too small; ${allowed}` })
+    .max(max, { error: (issue) => `${quote(issue.input)} is too large; ${allowed}` });
+};
+
+/** An email address, described by `what` when it is missing or not text. */
+export const emailAddress = (what: string) =>
+  text(what).regex(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, {
+    error: (issue) => `${quote(issue.input)} is not an email address`,
+  });
