@@ -37,7 +37,7 @@ test('check-config and serve refuse an exposed admin listener and a short or emp
   const { configPath } = await writeTestConfig(`${DOMAINS}${LISTEN}admin: { address: "::", port: 0 }\n`);
   const secret = 'sh0rt-s3cret';
   for (const [token, error] of [
-    [undefined, `${configPath}:5:19 admin.address: ${exposed('::')}`],
+    [undefined, `${configPath}:6:19 admin.address: ${exposed('::')}`],
     [secret, TOO_SHORT],
     ['', EMPTY],
   ] as const) {
@@ -72,7 +72,7 @@ test('a reload that would expose the admin listener without a token is rejected;
   try {
     await writeFile(running.configPath, `${DOMAINS}${LISTEN}admin: { address: "::", port: 0 }\n`);
     const rejected = await running.log.waitFor((line) => line.event === 'config_invalid');
-    assert.deepEqual(rejected.errors, [`${running.configPath}:5:19 admin.address: ${exposed('::')}`]);
+    assert.deepEqual(rejected.errors, [`${running.configPath}:6:19 admin.address: ${exposed('::')}`]);
     assert.equal(running.service.adminAddress!.address, '127.0.0.1');
   } finally {
     await running.service.stop();

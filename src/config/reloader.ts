@@ -17,6 +17,8 @@ export interface ReloadHandlers {
   reloaded?(result: 'applied' | 'rejected'): void;
   /** The domains to serve for the configured ones: the policy lifecycle adds those still retiring. */
   domainsToServe?(configured: readonly DomainPolicy[]): DomainPolicy[];
+  /** What the change makes worse, as far as the last health checks tell (a sentence each). */
+  risks?(before: PolicySet, after: PolicySet): string[];
 }
 
 export interface ConfigReloaderOptions {
@@ -140,6 +142,7 @@ export class ConfigReloader {
     const nextPolicies = this.policySetOf(next);
     const diff = diffPolicySets(this.policySet, nextPolicies);
     const restartOnly = restartOnlyChanges(this.config, next);
+    const risks = handlers.risks?.(this.policySet, nextPolicies) ?? [];
     this.config = { ...next, ...restartOnlySettings(this.config) };
     this.policySet = nextPolicies;
     this.lastText = text;
@@ -153,6 +156,11 @@ export class ConfigReloader {
         `changes to ${restartOnly.join(', ')} take effect after a restart`,
       );
     }
+    // Applied all the same: the file is valid, and the admin may know better than the last check.
+    for (const risk of risks) log.warn({ event: 'config_risk', risk }, risk);
+    const summary = isEmptyDiff(diff)
+      ? 'config reloaded; no policy changed'
+      : `config reloaded: ${diff.domains_added.length} added, ${diff.domains_removed.length} removed, ${diff.changed.length} changed; publish the new _mta-sts TXT records`;
     log.info(
       {
         event: 'config_reloaded',
@@ -161,18 +169,17 @@ export class ConfigReloader {
         domains_removed: diff.domains_removed,
         changed: diff.changed,
         publish: diff.publish.map(({ domain, policy_id }) => formatZoneLine(stsTxtRecord(domain, policy_id))),
+        ...(risks.length > 0 && { risks }),
       },
-      isEmptyDiff(diff)
-        ? 'config reloaded; no policy changed'
-        : `config reloaded: ${diff.domains_added.length} added, ${diff.domains_removed.length} removed, ${diff.changed.length} changed; publish the new _mta-sts TXT records`,
+      risks.length > 0 ? `${summary}; at risk: ${risks.join('; ')}` : summary,
     );
   }
 }
 
 /** The settings that listeners, certificate sources and stores were built from: a reload keeps the running ones. */
 function restartOnlySettings(config: Config) {
-  const { listen, tls, stateDir, admin, reverseDns, statistics, reports, providersFile, retireRemovedDomains } = config;
-  return { listen, tls, stateDir, admin, reverseDns, statistics, reports, providersFile, retireRemovedDomains };
+  const { listen, tls, stateDir, admin, reverseDns, statistics, reports, providersFile, retireRemovedDomains, health } = config;
+  return { listen, tls, stateDir, admin, reverseDns, statistics, reports, providersFile, retireRemovedDomains, health };
 }
 
 /** Config file names of the restart-only settings, in the order the log names them. */
@@ -186,6 +193,7 @@ const RESTART_ONLY_NAMES: Record<keyof ReturnType<typeof restartOnlySettings>, s
   statistics: 'statistics',
   reports: 'reports',
   retireRemovedDomains: 'retire_removed_domains',
+  health: 'health',
 };
 
 function restartOnlyChanges(current: Config, next: Config): string[] {

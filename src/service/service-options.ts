@@ -1,6 +1,7 @@
 import type { DestinationStream } from 'pino';
 import type { ConfigEnvironment } from '../config/environment.js';
 import type { LogLimits } from '../fetches/log-limit.js';
+import type { SelfCheckOverrides } from '../health/self-check-from-config.js';
 import type { PolicyLifecycleOptions } from '../lifecycle/policy-lifecycle.js';
 import type { ConnectionLimits } from '../server/node-server.js';
 import type { MaintenanceTiming } from '../tls/acme/maintenance.js';
@@ -22,4 +23,6 @@ export interface ServiceOptions {
   env?: ConfigEnvironment;
   /** The policy lifecycle's clock and interval; tests move the clock and shorten the interval. */
   lifecycleTiming?: Pick<PolicyLifecycleOptions, 'now' | 'intervalMs'>;
+  /** Where the self-check (health.enabled) looks: tests point it at their own DNS, CA and ports. */
+  selfCheck?: SelfCheckOverrides;
 }

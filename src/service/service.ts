@@ -7,6 +7,8 @@ import { ConfigError } from '../config/start-error.js';
 import { startFetches } from '../fetches/fetches-from-config.js';
 import type { FetchPipeline } from '../fetches/pipeline.js';
 import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from '../fetches/providers.js';
+import { createSelfCheck } from '../health/self-check-from-config.js';
+import type { SelfCheck } from '../health/self-check.js';
 import { createLogger } from '../log/logger.js';
 import { ServiceMetrics } from '../metrics/service-metrics.js';
 import { trustedProxies } from '../net/trust-proxy.js';
@@ -36,6 +38,7 @@ export class Service {
     private readonly listeners: Listeners,
     private readonly fetches: FetchPipeline,
     private readonly reports: TlsReports | undefined,
+    private readonly selfCheck: SelfCheck | undefined,
   ) {}
 
   /** Loads the config (throws ConfigError with located problems), prepares certificates and starts listening. */
@@ -71,6 +74,9 @@ export class Service {
       policies: () => reloader.policies,
       certificateFor: (host) => certificates.certificateFor(host),
     });
+    const selfCheck = config.health.enabled
+      ? createSelfCheck(config.health, { log, registry: metrics.registry }, options.selfCheck)
+      : undefined;
     const reloader: ConfigReloader = new ConfigReloader({
       path: options.configPath,
       env,
@@ -83,9 +89,11 @@ export class Service {
           log.level = next.logLevel;
           void certificates.serve(policies.hosts);
           lifecycle?.served(policies);
+          selfCheck?.served(policies);
         },
         reloaded: (result) => metrics.reloaded(result),
         ...(lifecycle && { domainsToServe: (configured) => lifecycle.domainsToServe(configured) }),
+        ...(selfCheck && { risks: (before, after) => selfCheck.risks(before, after) }),
       },
     });
     const { pipeline: fetches, logLimit } = await startFetches(config, {
@@ -119,7 +127,7 @@ export class Service {
       metrics,
       connectionLimits: options.connectionLimits,
     });
-    const service: Service = new Service(log, reloader, certificates, lifecycle, listeners, fetches, reports);
+    const service: Service = new Service(log, reloader, certificates, lifecycle, listeners, fetches, reports, selfCheck);
     try {
       await certificates.prepare(reloader.policies.hosts);
       await listeners.start();
@@ -132,6 +140,7 @@ export class Service {
     listeners.announce(reloader.policies, LIST_UP_TO);
     certificates.listening(LIST_UP_TO);
     lifecycle?.start({ policies: () => reloader.policies, refresh: () => void reloader.refresh() });
+    selfCheck?.start(() => reloader.policies);
     reloader.start();
     return service;
   }
@@ -179,6 +188,7 @@ export class Service {
   /** Closes whatever is open, whether the service started fully or only in part: the start order, reversed. */
   private async release(): Promise<void> {
     this.reloader.stop();
+    this.selfCheck?.stop();
     await this.lifecycle?.close();
     this.certificates.close();
     await this.listeners.stop();

@@ -53,9 +53,12 @@ export async function writeTestConfig(yaml: string): Promise<{ dir: string; conf
 }
 
 /** The listen/state part of a test config: loopback, ephemeral ports, state in the scratch folder. */
-/** Reverse DNS stays off: a forwarded public address would otherwise be looked up through the machine's resolvers. */
+/**
+ * Reverse DNS and the self-check stay off: a forwarded public address would otherwise be looked
+ * up, and the domains checked, through the machine's resolvers.
+ */
 export const LOOPBACK_LISTEN =
-  'listen: { address: 127.0.0.1, https: 0, http: 0 }\nadmin: { port: 0 }\nreverse_dns: { enabled: false }\nstate_dir: state\n';
+  'listen: { address: 127.0.0.1, https: 0, http: 0 }\nadmin: { port: 0 }\nreverse_dns: { enabled: false }\nhealth: { enabled: false }\nstate_dir: state\n';
 
 /** example.com in testing mode on loopback (no admin listener, no reverse DNS), with `reports` (YAML flow mappings, one per line). */
 export const reportsTestConfig = (reports: string) => `
