@@ -1,5 +1,6 @@
 // `npm run build`, after tsc: the command line as a few bundled files, written over tsc's
-// dist/src/cli/main.js (what package.json's bin, the Dockerfile, the tests and the bench run).
+// dist/src/cli/main.js (what package.json's bin, the Dockerfile, the tests and the bench run),
+// with its chunks in dist/src/cli-chunks/.
 // A short command (check-config, dns, who) otherwise loads about 250 ES modules, 226 of them
 // zod's, and Node resolves, reads and compiles each one on every run; bundled, it loads a
 // handful. Each command's own code stays a chunk of its own, imported when the command runs
@@ -10,8 +11,11 @@ import { rmSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { build } from 'esbuild';
 
-const OUT = 'dist/src/cli';
-const CHUNKS = 'chunks';
+// The chunks sit beside dist/src/cli, as deep as tsc's modules: code that finds the package's
+// files from its own location (package.json for --version, config/providers.yaml) finds them
+// the same way in both builds.
+const OUT = 'dist/src';
+const CHUNKS = 'cli-chunks';
 
 // Bundled: the packages every config-reading command needs. Every other dependency stays a
 // package of its own under node_modules, loaded only by the commands that use it: native code
@@ -71,6 +75,7 @@ rmSync(`${OUT}/${CHUNKS}`, { recursive: true, force: true });
 await build({
   entryPoints: ['src/cli/main.ts'],
   outdir: OUT,
+  entryNames: 'cli/[name]',
   chunkNames: `${CHUNKS}/[name]-[hash]`,
   bundle: true,
   splitting: true,

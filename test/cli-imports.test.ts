@@ -55,6 +55,7 @@ test('check-config, dns, who and --help do not load what only serve needs, nor S
     [['dns', '--config', EXAMPLE, '--ipv4', '192.0.2.1']],
     [['who']],
     [['--help']],
+    [['--version']],
     [[]],
     [['serve', '--help']],
     [['stats', '--help']],
@@ -64,11 +65,11 @@ test('check-config, dns, who and --help do not load what only serve needs, nor S
   for (const [args, status] of runs) {
     const { packages, own } = await modulesLoadedBy(args, status);
     assertNotLoaded(packages, [...SERVE_ONLY, SQLITE], args.join(' ') || '(no command)');
-    if (args.includes('--help') || args.length === 0) assert.deepEqual([...packages], []);
+    if (args.includes('--help') || args.includes('--version') || args.length === 0) assert.deepEqual([...packages], []);
     // The recorder sees the modules of the bundle that npm run build makes (scripts/bundle-cli.mjs):
     // its entry and chunks, and no module of tsc's one file per module beside them.
     assert.ok(own.has('src/cli/main.js'), [...own].join(', '));
-    const unbundled = [...own].filter((path) => path !== 'src/cli/main.js' && !path.startsWith('src/cli/chunks/'));
+    const unbundled = [...own].filter((path) => path !== 'src/cli/main.js' && !path.startsWith('src/cli-chunks/'));
     assert.deepEqual(unbundled, [], `${args.join(' ')} loaded modules outside the bundle`);
   }
 });
