@@ -30,6 +30,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+# npm run build bundles the command line after tsc (scripts/bundle-cli.mjs, with esbuild, a dev
+# dependency): dist/src/cli/main.js and dist/src/cli-chunks/.
+COPY scripts ./scripts
 RUN npm run build
 # What the runtime stage copies: the production packages, native module built, no compiler.
 RUN npm prune --omit=dev --no-audit --no-fund

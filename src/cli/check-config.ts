@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { loadConfigFile } from '../config/load.js';
-import { CertificateFiles } from '../tls/certificate-files.js';
 
 /** Validates the config (and the certificate and provider files it names); exit code 0 when usable, 2 otherwise. */
 export async function checkConfig(path: string, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
@@ -23,6 +22,8 @@ export async function checkConfig(path: string, out: NodeJS.WritableStream, err:
     if (problems.length > 0) return 2;
   }
   if (config.tls.source === 'files') {
+    // Imported only here: reading certificates loads node:tls and node:crypto, a third of Node's own start-up.
+    const { CertificateFiles } = await import('../tls/certificate-files.js');
     const { errors } = await new CertificateFiles(config.tls.certificates).reload();
     for (const error of errors) err.write(`${error}\n`);
     if (errors.length > 0) return 2;
