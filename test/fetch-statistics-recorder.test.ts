@@ -224,19 +224,29 @@ test('a batch the database refuses is kept, logged once per outage, and written 
   await recorder.close();
 });
 
-test('a refused batch keeps its last policy id when what came since was earlier, and its capped addresses', async () => {
+test('a refused batch keeps its last policy id when what came since was earlier, and its mark of addresses left out', async () => {
   const { stateDir, store, recorder } = await recorderOnDisk();
+  await recorder.start();
   const lock = holdWriteLock(stateDir);
-  for (let n = 0; n < MAX_ADDRESSES_PER_DAY + 5; n++)
-    recorder.record(fetchAt('2026-11-28T12:00:00Z', 'unknown', `198.18.${n >> 8}.${n & 255}`, 'id-late'));
+  const address = (n: number) => `198.18.${n >> 8}.${n & 255}`;
+  for (let n = 0; n < MAX_ADDRESSES_PER_DAY + 5; n++) {
+    recorder.record(fetchAt('2026-11-28T12:00:00Z', 'unknown', address(n), 'id-late'));
+    recorder.record(fetchAt('2026-11-28T12:00:00Z', 'google', address(n), 'id-late'));
+  }
   await recorder.flush();
   lock.release();
-  recorder.record(fetchAt('2026-11-28T11:00:00Z', 'unknown', '192.0.2.1', 'id-early'));
+  // Since: an earlier fetch from an address the batch kept (no new address, so only the batch's mark says some were left out).
+  recorder.record(fetchAt('2026-11-28T11:00:00Z', 'unknown', address(0), 'id-early'));
+  // A fetch at the same moment as the batch's last, recorded after it: its policy id is the last.
+  recorder.record(fetchAt('2026-11-28T12:00:00Z', 'google', address(0), 'id-same-time'));
   await recorder.flush();
-  const [row] = await store.query({ sinceDay: '2026-11-28' });
+  const rows = byKey(await store.query({ sinceDay: '2026-11-28' }));
   assert.deepEqual(
-    [row!.fetches, row!.addresses, row!.addressesCapped, row!.firstSeen, row!.lastSeen, row!.lastPolicyId],
-    [MAX_ADDRESSES_PER_DAY + 6, MAX_ADDRESSES_PER_DAY, true, '2026-11-28T11:00:00.000Z', '2026-11-28T12:00:00.000Z', 'id-late'],
+    rows.map((row) => [row.provider, row.fetches, row.addresses, row.addressesCapped, row.firstSeen, row.lastSeen, row.lastPolicyId]),
+    [
+      ['google', MAX_ADDRESSES_PER_DAY + 6, MAX_ADDRESSES_PER_DAY, true, '2026-11-28T12:00:00.000Z', '2026-11-28T12:00:00.000Z', 'id-same-time'],
+      ['unknown', MAX_ADDRESSES_PER_DAY + 6, MAX_ADDRESSES_PER_DAY, true, '2026-11-28T11:00:00.000Z', '2026-11-28T12:00:00.000Z', 'id-late'],
+    ],
   );
   await recorder.close();
 });
@@ -328,12 +338,15 @@ test('startFetchStatistics: started over the store, with the settings in seconds
   const log = new LogCapture();
   const recorder = await startFetchStatistics(
     async () => SqliteFetchStatistics.open(stateDir),
-    { flush_interval_s: 0.05, retention_days: 2 },
+    { flush_interval_s: 0.5, retention_days: 2 },
     createLogger('debug', log),
   );
   assert.ok(recorder);
   assert.equal(log.events('fetch_statistics_pruned')[0]?.rows, 1);
+  const recordedMs = performance.now();
   recorder.record(fetchAt(new Date().toISOString(), 'google', '209.85.220.41', 'id-1'));
-  await log.waitFor((line) => line.event === 'fetch_statistics_written', 2_000);
+  await log.waitFor((line) => line.event === 'fetch_statistics_written', 5_000);
+  // Half a second, not half a millisecond.
+  assert.ok(performance.now() - recordedMs >= 400, `written after ${performance.now() - recordedMs} ms`);
   await recorder.close();
 });

@@ -174,3 +174,32 @@ test('fromSettings: the configured servers and timeout', async () => {
     dns.setBlackHole(false);
   }
 });
+
+test('cache expiry to the millisecond: an answer is kept ttlMs, a failure failureTtlMs from its answer', async (t) => {
+  // Only the clock the cache reads is mocked; the lookups' own deadlines run on real timers.
+  const T = Date.parse('2026-11-28T10:00:00.000Z');
+  t.mock.timers.enable({ apis: ['Date'], now: T });
+  const lookups = reverseDns({ ttlMs: 1_000, failureTtlMs: 100 });
+  const from = dns.queries.length;
+  await lookups.lookup('192.0.2.1');
+  t.mock.timers.setTime(T + 999);
+  await lookups.lookup('192.0.2.1');
+  assert.equal(ptrQuestions('192.0.2.1', from), 1);
+  t.mock.timers.setTime(T + 1_000);
+  await lookups.lookup('192.0.2.1');
+  assert.equal(ptrQuestions('192.0.2.1', from), 2);
+
+  dns.setFailure('servfail');
+  try {
+    t.mock.timers.setTime(T + 5_000);
+    assert.equal((await lookups.lookup('192.0.2.2')).error, 'failed');
+  } finally {
+    dns.setFailure(undefined);
+  }
+  t.mock.timers.setTime(T + 5_099);
+  assert.equal((await lookups.lookup('192.0.2.2')).error, 'failed');
+  assert.equal(ptrQuestions('192.0.2.2', from), 1);
+  t.mock.timers.setTime(T + 5_100);
+  assert.deepEqual(await lookups.lookup('192.0.2.2'), { ptr: 'claims.big-provider.example', confirmed: false });
+  assert.equal(ptrQuestions('192.0.2.2', from), 2);
+});
