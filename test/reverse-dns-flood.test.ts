@@ -40,6 +40,7 @@ const reverseDns = (options: Partial<ReverseDnsOptions> = {}) =>
     maxInFlight: 32,
     maxQueued: 10_000,
     ttlMs: 3_600_000,
+    failureTtlMs: 60_000,
     maxEntries: 10_000,
     ...options,
   });

@@ -2,7 +2,7 @@ import { Resolver } from 'node:dns/promises';
 import { isIPv4 } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { FairQueue } from './fair-queue.js';
-import { networkOf } from '../net/ip-address.js';
+import { ipBytes, networkOf } from '../net/ip-address.js';
 
 export interface PtrResult {
   /** The first PTR name, lower case, or null when there is none. */
@@ -25,6 +25,8 @@ export interface ReverseDnsOptions {
   /** Lookups waiting for their turn, all networks together. */
   maxQueued: number;
   ttlMs: number;
+  /** How long a lookup that failed or timed out is remembered: briefly, as the server may be back soon. */
+  failureTtlMs: number;
   maxEntries: number;
 }
 
@@ -48,7 +50,7 @@ interface Waiting {
  */
 export class ReverseDns {
   private readonly resolver: Resolver;
-  private readonly cache = new Map<string, { expires: number; result: Promise<PtrResult> }>();
+  private readonly cache = new Map<string, { expires: number; readonly result: Promise<PtrResult> }>();
   private readonly inFlight = new Set<Promise<PtrResult>>();
   private readonly waiting = new FairQueue<Waiting>();
 
@@ -60,13 +62,13 @@ export class ReverseDns {
       maxInFlight: 32,
       maxQueued: 10_000,
       ttlMs: 60 * 60_000,
+      failureTtlMs: 60_000,
       maxEntries: 10_000,
     });
   }
 
   constructor(private readonly options: ReverseDnsOptions) {
-    // One try, longer than the lookup's own deadline: c-ares reports a reverse lookup that timed
-    // out as ENOTFOUND ("no PTR"), so the deadline below must be what ends a silent server's lookup.
+    // One try, longer than the lookup's own deadline, which is what ends a silent server's lookup.
     this.resolver = new Resolver({ timeout: options.timeoutMs * 2, tries: 1 });
     if (options.servers.length > 0) this.resolver.setServers([...options.servers]);
   }
@@ -79,9 +81,11 @@ export class ReverseDns {
     if (this.cache.size >= this.options.maxEntries) this.cache.delete(this.cache.keys().next().value!);
     const entry = { expires: now + this.options.ttlMs, result };
     this.cache.set(ip, entry);
-    // A lookup that was never made says nothing about the address: the next fetch from it asks again.
     void result.then((answer) => {
-      if (answer.error === 'busy' && this.cache.get(ip) === entry) this.cache.delete(ip);
+      if (answer.error === undefined || this.cache.get(ip) !== entry) return;
+      // A lookup that was never made says nothing about the address: the next fetch from it asks again.
+      if (answer.error === 'busy') this.cache.delete(ip);
+      else entry.expires = Math.min(entry.expires, Date.now() + this.options.failureTtlMs);
     });
     return result;
   }
@@ -143,7 +147,9 @@ export class ReverseDns {
   private async forwardConfirmed(ip: string): Promise<PtrResult> {
     let names: string[];
     try {
-      names = await this.resolver.reverse(ip);
+      // A PTR query, not resolver.reverse(): c-ares's reverse lookup reports every failure (SERVFAIL,
+      // REFUSED, a timeout) as ENOTFOUND, which would read as "this address has no PTR record".
+      names = await this.resolver.resolvePtr(reverseLookupName(ip));
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOTFOUND' || code === 'ENODATA') return { ptr: null, confirmed: false };
@@ -155,4 +161,13 @@ export class ReverseDns {
     const addresses = await (isIPv4(ip) ? this.resolver.resolve4(ptr) : this.resolver.resolve6(ptr)).catch(() => [] as string[]);
     return { ptr, confirmed: addresses.some((address) => address.toLowerCase() === ip.toLowerCase()) };
   }
+}
+
+/** RFC 1035 §3.5 and RFC 3596 §2.5: the name under in-addr.arpa or ip6.arpa whose PTR record names the address. */
+export function reverseLookupName(ip: string): string {
+  const bytes = ipBytes(ip);
+  if (bytes === undefined) throw new Error(`not an IP address: ${ip}`);
+  if (bytes.length === 4) return `${[...bytes].reverse().join('.')}.in-addr.arpa`;
+  const nibbles = [...bytes].flatMap((byte) => [(byte >> 4).toString(16), (byte & 15).toString(16)]);
+  return `${nibbles.reverse().join('.')}.ip6.arpa`;
 }

@@ -13,7 +13,10 @@ import { isIPv4, isIPv6 } from 'node:net';
 export const DNS_TYPE = { A: 1, CNAME: 5, PTR: 12, MX: 15, TXT: 16, AAAA: 28 } as const;
 
 const CLASS_IN = 1;
-const RCODE = { noError: 0, formErr: 1, nxDomain: 3, notImp: 4, refused: 5 } as const;
+const RCODE = { noError: 0, formErr: 1, servFail: 2, nxDomain: 3, notImp: 4, refused: 5 } as const;
+
+/** How a failing name server answers every question: with SERVFAIL (its upstream failed) or REFUSED (it will not serve us). */
+export type DnsFailure = 'servfail' | 'refused';
 /** Zero, so whatever a test changes is what the very next lookup sees: no resolver on the way may cache it. */
 const TTL_SECONDS = 0;
 
@@ -37,6 +40,7 @@ export class TestDnsServer {
   readonly queries: DnsQuery[] = [];
   private readonly records = new Map<string, RecordSet>();
   private blackHole = false;
+  private failure: DnsFailure | undefined;
   private delayMs = 0;
   private closed = false;
 
@@ -97,6 +101,11 @@ export class TestDnsServer {
     this.blackHole = on;
   }
 
+  /** While set, every question gets that error answer instead of its records; undefined answers normally again. */
+  setFailure(failure: DnsFailure | undefined): void {
+    this.failure = failure;
+  }
+
   /** Answers this long after each question, as a resolver across the internet would; 0 answers at once. */
   setDelay(ms: number): void {
     this.delayMs = ms;
@@ -151,6 +160,7 @@ export class TestDnsServer {
     const question = message.subarray(12, end);
     this.queries.push({ name, type });
     if (this.blackHole) return undefined;
+    if (this.failure) return reply(this.failure === 'servfail' ? RCODE.servFail : RCODE.refused, question);
     if (qclass !== CLASS_IN) return reply(RCODE.refused, question);
 
     const set = this.records.get(name);
@@ -260,9 +270,10 @@ function ipv6Bytes(address: string): Buffer {
   return bytes;
 }
 
-/** RFC 1035 §3.3.1, §3.3.12: a CNAME's or PTR's data is a domain name, written as length-prefixed labels (the root alone for "."). */
+/** RFC 1035 §3.3.1, §3.3.12: a CNAME's or PTR's data is a domain name, written as length-prefixed labels (the root alone for "."), in the case it was given (as a zone file keeps it). */
 function domainNameRdata(name: string): Buffer {
-  const labels = normalize(name)
+  const labels = name
+    .replace(/\.$/, '')
     .split('.')
     .filter((label) => label !== '')
     .map((label) => Buffer.concat([Buffer.from([label.length]), Buffer.from(label, 'latin1')]));
