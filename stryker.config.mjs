@@ -19,7 +19,17 @@ const testsByFolder = {
   policy: ['domain-names', 'policy', 'request-target', 'config', 'shipped-configs', 'app', 'policy-changes'],
   config: ['config-sections', 'config', 'shipped-configs', 'user-providers', 'policy-changes', 'config-reloader', 'admin-exposure-config'],
   fetches: ['providers', 'who-escaping', 'log-limits', 'app', 'statistics-address-cap', 'reverse-dns'],
-  server: ['request-target', 'answer-headers', 'client-address', 'listener-answers', 'app', 'log-limits', 'metrics'],
+  server: [
+    'request-target',
+    'answer-headers',
+    'connection-limits',
+    'tls-listener',
+    'listener-answers',
+    'app',
+    'log-limits',
+    'metrics',
+    'client-address',
+  ],
 };
 
 /**
