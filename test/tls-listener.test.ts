@@ -105,9 +105,12 @@ test('421 when the connection’s certificate does not cover the Host (RFC 9110 
     [undefined, 'mta-sts.example.net', 'GET', 404, '404 not found\n'],
   ];
   const earlier = log.events('policy_fetch').length;
+  const elapsed: number[] = [];
   for (const [servername, host, method, status, body] of answers) {
     const what = `SNI ${servername}, ${method} for ${host}`;
+    const sentAt = performance.now();
     const answer = await send(servername, policyRequest(host, method));
+    elapsed.push(performance.now() - sentAt);
     assert.equal(answer.status, status, what);
     assert.equal(answer.body, body, what);
     assert.equal(answer.headers['content-type'], 'text/plain; charset=utf-8', what);
@@ -127,6 +130,11 @@ test('421 when the connection’s certificate does not cover the Host (RFC 9110 
       'TLSv1.3',
     ]),
   );
+  // Each line's response time is the server's share of the round trip the client saw.
+  log
+    .events('policy_fetch')
+    .slice(earlier)
+    .forEach((line, i) => assert.ok(Number(line.response_ms) >= 0 && Number(line.response_ms) <= elapsed[i]!, `${line.response_ms} ms`));
 });
 
 test('a policy host whose certificate is missing (its first order pending) is 421 even when SNI and Host agree', async (t) => {
@@ -149,6 +157,18 @@ test('an absolute-form target over TLS: its authority names the host (RFC 9112 �
   assert.equal(misdirected.status, 421);
   const withQuery = await send(COM, absolute(`https://${COM}/.well-known/mta-sts.txt?x=1`, COM));
   assert.equal(withQuery.body, EXAMPLE_COM_POLICY);
+  // None of these requests named a user agent: the fetch log says "".
+  assert.deepEqual(
+    listener.log
+      .events('policy_fetch')
+      .slice(-3)
+      .map((line) => [line.host, line.status, line.ua]),
+    [
+      [ORG, 200, ''],
+      [COM, 421, ''],
+      [COM, 200, ''],
+    ],
+  );
 });
 
 test('ALPN: http/1.1 for every client, acme-tls/1 for a TLS-ALPN-01 validation (RFC 8737 §4)', async () => {
