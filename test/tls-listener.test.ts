@@ -169,6 +169,11 @@ test('an absolute-form target over TLS: its authority names the host (RFC 9112 ย
       [COM, 200, ''],
     ],
   );
+  // One line per fetch, from the fetch log, also for those Fastify routed: its own per-request lines are off.
+  assert.deepEqual(
+    listener.log.lines.filter((line) => 'reqId' in line),
+    [],
+  );
 });
 
 test('ALPN: http/1.1 for every client, acme-tls/1 for a TLS-ALPN-01 validation (RFC 8737 ยง4)', async () => {

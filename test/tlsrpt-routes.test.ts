@@ -99,6 +99,10 @@ test('POST /tlsrpt: 500 for a store failure that is not transient, logged; 405 w
     assert.equal(answer.statusCode, 415, JSON.stringify(headers));
     assert.equal(answer.body, '415 unsupported media type; send application/tlsrpt+gzip or application/tlsrpt+json\n');
   }
+  // Without a body nothing is parsed: the route's schema asks for the media type.
+  const empty = await app.inject({ method: 'POST', url: '/tlsrpt', headers: { host: 'mta-sts.example.com' } });
+  assert.equal(empty.statusCode, 400);
+  assert.equal(empty.body, '400 bad request\n');
   const badLength = await untyped({ 'content-type': GZIP, 'content-length': '5' });
   assert.equal(badLength.statusCode, 400);
   assert.equal(badLength.body, '400 bad request\n');
@@ -119,5 +123,13 @@ test('POST /tlsrpt: 500 for a store failure that is not transient, logged; 405 w
   assert.equal(logged?.level, 'error');
   assert.equal(logged?.msg, 'TLS report request failed');
   assert.match(String(logged?.error), /database connection is not open/);
+  await app.close();
+});
+
+test('without reports.https the policy listener has no /tlsrpt: 404 like any other path', async () => {
+  const { app } = await policyApp();
+  const answer = await app.inject(post(gzipBody(microsoftReport()), GZIP));
+  assert.equal(answer.statusCode, 404);
+  assert.equal(answer.body, '404 not found\n');
   await app.close();
 });
