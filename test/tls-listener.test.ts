@@ -197,3 +197,20 @@ test('the strict TLS settings apply: TLS 1.2 with ECDHE and AES-GCM or ChaCha20 
   const tls11 = await handshake(port, { servername: COM, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'ALL:@SECLEVEL=0' });
   assert.ok(tls11 instanceof Error, 'TLS 1.1 is refused');
 });
+
+test('through a trusted proxy (nginx sends no SNI upstream) the policy is served without a certificate check', async (t) => {
+  const { served } = await certificateFor([COM]);
+  const { app, log } = await policyApp({ trustProxy: ['127.0.0.1'], tls: { certificateFor: (name) => (name === COM ? served : undefined) } });
+  const port = await listening(app, t);
+  const proxied = await rawHttpsRequest(
+    port,
+    `GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: ${ORG}\r\nX-Forwarded-For: 104.47.10.20\r\nConnection: close\r\n\r\n`,
+    { rejectUnauthorized: false },
+  );
+  assert.equal(proxied.status, 200);
+  assert.equal(proxied.body, EXAMPLE_ORG_POLICY);
+  assert.deepEqual(
+    log.events('policy_fetch').map((line) => [line.ip, line.status]),
+    [['104.47.10.20', 200]],
+  );
+});
