@@ -20,7 +20,19 @@ const testsByFolder = {
   policy: ['domain-names', 'policy', 'request-target', 'config', 'shipped-configs', 'app', 'policy-changes'],
   config: ['config-sections', 'config', 'shipped-configs', 'user-providers', 'policy-changes', 'config-reloader', 'admin-exposure-config'],
   fetches: ['fair-queue', 'log-limit-windows', 'fetch-summary', 'fetch-pipeline', 'fetch-statistics-recorder', 'reverse-dns-lookups', 'providers', 'who-escaping', 'log-limits', 'app', 'statistics-address-cap', 'reverse-dns'],
-  server: ['request-target', 'answer-headers', 'client-address', 'listener-answers', 'app', 'log-limits', 'metrics'],
+  server: [
+    'tls-listener',
+    'connection-limits',
+    'answer-headers',
+    'request-target',
+    'listener-answers',
+    'tlsrpt-routes',
+    'app',
+    'listeners',
+    'log-limits',
+    'metrics',
+    'client-address',
+  ],
 };
 
 /**

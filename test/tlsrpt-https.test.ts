@@ -1,98 +1,19 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import Database from 'better-sqlite3';
-import { createReportIntake } from '../src/reports/intake.js';
-import { createLogger } from '../src/log/logger.js';
-import { openBackends } from '../src/storage/backends.js';
-import { stateDatabasePath } from '../src/storage/sqlite-database.js';
-import { policyApp } from './support/apps.js';
 import { cliInProcess } from './support/cli.js';
 import { samples, scrape } from './support/metrics.js';
 import { LOOPBACK_LISTEN, startTestService } from './support/service.js';
-import { gzipBody, jsonBody, microsoftReport, rfcExampleReport } from './support/tls-reports.js';
+import { microsoftReport } from './support/tls-reports.js';
+
+// POST /tlsrpt through the running service over real HTTPS; its answers in process are tlsrpt-routes.test.ts.
 
 const run = promisify(execFile);
 const GZIP = 'application/tlsrpt+gzip';
-
-async function reportsApp(maxBodyBytes = 4096) {
-  const stateDir = await mkdtemp(join(tmpdir(), 'mta-sts-tlsrpt-'));
-  const store = await openBackends({ stateDir }).openTlsReportStore('read-write');
-  const intake = createReportIntake({
-    store,
-    domains: () => new Set(['example.com', 'example.org']),
-    log: createLogger('silent'),
-    maxReportBytes: 64 * 1024,
-  });
-  const { app } = await policyApp({ tlsReports: { intake, maxBodyBytes } });
-  return { app, store, stateDir };
-}
-
-const post = (body: Buffer | string, contentType: string, host = 'mta-sts.example.com') => ({
-  method: 'POST' as const,
-  url: '/tlsrpt',
-  headers: { host, 'content-type': contentType },
-  payload: body,
-});
-
-test('POST /tlsrpt (inject): 201 stored, 200 duplicate, 400 malformed or not ours, 413, 415, 404 other host, 405 other method', async () => {
-  const { app, store } = await reportsApp();
-  const stored = await app.inject(post(gzipBody(microsoftReport()), GZIP));
-  assert.equal(stored.statusCode, 201, stored.body);
-  assert.equal(stored.body, '201 report stored\n');
-  const again = await app.inject(post(jsonBody(microsoftReport()), 'application/tlsrpt+json; charset=utf-8'));
-  assert.equal(again.statusCode, 200, again.body);
-  assert.equal(again.body, '200 report already stored\n');
-
-  const invalid = await app.inject(post('{"organization-name": ', 'application/tlsrpt+json'));
-  assert.equal(invalid.statusCode, 400);
-  assert.equal(invalid.body, '400 report rejected: invalid JSON at line 1 column 23 (position 22): unexpected end of input\n');
-  const foreign = await app.inject(post(gzipBody(microsoftReport({ domain: 'elsewhere.example' })), GZIP));
-  assert.equal(foreign.statusCode, 400);
-  assert.match(foreign.body, /report is for elsewhere\.example, not a domain served here/);
-  const truncated = await app.inject(post(gzipBody(rfcExampleReport({ domain: 'example.org' })).subarray(0, 100), GZIP));
-  assert.equal(truncated.body, '400 report rejected: gzip data is truncated\n');
-
-  const tooBig = await app.inject(post(Buffer.alloc(5000), GZIP));
-  assert.equal(tooBig.statusCode, 413);
-  assert.equal(tooBig.body, '413 report larger than 4096 bytes\n');
-  const json = await app.inject(post(JSON.stringify(microsoftReport()), 'application/json'));
-  assert.equal(json.statusCode, 415);
-  assert.equal(json.body, '415 unsupported media type; send application/tlsrpt+gzip or application/tlsrpt+json\n');
-  const otherHost = await app.inject(post(gzipBody(microsoftReport({ reportId: 'x' })), GZIP, 'mta-sts.elsewhere.example'));
-  assert.equal(otherHost.statusCode, 404);
-  const get = await app.inject({ method: 'GET', url: '/tlsrpt', headers: { host: 'mta-sts.example.com' } });
-  assert.equal(get.statusCode, 405);
-  assert.equal(get.headers.allow, 'POST');
-
-  assert.equal((await store.policyResults({ sinceDay: '2000-01-01' })).length, 1);
-  assert.equal((await store.rejected({ sinceDay: '2000-01-01' })).length, 3);
-  // The policy is served as before beside the route.
-  const policy = await app.inject({ method: 'GET', url: '/.well-known/mta-sts.txt', headers: { host: 'mta-sts.example.com' } });
-  assert.equal(policy.statusCode, 200);
-  await app.close();
-  await store.close();
-});
-
-test('POST /tlsrpt answers 503 with Retry-After while the database is locked, and stores the retry once', async () => {
-  const { app, store, stateDir } = await reportsApp();
-  const other = new Database(stateDatabasePath(stateDir));
-  other.exec('BEGIN IMMEDIATE');
-  const busy = await app.inject(post(gzipBody(microsoftReport()), GZIP));
-  assert.equal(busy.statusCode, 503);
-  assert.equal(busy.headers['retry-after'], '300');
-  other.exec('ROLLBACK');
-  other.close();
-  assert.equal((await app.inject(post(gzipBody(microsoftReport()), GZIP))).statusCode, 201);
-  assert.equal((await app.inject(post(gzipBody(microsoftReport()), GZIP))).statusCode, 200);
-  await app.close();
-  await store.close();
-});
 
 test('POST /tlsrpt over real HTTPS with curl: the service stores the report; without reports.https the path is 404', async () => {
   const withReports = await startTestService(

@@ -8,6 +8,8 @@ import { PolicySet } from '../../src/policy/policy-set.js';
 import type { AcmeChallengeTokens } from '../../src/tls/acme/challenges.js';
 import { buildApp } from '../../src/server/app.js';
 import type { Readiness } from '../../src/server/health-routes.js';
+import type { ConnectionLimits } from '../../src/server/node-server.js';
+import type { CertificateSelector } from '../../src/tls/certificate.js';
 import type { TlsRptEndpoint } from '../../src/server/tlsrpt-routes.js';
 import { createLogger } from '../../src/log/logger.js';
 import { trustedProxies } from '../../src/net/trust-proxy.js';
@@ -29,9 +31,18 @@ export function policies(): PolicySet {
   return new PolicySet(loaded.config.domains);
 }
 
-/** The HTTPS listener's app without TLS, for inject() and plain sockets; its fetch log is captured. */
+/**
+ * The HTTPS listener's app, for inject() and sockets; its fetch log is captured. Without `tls` it
+ * runs over plain HTTP; with it, over TLS with these certificates (the neutral one for other names).
+ */
 export async function policyApp(
-  options: { trustProxy?: string[]; readiness?: Readiness; tlsReports?: TlsRptEndpoint } = {},
+  options: {
+    trustProxy?: string[];
+    readiness?: Readiness;
+    tlsReports?: TlsRptEndpoint;
+    tls?: { certificateFor: CertificateSelector };
+    connectionLimits?: Partial<ConnectionLimits>;
+  } = {},
 ): Promise<{ app: FastifyInstance; log: LogCapture }> {
   const log = new LogCapture();
   const logger = createLogger('info', log);
@@ -44,6 +55,8 @@ export async function policyApp(
     trustProxy: trustedProxies(options.trustProxy ?? []),
     recordFetch: createFetchLog(logger, await ProviderClassifier.fromFile(SHIPPED_PROVIDERS_FILE)),
     tlsReports: options.tlsReports,
+    ...(options.tls && { tls: options.tls }),
+    connectionLimits: options.connectionLimits,
   });
   return { app, log };
 }
