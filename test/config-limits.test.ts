@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseConfigText } from '../src/config/load.js';
+import { readYamlFile } from '../src/config/yaml-document.js';
 
-// The limits of config checking, each pinned at its edge: how many problems one file lists, how
-// many nodes aliases may add, and how far a mistyped key may be from the key it is taken for.
+// The limits of config checking, each pinned at its edge: how large a file may be, how many
+// problems one file lists, how many nodes aliases may add, and how far a mistyped key may be from the key it is taken for.
 
 const errorsOf = (yaml: string): string[] => {
   const result = parseConfigText(yaml, 'mta-sts.yaml');
@@ -62,4 +66,24 @@ test('a mistyped key is taken for an allowed one a few edits away: 1 for short k
     ['listen: { htt: 1 }\n', 'mta-sts.yaml:2:11 listen.htt: unknown key; did you mean http?'],
   ];
   for (const [yaml, problem] of cases) assert.deepEqual(unknownKey(yaml), [problem], yaml);
+});
+
+test('a YAML file may be 32 MiB, not a byte more', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'mta-sts-config-limits-'));
+  /** A sparse file of `size` NUL bytes: nothing on disk. */
+  const sparse = async (name: string, size: number) => {
+    const path = join(dir, name);
+    const file = await open(path, 'w');
+    await file.truncate(size);
+    await file.close();
+    return path;
+  };
+  const limit = 32 * 1024 * 1024;
+  const atLimit = await readYamlFile(await sparse('at-limit.yaml', limit), 'the config file');
+  assert.deepEqual(atLimit.ok && atLimit.text.length, limit);
+  const overLimit = await sparse('over-limit.yaml', limit + 1);
+  assert.deepEqual(await readYamlFile(overLimit, 'the config file'), {
+    ok: false,
+    problem: `${overLimit}: cannot read the config file: it is larger than 32 MiB, which no config or provider list needs (is this the right file?)`,
+  });
 });
