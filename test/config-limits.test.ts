@@ -66,6 +66,11 @@ test('a mistyped key is taken for an allowed one a few edits away: 1 for short k
     ['listen: { htt: 1 }\n', 'mta-sts.yaml:2:11 listen.htt: unknown key; did you mean http?'],
   ];
   for (const [yaml, problem] of cases) assert.deepEqual(unknownKey(yaml), [problem], yaml);
+  // The key it is taken for is written too: that key's own problem is still reported.
+  assert.deepEqual(unknownKey('listen: { https: 70000, htps: 2 }\n'), [
+    'mta-sts.yaml:2:18 listen.https: 70000 is not a port number (0 to 65535)',
+    'mta-sts.yaml:2:25 listen.htps: unknown key; did you mean https?',
+  ]);
 });
 
 test('a YAML file may be 32 MiB, not a byte more', async () => {
