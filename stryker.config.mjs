@@ -17,7 +17,7 @@
  */
 const testsByFolder = {
   policy: ['domain-names', 'policy', 'request-target', 'config', 'shipped-configs', 'app', 'policy-changes'],
-  config: ['config-sections', 'config-limits', 'config-start', 'admin-exposure-config', 'shipped-configs', 'config', 'config-reloader'],
+  config: ['config-sections', 'config-limits', 'config-start', 'yaml-problems', 'admin-exposure-config', 'shipped-configs', 'config', 'config-reloader'],
   fetches: ['providers', 'who-escaping', 'log-limits', 'app', 'statistics-address-cap', 'reverse-dns'],
   server: ['request-target', 'answer-headers', 'client-address', 'listener-answers', 'app', 'log-limits', 'metrics'],
 };
