@@ -42,3 +42,14 @@ test('unknown tags: located at the tag as written when it is on the same line, a
   const [long] = errorsOf(`domains:\n  example.com: { mode: !${'x'.repeat(200)} none }\n`);
   assert.equal(long, `mta-sts.yaml:2:24 domains.example.com.mode: unknown tag !<!${'x'.repeat(105)}…(+96); ${advice}`);
 });
+
+test('a list whose items do not line up with its written entries (an empty "-", "a: b" pairs): problems at the list', () => {
+  const notText = 'is not text; expected a host name such as mail.example.com or *.mail.example.com';
+  assert.deepEqual(errorsOf('domains:\n  example.com:\n    mx:\n      -\n      - mail.example.com\n'), [
+    `mta-sts.yaml:4:7 domains.example.com.mx[0]: null ${notText}`,
+  ]);
+  assert.deepEqual(errorsOf('domains:\n  example.com:\n    mx: [a: b, mail.example.com, 5]\n'), [
+    `mta-sts.yaml:3:9 domains.example.com.mx[0]: {"a": "b"} ${notText}`,
+    `mta-sts.yaml:3:9 domains.example.com.mx[2]: 5 ${notText}`,
+  ]);
+});
