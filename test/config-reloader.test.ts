@@ -334,6 +334,29 @@ test('a reload that throws is logged with its reason and leaves the queue workin
   );
 });
 
+test('without a reloaded handler (no metrics): a rejected reload is still logged, an applied one still applied and logged', async () => {
+  const { dir, configPath } = await writeTestConfig(configWith('testing'));
+  const start = await loadStartConfig(configPath, {});
+  const log = new LogCapture();
+  const applied: Config[] = [];
+  const reloader = new ConfigReloader({
+    path: configPath,
+    env: {},
+    log: pino({ level: 'info' }, log),
+    config: start.config,
+    text: start.text,
+    handlers: { apply: (config) => applied.push(config) },
+  });
+  await replaceFile(configPath, configWith('enforcing'));
+  await reloader.reload();
+  assert.equal(log.events('config_invalid').length, 1, dir);
+  await replaceFile(configPath, configWith('enforce'));
+  await reloader.reload();
+  assert.equal(applied.length, 1);
+  assert.equal(log.events('config_reloaded').length, 1);
+  assert.deepEqual(log.events('config_error'), []);
+});
+
 test('reloads run one at a time, in the order asked', async () => {
   const order: string[] = [];
   const { configPath, reloader } = await reloaderFor(configWith('testing'), {
