@@ -28,6 +28,13 @@ test('an admin listener on a non-loopback address without a token is a located c
   });
 });
 
+test('an admin address that is not text is the schema’s to report, even when its text would be an address', () => {
+  assert.deepEqual(parseConfigText(adminConfig('address: [192.0.2.1]'), 'mta-sts.yaml'), {
+    ok: false,
+    errors: ['mta-sts.yaml:2:19 admin.address: ["192.0.2.1"] is not text; expected an IP address such as "::" or "0.0.0.0"'],
+  });
+});
+
 test('a non-loopback admin listener is accepted with a token from the file or the environment; loopback and off need none', () => {
   const accepted = (yaml: string, env = {}) => {
     const loaded = parseConfigText(yaml, 'mta-sts.yaml', env);

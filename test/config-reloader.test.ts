@@ -6,6 +6,7 @@ import { loadStartConfig } from '../src/config/load.js';
 import { ConfigReloader } from '../src/config/reloader.js';
 import type { Config } from '../src/config/schema.js';
 import type { PolicySet } from '../src/policy/policy-set.js';
+import type { DomainPolicy } from '../src/policy/policy.js';
 import { LogCapture, writeTestConfig } from './support/service.js';
 
 // The reload controller in process, on a real file: what the log and the handlers see is what an operator sees.
@@ -25,7 +26,11 @@ async function replaceFile(path: string, text: string): Promise<void> {
 
 async function reloaderFor(
   yaml: string,
-  handlers: { apply?: (config: Config, policies: PolicySet) => void; reloaded?: (result: string) => void } = {},
+  handlers: {
+    apply?: (config: Config, policies: PolicySet) => void;
+    reloaded?: (result: string) => void;
+    domainsToServe?: (configured: readonly DomainPolicy[]) => DomainPolicy[];
+  } = {},
 ) {
   const { dir, configPath } = await writeTestConfig(yaml);
   const env = {};
@@ -48,6 +53,7 @@ async function reloaderFor(
         results.push(result);
         handlers.reloaded?.(result);
       },
+      ...(handlers.domainsToServe && { domainsToServe: handlers.domainsToServe }),
     },
   });
   return { dir, configPath, log, applied, results, reloader, start };
@@ -168,6 +174,51 @@ reports: { retention_days: 30 }
   assert.equal(log.events('config_restart_required').length, 2);
 });
 
+test('retire_removed_domains waits for a restart too, and is the only setting named when it alone changed', async () => {
+  const { configPath, log, applied, reloader } = await reloaderFor(configWith('testing'));
+  await replaceFile(configPath, `${configWith('testing')}retire_removed_domains: false\n`);
+  await reloader.reload();
+  assert.equal(applied[0]!.config.retireRemovedDomains, true);
+  assert.deepEqual(
+    log.events('config_restart_required').map(({ settings }) => settings),
+    [['retire_removed_domains']],
+  );
+});
+
+test('the domains served are what domainsToServe makes of the configured ones: at start, at a reload, and at refresh()', async () => {
+  // A domain removed from the config that the policy lifecycle still serves (retiring).
+  const retiring: DomainPolicy = {
+    name: 'example.net',
+    policy: { mode: 'none', mx: [], maxAge: 86_400 },
+    tlsRptRua: [],
+  };
+  let stillRetiring = true;
+  const { configPath, log, applied, reloader } = await reloaderFor(configWith('testing'), {
+    domainsToServe: (configured) => (stillRetiring ? [...configured, retiring] : [...configured]),
+  });
+  const served = () => ['example.com', 'example.org', 'example.net'].filter((name) => reloader.policies.forHost(`mta-sts.${name}`));
+  assert.deepEqual(served(), ['example.com', 'example.org', 'example.net']);
+
+  // Nothing changed: refresh() applies nothing.
+  await reloader.refresh();
+  assert.equal(applied.length, 0);
+
+  await replaceFile(configPath, configWith('enforce'));
+  await reloader.reload();
+  assert.equal(applied.length, 1);
+  assert.deepEqual(served(), ['example.com', 'example.org', 'example.net']);
+
+  // The retirement ended: refresh() serves the configured domains alone, with the config being served.
+  stillRetiring = false;
+  await reloader.refresh();
+  assert.equal(applied.length, 2);
+  assert.equal(applied[1]!.config, applied[0]!.config);
+  assert.equal(applied[1]!.policies, reloader.policies);
+  assert.deepEqual(served(), ['example.com', 'example.org']);
+  // A refresh is no reload: no config_reloaded line of its own.
+  assert.equal(log.events('config_reloaded').length, 1);
+});
+
 test("a new config's warnings are logged one per line", async () => {
   const { configPath, log, reloader } = await reloaderFor(configWith('testing'));
   await replaceFile(configPath, `${configWith('enforce')}defaults: { mode: enforce, max_age: 3600 }\n`);
@@ -281,6 +332,29 @@ test('a reload that throws is logged with its reason and leaves the queue workin
     reloader.policies.forHost('mta-sts.example.com')?.policy.mx.map(({ text }) => text),
     ['mx3.example.com'],
   );
+});
+
+test('without a reloaded handler (no metrics): a rejected reload is still logged, an applied one still applied and logged', async () => {
+  const { dir, configPath } = await writeTestConfig(configWith('testing'));
+  const start = await loadStartConfig(configPath, {});
+  const log = new LogCapture();
+  const applied: Config[] = [];
+  const reloader = new ConfigReloader({
+    path: configPath,
+    env: {},
+    log: pino({ level: 'info' }, log),
+    config: start.config,
+    text: start.text,
+    handlers: { apply: (config) => applied.push(config) },
+  });
+  await replaceFile(configPath, configWith('enforcing'));
+  await reloader.reload();
+  assert.equal(log.events('config_invalid').length, 1, dir);
+  await replaceFile(configPath, configWith('enforce'));
+  await reloader.reload();
+  assert.equal(applied.length, 1);
+  assert.equal(log.events('config_reloaded').length, 1);
+  assert.deepEqual(log.events('config_error'), []);
 });
 
 test('reloads run one at a time, in the order asked', async () => {

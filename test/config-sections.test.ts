@@ -334,3 +334,17 @@ test('a domain written with no settings (`example.com:` alone) takes everything 
     { name: 'example.com', policy: { mode: 'none', mx: [], maxAge: 86400 }, tlsRptRua: ['mailto:tls@example.com'] },
   ]);
 });
+
+test('every problem of a file at once: the domain names and mx checks beside a field that failed elsewhere', () => {
+  assert.deepEqual(
+    problemsOf(
+      'domains:\n  bad_name.example: { mode: none }\n  example.com: { mode: enforce }\n  Example.COM: { mode: none }\nlog: { level: loud }\n',
+    ),
+    [
+      'mta-sts.yaml:2:3 domains.bad_name.example: domain name "bad_name.example" may only contain letters, digits and inner hyphens in each dot-separated label',
+      'mta-sts.yaml:3:3 domains.example.com: mode enforce needs at least one mx pattern (mx: [mail.example.com]); only mode none may leave it out',
+      'mta-sts.yaml:4:3 domains.Example.COM: duplicate domain: "Example.COM" is the same domain as "example.com"',
+      'mta-sts.yaml:5:15 log.level: "loud" is not a log level; allowed: fatal, error, warn, info, debug, trace, silent',
+    ],
+  );
+});

@@ -14,6 +14,7 @@ export function describeFailure(error: unknown, text: string, nodes: NodeTable):
   const ancestors = nodes.stack.slice(0, -1);
   const reason = error.reason ?? error.message;
   const offset = error.mark.position;
+  // Stryker disable next-line Regex: js-yaml's reason is this whole string, so the anchors change no match
   const unknownAlias = /^unidentified alias "(.*)"$/s.exec(reason);
   if (unknownAlias) {
     const name = unknownAlias[1]!;
@@ -25,6 +26,7 @@ export function describeFailure(error: unknown, text: string, nodes: NodeTable):
     return { offset: star, message: withPath(nodes, ancestors, message) };
   }
   // js-yaml marks the end of a node with an unknown tag; the tag itself, as written, is more useful.
+  // Stryker disable next-line Regex: js-yaml's reason is this whole string, so the anchors change no match
   const unknownTag = /^unknown tag !<(.+)>$/s.exec(reason);
   const tagAt = unknownTag ? text.lastIndexOf(unknownTag[1]!, offset) : -1;
   const at = tagAt !== -1 && !text.slice(tagAt, offset).includes('\n') ? tagAt : offset;
@@ -33,6 +35,7 @@ export function describeFailure(error: unknown, text: string, nodes: NodeTable):
 
 /** js-yaml's wording, made actionable where a config author would not know what to do; input in it is cut and escaped. */
 function rephrase(reason: string): string {
+  // Stryker disable next-line Regex: js-yaml's reason is this whole string, so the anchors change no match
   const depth = /^nesting exceeded maxDepth \((\d+)\)$/.exec(reason);
   if (depth) return `nested more than ${depth[1]} levels deep; a config needs about six`;
   if (reason === 'null byte is not allowed in input') return 'a NUL byte; a config file is text (is this the right file?)';
