@@ -158,8 +158,10 @@ test('the count is written when the window ends, without a further request; the 
     assert.equal(counted.ip, '127.0.0.1');
     // Ten requests in at most two windows of two lines each: whatever the split, the lines and counts add up.
     await running.log.waitFor(() => suppression(running.log).written + suppression(running.log).suppressed === 10);
+    // A window that got no more than its two lines writes no count: at most one such window beside the counted ones.
     const windows = suppression(running.log).windows.length;
-    assert.equal(suppression(running.log).written, 2 * windows);
+    const { written } = suppression(running.log);
+    assert.ok(written >= 2 * windows && written <= 2 * windows + 2, `${written} lines written, ${windows} counts`);
     assert.equal(await get(client, 'mta-sts.not-ours.example', { 'user-agent': 'after the window' }), 404);
     await running.log.waitFor((line) => line.event === 'policy_fetch' && line.ua === 'after the window');
   } finally {
