@@ -26,6 +26,13 @@ export interface IssueParams {
 }
 
 /**
+ * How a file read once (the config, the provider list) is validated. By default zod compiles
+ * each object schema into a function (`new Function`) on its first parse, which pays off only
+ * for a schema parsed many times: for one parse it is a tenth of `check-config`'s run.
+ */
+export const PARSE_ONCE = { jitless: true } as const;
+
+/**
  * A mapping whose unknown keys are errors: a typo such as `nmx:` must not pass silently.
  * describeIssues names each unknown key, with the closest allowed one, from this shape.
  */

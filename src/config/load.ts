@@ -6,7 +6,7 @@ import {
   readEnvironment,
   type ConfigEnvironment,
 } from './environment.js';
-import { describeIssues, type Problem } from './issues.js';
+import { describeIssues, PARSE_ONCE, type Problem } from './issues.js';
 import { printable } from '../text/printable.js';
 import { formatPath } from '../text/quote.js';
 import { adminExposure } from './admin-exposure.js';
@@ -86,7 +86,7 @@ function validate(text: string, displayPath: string, env: ConfigEnvironment): Co
   const { document } = parsed;
   // An empty file (or one with only comments) is an empty mapping: the errors then say what is missing.
   const data = document.data ?? {};
-  const result = configSchema.safeParse(data);
+  const result = configSchema.safeParse(data, PARSE_ONCE);
   const duplicates = document.duplicateKeys().map(({ path, offset }) => ({
     offset,
     message: `${formatPath(path)}: duplicate key; each key may appear only once in a mapping`,

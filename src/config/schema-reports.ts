@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { quote } from '../text/quote.js';
-import { mapping } from './issues.js';
+import { mapping, PARSE_ONCE } from './issues.js';
 import { emailAddress, ipAddress, list, onOff, port, text, wholeNumber } from './schema-values.js';
 
 /** The config's `reports`: TLS reports (RFC 8460) received by the service itself: SMTP, HTTPS POST, an IMAP mailbox. */
@@ -58,7 +58,7 @@ export const reports = mapping({
   retention_days: wholeNumber('days', 1, 3660).default(400),
 });
 
-export const REPORTS_DEFAULTS = reports.parse({});
+export const REPORTS_DEFAULTS = reports.parse({}, PARSE_ONCE);
 
 /** Whether any way of receiving TLS reports is on; with none, the service opens no report store. */
 export const receivesReports = (settings: z.output<typeof reports>): boolean =>

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { describeIssues, mapping, unlocatedLines } from '../config/issues.js';
+import { describeIssues, mapping, PARSE_ONCE, unlocatedLines } from '../config/issues.js';
 import { quote } from '../text/quote.js';
 import { parseYaml, readYamlFile } from '../config/yaml-document.js';
 import { IpRangeTable, parseCidr } from '../net/ip-ranges.js';
@@ -70,7 +70,7 @@ export class ProviderClassifier {
 
   /** Validates already-parsed data; `sourceName` starts every error line, so it should say where the data came from. */
   static fromData(data: unknown, sourceName: string): ProviderClassifier {
-    const parsed = providersFileSchema.safeParse(data);
+    const parsed = providersFileSchema.safeParse(data, PARSE_ONCE);
     if (!parsed.success) {
       throw new Error(unlocatedLines(describeIssues(parsed.error.issues, providersFileSchema, data), sourceName).join('\n'));
     }
@@ -129,7 +129,7 @@ async function readProviderFile(path: string): Promise<unknown> {
   const parsed = parseYaml(read.text, path);
   if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
   const { data } = parsed.document;
-  const checked = providersFileSchema.safeParse(data);
+  const checked = providersFileSchema.safeParse(data, PARSE_ONCE);
   if (!checked.success) {
     throw new Error(parsed.document.reportProblems(describeIssues(checked.error.issues, providersFileSchema, data)).join('\n'));
   }
