@@ -1,11 +1,10 @@
-import { BlockList, isIP } from 'node:net';
+import { ipBytes } from '../net/ip-address.js';
 import { quote } from '../text/quote.js';
 import type { Problem } from './issues.js';
 
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-// Node's BlockList also matches IPv4-mapped IPv6 (::ffff:127.0.0.1) against the IPv4 subnet.
-LOOPBACK.addAddress('::1', 'ipv6');
+/** 127.0.0.0/8, also written IPv4-mapped (::ffff:127.0.0.1, which ipBytes gives as 4 bytes), or ::1. */
+const isLoopback = (bytes: Uint8Array): boolean =>
+  bytes.length === 4 ? bytes[0] === 127 : bytes.every((byte, index) => byte === (index === 15 ? 1 : 0));
 
 /**
  * An admin listener that other machines can reach must ask for a token: it lists every hosted
@@ -18,8 +17,9 @@ export function adminExposure(data: unknown, tokenInEnvironment: boolean): Probl
   const { enabled = true, address, token } = admin;
   // A token written in the file, even a broken one, is the schema's to report.
   if (enabled !== true || token !== undefined || typeof address !== 'string') return [];
-  const family = isIP(address);
-  if (family === 0 || LOOPBACK.check(address, family === 4 ? 'ipv4' : 'ipv6')) return [];
+  // Text that is not an address is the schema's to report.
+  const bytes = ipBytes(address);
+  if (bytes === undefined || isLoopback(bytes)) return [];
   return [
     {
       path: ['admin', 'address'],

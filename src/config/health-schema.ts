@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { ipFamily } from '../net/ip-family.js';
 import { z } from 'zod';
 import { quote } from '../text/quote.js';
 import { mapping } from './issues.js';
@@ -39,7 +39,7 @@ const interval = z
     return z.NEVER;
   });
 
-const publicAddress = text('an IP address of this server as the internet reaches it').refine((value) => isIP(value) !== 0, {
+const publicAddress = text('an IP address of this server as the internet reaches it').refine((value) => ipFamily(value) !== 0, {
   error: (issue) => `${quote(issue.input)} is not an IP address`,
 });
 

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { ipFamily } from '../net/ip-family.js';
 import { z } from 'zod';
 import { quote } from '../text/quote.js';
 import { mapping, PARSE_ONCE } from './issues.js';
@@ -10,7 +10,7 @@ import { emailAddress, ipAddress, list, onOff, port, text, wholeNumber } from '.
 const HOST_NAME = /^(?=.{1,253}\.?$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
 const hostOrAddress = text('a host name or IP address')
   .min(1, { error: 'must not be empty' })
-  .refine((value) => value === '' || isIP(value) !== 0 || HOST_NAME.test(value), {
+  .refine((value) => value === '' || ipFamily(value) !== 0 || HOST_NAME.test(value), {
     error: (issue) => `${quote(issue.input)} is not a host name or IP address`,
   });
 const mailbox = text('an IMAP mailbox name such as INBOX').min(1, { error: 'must not be empty' });

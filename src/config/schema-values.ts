@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { ipFamily } from '../net/ip-family.js';
 import { z } from 'zod';
 import { parseServerAddress } from '../net/server-address.js';
 import { quote } from '../text/quote.js';
@@ -23,7 +23,7 @@ export const onOff = z.boolean({ error: (issue) => `${quote(issue.input)} is not
 const notAPort = { error: (issue: { input?: unknown }) => `${quote(issue.input)} is not a port number (0 to 65535)` };
 export const port = z.number(notAPort).int(notAPort).min(0, notAPort).max(65535, notAPort);
 
-export const ipAddress = text('an IP address such as "::" or "0.0.0.0"').refine((value) => isIP(value) !== 0, {
+export const ipAddress = text('an IP address such as "::" or "0.0.0.0"').refine((value) => ipFamily(value) !== 0, {
   error: (issue) => `${quote(issue.input)} is not an IP address; use "::" for all IPv6 and IPv4 addresses`,
 });
 

@@ -1,5 +1,5 @@
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { close, constants, fstat, open, read } from 'node:fs';
+import { promisify } from 'node:util';
 import jsYaml from 'js-yaml';
 import type { Problem } from './issues.js';
 import { formatPath } from '../text/quote.js';
@@ -22,6 +22,13 @@ const MAX_NESTING = 64;
 /** A file this large is a mistake (a log, an image): 32 MiB of config holds several hundred thousand domains. */
 const MAX_YAML_FILE_BYTES = 32 * 1024 * 1024;
 
+// node:fs's callbacks, not node:fs/promises: that module loads readline, os and the file watchers
+// with it, a few milliseconds of every short command's start (check-config reads one file).
+const openFile = promisify(open);
+const statFile = promisify(fstat);
+const readInto = promisify(read);
+const closeFile = promisify(close);
+
 export type YamlParse = { ok: true; document: YamlDocument } | { ok: false; errors: string[] };
 
 /**
@@ -33,22 +40,22 @@ export async function readYamlFile(
   what: string,
 ): Promise<{ ok: true; text: string } | { ok: false; problem: string }> {
   const problem = (why: string) => ({ ok: false as const, problem: `${path}: cannot read ${what}: ${why}` });
-  let file;
+  let file: number;
   try {
     // O_NONBLOCK: opening a named pipe must not wait for a writer.
-    file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    file = await openFile(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     return problem(describeReadError(error));
   }
   try {
-    const info = await file.stat();
+    const info = await statFile(file);
     if (info.isDirectory()) return problem('it is a directory; give the path of the YAML file in it');
     if (!info.isFile()) return problem('it is not a regular file');
     const chunks: Buffer[] = [];
     let size = 0;
     // Read up to one byte past the limit: the file may have grown since stat().
     for (;;) {
-      const { buffer, bytesRead } = await file.read({ buffer: Buffer.alloc(Math.min(1 << 20, MAX_YAML_FILE_BYTES + 1 - size)) });
+      const { buffer, bytesRead } = await readInto(file, { buffer: Buffer.alloc(Math.min(1 << 20, MAX_YAML_FILE_BYTES + 1 - size)) });
       if (bytesRead === 0) break;
       chunks.push(buffer.subarray(0, bytesRead));
       size += bytesRead;
@@ -62,7 +69,7 @@ export async function readYamlFile(
   } catch (error) {
     return problem(describeReadError(error));
   } finally {
-    await file.close().catch(() => undefined);
+    await closeFile(file).catch(() => undefined);
   }
 }
 

@@ -1,4 +1,4 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { ipFamily } from '../net/ip-family.js';
 import type { ServedPolicy } from '../policy/policy-set.js';
 
 /** How `mta-sts.<domain>` reaches this server: addresses, a CNAME target, or unknown yet. */
@@ -83,8 +83,8 @@ export function formatZoneLine(record: DnsRecord): string {
 
 export function validateTarget(target: PolicyHostTarget): string[] {
   const problems: string[] = [];
-  if (target.ipv4 !== undefined && !isIPv4(target.ipv4)) problems.push(`--ipv4 ${target.ipv4} is not an IPv4 address`);
-  if (target.ipv6 !== undefined && !isIPv6(target.ipv6)) problems.push(`--ipv6 ${target.ipv6} is not an IPv6 address`);
+  if (target.ipv4 !== undefined && ipFamily(target.ipv4) !== 4) problems.push(`--ipv4 ${target.ipv4} is not an IPv4 address`);
+  if (target.ipv6 !== undefined && ipFamily(target.ipv6) !== 6) problems.push(`--ipv6 ${target.ipv6} is not an IPv6 address`);
   if (target.cname !== undefined && (target.ipv4 !== undefined || target.ipv6 !== undefined)) {
     problems.push('--cname cannot be combined with --ipv4 or --ipv6: a CNAME must be the only record at its name');
   }

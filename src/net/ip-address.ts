@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { ipFamily } from './ip-family.js';
 
 /**
  * The address as 4 bytes (IPv4, including IPv4-mapped IPv6 such as ::ffff:192.0.2.1) or 16 bytes
@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
  * it names the local interface, not a different address.
  */
 export function ipBytes(address: string): Uint8Array | undefined {
-  const family = isIP(address);
+  const family = ipFamily(address);
   if (family === 4) return ipv4Bytes(address);
   if (family !== 6) return undefined;
   const bytes = ipv6Bytes(address);
@@ -21,15 +21,15 @@ export function normaliseIp(address: string): string {
   // The common case on a dual-stack listener, checked first: it runs for every fetch.
   if (address.length > 7 && address.charCodeAt(0) === 58 /* : */ && /^::ffff:/i.test(address)) {
     const ipv4 = address.slice(7);
-    if (isIP(ipv4) === 4) return ipv4;
+    if (ipFamily(ipv4) === 4) return ipv4;
   }
-  const family = isIP(address);
+  const family = ipFamily(address);
   if (family !== 6) return address;
   const bytes = ipv6Bytes(address);
   return isIpv4Mapped(bytes) ? bytes.subarray(12).join('.') : address.toLowerCase();
 }
 
-/** Only called on text that isIP accepted as IPv4. Runs for every fetch, so no split/map garbage. */
+/** Only called on text that ipFamily accepted as IPv4. Runs for every fetch, so no split/map garbage. */
 function ipv4Bytes(address: string): Uint8Array {
   const bytes = new Uint8Array(4);
   let index = 0;
@@ -47,7 +47,7 @@ function ipv4Bytes(address: string): Uint8Array {
   return bytes;
 }
 
-/** Only called on text that isIP accepted as IPv6, so the shape is already known to be valid. */
+/** Only called on text that ipFamily accepted as IPv6, so the shape is already known to be valid. */
 function ipv6Bytes(address: string): Uint8Array {
   const [withoutZone = ''] = address.split('%');
   const [head = '', tail] = withoutZone.split('::');

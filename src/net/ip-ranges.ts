@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { ipFamily } from './ip-family.js';
 import { quote } from '../text/quote.js';
 import { ipBytes } from './ip-address.js';
 
@@ -56,7 +56,7 @@ function bitAt(bytes: Uint8Array, bit: number): 0 | 1 {
 /** A single address written where a range is expected stands for that address alone. */
 export function asCidr(entry: string): string {
   if (entry.includes('/')) return entry;
-  return `${entry}/${isIP(entry) === 4 ? 32 : 128}`;
+  return `${entry}/${ipFamily(entry) === 4 ? 32 : 128}`;
 }
 
 /** Parses `address/prefix`, throwing an Error whose message names the range and says what is wrong with it. */
@@ -67,7 +67,7 @@ export function parseCidr(cidr: string): { bytes: Uint8Array; prefix: number } {
   if (prefixText === undefined || rest.length > 0) {
     throw fail('expected address/prefix-length, such as 192.0.2.0/24 or 2001:db8::/32');
   }
-  const family = isIP(address);
+  const family = ipFamily(address);
   if (family === 0 || address.includes('%')) throw fail(`${quote(address)} is not an IP address`);
   const bytes = ipBytes(address)!;
   // A mapped range would be stored as IPv6 yet never match, since mapped addresses are looked up as IPv4.

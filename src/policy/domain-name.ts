@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { ipFamily } from '../net/ip-family.js';
 import { domainToASCII } from 'node:url';
 
 /** RFC 1035 §2.3.4: labels are at most 63 octets, names at most 253 in text form. */
@@ -40,9 +40,9 @@ export function normaliseDomainName(input: string): NameCheck {
 
 /** An IPv4 or IPv6 address, bare or as an address literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`, RFC 5321 §4.1.3). */
 export function isAddressLiteral(text: string): boolean {
-  // Names are checked by the hundred thousand: only what could be an address goes through isIP.
-  // Stryker disable next-line ConditionalExpression,Regex: a wider filter lets more through to isIP, which gives the same answer
+  // Names are checked by the hundred thousand: only what could be an address goes through ipFamily.
+  // Stryker disable next-line ConditionalExpression,Regex: a wider filter lets more through to ipFamily, which gives the same answer
   if (!/^[\d.]+$|:|^\[/.test(text)) return false;
   const bracketed = /^\[(?:ipv6:)?(.*)\]$/i.exec(text);
-  return isIP(bracketed ? bracketed[1]! : text) !== 0;
+  return ipFamily(bracketed ? bracketed[1]! : text) !== 0;
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { isIP } from 'node:net';
+import { ipFamily } from '../net/ip-family.js';
 import { normaliseIp } from '../net/ip-address.js';
 
 /**
@@ -187,18 +187,18 @@ function parseForwardedElement(element: string): 'empty' | { for: string | undef
  * be an obfuscated `_name`). `unknown`, obfuscated names and anything else are not addresses.
  */
 function nodeAddress(node: string): Hop {
-  if (isIP(node) !== 0) return normaliseIp(node);
+  if (ipFamily(node) !== 0) return normaliseIp(node);
   let address: string;
   let port: string;
   if (node.startsWith('[')) {
     const close = node.indexOf(']');
     address = node.slice(1, close);
-    if (close < 0 || isIP(address) !== 6) return undefined;
+    if (close < 0 || ipFamily(address) !== 6) return undefined;
     port = node.slice(close + 1);
   } else {
     const colon = node.indexOf(':');
     address = node.slice(0, colon);
-    if (colon < 0 || isIP(address) !== 4) return undefined;
+    if (colon < 0 || ipFamily(address) !== 4) return undefined;
     port = node.slice(colon);
   }
   if (port !== '' && !/^:(?:\d{1,5}|_[A-Za-z0-9._-]+)$/.test(port)) return undefined;
