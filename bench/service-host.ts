@@ -63,7 +63,7 @@ const service = await Service.start({
 const startMs = performance.now() - started;
 
 serveControl({
-  port: service.httpsAddress.port,
+  port: service.listeners.httpsAddress.port,
   startMs,
   stop: () => service.stop(),
   async reload(text) {
@@ -85,7 +85,7 @@ serveControl({
     await new Promise((resolve) => setTimeout(resolve, STALL_RESOLUTION_MS * 4));
     stalls.disable();
     // Certificates for added hosts are prepared after the reload, in the background.
-    while (!service.readiness().ready) {
+    while (!service.listeners.readiness().ready) {
       if (performance.now() - written > RELOAD_DEADLINE_MS) throw new Error('added hosts got no certificate');
       await new Promise((resolve) => setTimeout(resolve, 10));
     }

@@ -57,7 +57,7 @@ test('check-config and serve refuse an exposed admin listener and a short or emp
 test('an admin listener on "::" with a token: /metrics answers 401 without it and the metrics with it', async () => {
   const running = await startTestService(`${DOMAINS}${LISTEN}admin: { address: "::", port: 0, token: ${TOKEN} }\n`, { env: {} });
   try {
-    const port = running.service.adminAddress!.port;
+    const port = running.service.listeners.adminAddress!.port;
     assert.equal((await scrape(port)).status, 401);
     const { status, body } = await scrape(port, TOKEN);
     assert.equal(status, 200);
@@ -73,7 +73,7 @@ test('a reload that would expose the admin listener without a token is rejected;
     await writeFile(running.configPath, `${DOMAINS}${LISTEN}admin: { address: "::", port: 0 }\n`);
     const rejected = await running.log.waitFor((line) => line.event === 'config_invalid');
     assert.deepEqual(rejected.errors, [`${running.configPath}:6:19 admin.address: ${exposed('::')}`]);
-    assert.equal(running.service.adminAddress!.address, '127.0.0.1');
+    assert.equal(running.service.listeners.adminAddress!.address, '127.0.0.1');
   } finally {
     await running.service.stop();
   }
@@ -93,7 +93,7 @@ test('a client trickling its headers to the admin port is cut off at the same de
       await once(socket, 'connect');
       return trickle(socket, request, 300);
     };
-    const [policy, admin] = await Promise.all([slowClient(running.httpPort), slowClient(running.service.adminAddress!.port)]);
+    const [policy, admin] = await Promise.all([slowClient(running.httpPort), slowClient(running.service.listeners.adminAddress!.port)]);
     for (const [listener, cut] of Object.entries({ policy, admin })) {
       assert.ok(cut.sent < request.length, `${listener}: the whole request went through in ${cut.elapsedMs} ms`);
       assert.match(cut.response, /^HTTP\/1\.1 408 /, listener);

@@ -54,12 +54,13 @@ async function listenersFor(
     listen: config.listen,
     admin: config.admin,
     policies: () => set,
-    readiness: () => ({ ready: true, hostsWithoutCertificate: 0 }),
     trustProxy: trustedProxies([]),
     recordFetch: createFetchLog(logger, await ProviderClassifier.fromFile(SHIPPED_PROVIDERS_FILE)),
-    certificateFor: options.certificateFor ?? (() => undefined),
-    challengeCertificate: options.challenge ?? (() => undefined),
-    keyAuthorization: async () => undefined,
+    certificates: {
+      certificateFor: options.certificateFor ?? (() => undefined),
+      challengeCertificate: options.challenge ?? (() => undefined),
+      keyAuthorization: async () => undefined,
+    },
     metrics: new ServiceMetrics({ policies: () => set, certificateFor: () => undefined }),
     connectionLimits: { keepAliveTimeoutMs: 60_000, inactivityTimeoutMs: 60_000 },
     smtpReports: config.reports.smtp.enabled

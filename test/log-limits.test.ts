@@ -127,7 +127,7 @@ test('a flood of 404s from one address: 20 lines a minute, then one log_suppress
         assert.equal(await get(client, POLICY_HOST, { 'user-agent': `sender ${i}` }, i % 10 === 0 ? 'GET' : 'HEAD'), 200);
     }
     // The metrics count every request, written or not.
-    const metrics = samples((await scrape(running.service.adminAddress!.port)).body, 'mta_sts_policy_fetches_total');
+    const metrics = samples((await scrape(running.service.listeners.adminAddress!.port)).body, 'mta_sts_policy_fetches_total');
     assert.equal(metrics.find((sample) => sample.labels.status === '404')?.value, flood);
     assert.equal(metrics.find((sample) => sample.labels.status === '200')?.value, fetches);
   } finally {

@@ -16,8 +16,8 @@ trust_proxy: [127.0.0.1]
 ${LOOPBACK_LISTEN}`;
   const running = await startTestService(config, { env: { MTA_STS_ADMIN_TOKEN: TOKEN } });
   try {
-    const adminPort = running.service.adminAddress!.port;
-    assert.equal(running.service.adminAddress!.address, '127.0.0.1');
+    const adminPort = running.service.listeners.adminAddress!.port;
+    assert.equal(running.service.listeners.adminAddress!.address, '127.0.0.1');
     assert.equal((await scrape(adminPort)).status, 401);
     assert.equal((await scrape(adminPort, 'wrong-token-0123456789x')).status, 401);
 
@@ -66,7 +66,7 @@ test('the admin listener can be turned off', async () => {
     `domains: { example.com: { mode: none } }\n${LOOPBACK_LISTEN.replace('admin: { port: 0 }', 'admin: { enabled: false }')}`,
   );
   try {
-    assert.equal(running.service.adminAddress, undefined);
+    assert.equal(running.service.listeners.adminAddress, undefined);
   } finally {
     await running.service.stop();
   }

@@ -20,7 +20,7 @@ const body = (mode: string, mx: string[]) =>
 
 /** Config reloads the service has rejected so far (invalid or unreadable files), from its metrics. */
 async function rejectedReloads({ service }: TestService): Promise<number> {
-  const { body } = await scrape(service.adminAddress!.port);
+  const { body } = await scrape(service.listeners.adminAddress!.port);
   return samples(body, 'mta_sts_config_reloads_total').find((sample) => sample.labels.result === 'rejected')?.value ?? 0;
 }
 
@@ -235,7 +235,7 @@ test('quick reloads: a host dropped and served again keeps its certificate (an o
       (line) => line.event === 'certificate_loaded' && running.log.events('certificate_loaded').length > issuedBefore,
     );
     assert.deepEqual(await fetchCom(), { status: 200, body: body('enforce', ['mx1.example.com']) });
-    assert.deepEqual(running.service.readiness(), { ready: true, hostsWithoutCertificate: 0 });
+    assert.deepEqual(running.service.listeners.readiness(), { ready: true, hostsWithoutCertificate: 0 });
   } finally {
     agent.destroy();
     await running.service.stop();

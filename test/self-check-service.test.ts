@@ -69,7 +69,7 @@ test('serve checks its domains: status changes logged once, gauges scraped, a re
   assert.deepEqual(changes(), ['mx_covered: null -> warn']);
   assert.match(String(log.events('health_check')[0]!.message), /^mx2\.example\.com is in no mx pattern \(mx1\.example\.com\): enforce would bounce mail to it/);
 
-  const metrics = await scrape(running.service.adminAddress!.port);
+  const metrics = await scrape(running.service.listeners.adminAddress!.port);
   const statuses = Object.fromEntries(
     samples(metrics.body, 'mta_sts_health_check_status').map(({ labels, value }) => [`${labels.domain} ${labels.check}`, value]),
   );

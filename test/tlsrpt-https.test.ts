@@ -41,7 +41,7 @@ test('POST /tlsrpt over real HTTPS with curl: the service stores the report; wit
     assert.equal(line.successful_sessions, 42);
     const retried = await curl(withReports.httpsPort, '--header', `Content-Type: ${GZIP}`, '--data-binary', `@${file}`);
     assert.equal(retried.stdout, '200 report already stored\n200');
-    const metrics = (await scrape(withReports.service.adminAddress!.port)).body;
+    const metrics = (await scrape(withReports.service.listeners.adminAddress!.port)).body;
     assert.deepEqual(samples(metrics, 'mta_sts_tlsrpt_sessions_total'), [
       { labels: { domain: 'example.com', organization: 'Microsoft Corporation', result: 'successful' }, value: 42 },
       { labels: { domain: 'example.com', organization: 'Microsoft Corporation', result: 'failed' }, value: 0 },

@@ -4,7 +4,8 @@ import type { FetchStatisticsStore } from '../storage/fetch-statistics-store.js'
 import { startFetchStatistics } from './fetch-statistics.js';
 import { LogLimit, type LogLimits } from './log-limit.js';
 import { createFetchPipeline, type FetchPipeline, type FetchSink } from './pipeline.js';
-import type { ProviderClassifier } from './providers.js';
+import { ConfigError } from '../config/start-error.js';
+import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from './providers.js';
 import { ReverseDns } from './reverse-dns.js';
 
 export interface FetchesContext {
@@ -21,6 +22,15 @@ export interface Fetches {
   pipeline: FetchPipeline;
   /** One budget of lines per client address, for the policy listener's clients and the SMTP receiver's alike. */
   logLimit: LogLimit;
+}
+
+/**
+ * The provider list as `serve` reads it: the shipped list (or `shipped`, a test's stand-in) with
+ * the config's providers_file over it; a problem in either stops the start as a config error.
+ */
+export async function loadProviders(config: Config, shipped = SHIPPED_PROVIDERS_FILE): Promise<ProviderClassifier> {
+  const files = [shipped, ...(config.providersFile ? [config.providersFile] : [])];
+  return ProviderClassifier.fromFiles(files).catch((error: Error) => Promise.reject(new ConfigError(error.message.split('\n'))));
 }
 
 /** The fetch pipeline as the config sets it up: statistics and reverse DNS when enabled, the log budget always. */

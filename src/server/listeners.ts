@@ -22,22 +22,26 @@ export interface ListenersOptions {
   listen: Config['listen'];
   admin: Config['admin'];
   policies: () => PolicySet;
-  readiness: () => Readiness;
   /** Whether a peer may set X-Forwarded-For / Forwarded; asked per request, so reloads apply. */
   trustProxy: (address: string) => boolean;
   recordFetch: FetchRecorder;
   /** POST /tlsrpt (RFC 8460 §3) on the policy listener, when reports.https is enabled. */
   tlsReports?: TlsRptEndpoint | undefined;
-  /** The certificate of a host from the cache. */
-  certificateFor: (host: string) => ServedCertificate | undefined;
-  /** A pending TLS-ALPN-01 challenge's certificate for a host (RFC 8737). */
-  challengeCertificate: (host: string) => ServedCertificate | undefined;
-  /** A pending HTTP-01 challenge's key authorization for a token (RFC 8555 §8.3). */
-  keyAuthorization: KeyAuthorizationLookup;
+  certificates: CertificateLookup;
   metrics: ServiceMetrics;
   connectionLimits?: Partial<ConnectionLimits> | undefined;
   /** The receiver of TLS reports by mail (RFC 8460 §3, rua=mailto:), when reports.smtp is enabled. */
   smtpReports?: SmtpReportsOptions | undefined;
+}
+
+/** What the listeners ask of the certificate cache (src/tls/certificates.ts answers). */
+export interface CertificateLookup {
+  /** The certificate of a host from the cache. */
+  certificateFor(host: string): ServedCertificate | undefined;
+  /** A pending TLS-ALPN-01 challenge's certificate for a host (RFC 8737). */
+  challengeCertificate(host: string): ServedCertificate | undefined;
+  /** A pending HTTP-01 challenge's key authorization for a token (RFC 8555 §8.3). */
+  keyAuthorization(token: string): ReturnType<KeyAuthorizationLookup>;
 }
 
 export interface SmtpReportsOptions {
@@ -64,11 +68,11 @@ export class Listeners {
 
   /** Builds the apps and binds them, in order; a failure names the setting that chose the port or address. */
   async start(): Promise<void> {
-    const { log, listen, admin, connectionLimits } = this.options;
+    const { log, listen, admin, connectionLimits, certificates } = this.options;
     const common = {
       logger: log,
       policies: this.options.policies,
-      readiness: this.options.readiness,
+      readiness: () => this.readiness(),
       trustProxy: this.options.trustProxy,
       connectionLimits,
     };
@@ -82,7 +86,7 @@ export class Listeners {
       }),
     );
     this.http = this.track(
-      await buildApp({ ...common, listener: 'http', keyAuthorization: this.options.keyAuthorization, httpsPort: listen.https }),
+      await buildApp({ ...common, listener: 'http', keyAuthorization: (token) => certificates.keyAuthorization(token), httpsPort: listen.https }),
     );
     await listenOn(this.https, { port: 'listen.https', address: 'listen.address' }, listen.address, listen.https, log);
     await listenOn(this.http, { port: 'listen.http', address: 'listen.address' }, listen.address, listen.http, log);
@@ -100,7 +104,7 @@ export class Listeners {
         domains: smtpReports.domains,
         extraRecipients: () => settings.recipients,
         // The policy host's certificate; a TLS-ALPN-01 challenge certificate is for the CA's HTTPS validation only.
-        certificateFor: this.options.certificateFor,
+        certificateFor: (host) => certificates.certificateFor(host),
         log,
         admitLine: smtpReports.admitLine,
         limits: { maxMessageBytes: settings.max_message_bytes },
@@ -146,7 +150,15 @@ export class Listeners {
    * ALPN list, so ordinary clients of that host get the challenge certificate during those seconds.
    */
   private selectCertificate(servername: string): ServedCertificate | undefined {
-    return this.options.challengeCertificate(servername) ?? this.options.certificateFor(servername);
+    const { certificates } = this.options;
+    return certificates.challengeCertificate(servername) ?? certificates.certificateFor(servername);
+  }
+
+  /** Ready (GET /ready on the admin listener) once every served host has its certificate. */
+  readiness(): Readiness {
+    const { policies, certificates } = this.options;
+    const hostsWithoutCertificate = policies().hosts.filter((host) => !certificates.certificateFor(host)).length;
+    return { ready: hostsWithoutCertificate === 0, hostsWithoutCertificate };
   }
 
   get httpsAddress(): AddressInfo {

@@ -1,12 +1,9 @@
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { readEnvironment } from '../config/environment.js';
 import { loadStartConfig } from '../config/load.js';
 import { ConfigReloader } from '../config/reloader.js';
-import { ConfigError } from '../config/start-error.js';
-import { startFetches } from '../fetches/fetches-from-config.js';
+import { loadProviders, startFetches } from '../fetches/fetches-from-config.js';
 import type { FetchPipeline } from '../fetches/pipeline.js';
-import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from '../fetches/providers.js';
 import { createSelfCheck } from '../health/self-check-from-config.js';
 import type { SelfCheck } from '../health/self-check.js';
 import { createLogger } from '../log/logger.js';
@@ -14,7 +11,6 @@ import { ServiceMetrics } from '../metrics/service-metrics.js';
 import { trustedProxies } from '../net/trust-proxy.js';
 import type { PolicySet } from '../policy/policy-set.js';
 import { startTlsReports, type TlsReports } from '../reports/report-service.js';
-import type { Readiness } from '../server/health-routes.js';
 import { Listeners } from '../server/listeners.js';
 import { PolicyLifecycle } from '../lifecycle/policy-lifecycle.js';
 import { openBackends } from '../storage/backends.js';
@@ -35,7 +31,8 @@ export class Service {
     private readonly reloader: ConfigReloader,
     private readonly certificates: Certificates,
     private readonly lifecycle: PolicyLifecycle | undefined,
-    private readonly listeners: Listeners,
+    /** Their addresses, and readiness (every served host has its certificate). */
+    readonly listeners: Listeners,
     private readonly fetches: FetchPipeline,
     private readonly reports: TlsReports | undefined,
     private readonly selfCheck: SelfCheck | undefined,
@@ -47,10 +44,7 @@ export class Service {
     const { config, warnings, text } = await loadStartConfig(options.configPath, env);
     const log = createLogger(config.logLevel, options.logDestination);
     for (const warning of warnings) log.warn({ event: 'config_warning', warning }, warning);
-    const classifier = await ProviderClassifier.fromFiles([
-      options.providersFile ?? SHIPPED_PROVIDERS_FILE,
-      ...(config.providersFile ? [config.providersFile] : []),
-    ]).catch((error: Error) => Promise.reject(new ConfigError(error.message.split('\n'))));
+    const classifier = await loadProviders(config, options.providersFile);
     const keepsState = usesStateDir(config);
     if (keepsState) await prepareStateDir(config.stateDir);
     const backends = openBackends(config);
@@ -116,14 +110,11 @@ export class Service {
       listen: config.listen,
       admin: config.admin,
       policies: () => reloader.policies,
-      readiness: () => service.readiness(),
       trustProxy: (address) => trustProxy(address),
       recordFetch: fetches.record,
       tlsReports: reports?.https,
       smtpReports: reports?.smtp && { ...reports.smtp, admitLine: (ip) => logLimit.admit(ip) },
-      certificateFor: (host) => certificates.certificateFor(host),
-      challengeCertificate: (host) => certificates.challengeCertificate(host),
-      keyAuthorization: (token) => certificates.keyAuthorization(token),
+      certificates,
       metrics,
       connectionLimits: options.connectionLimits,
     });
@@ -145,27 +136,9 @@ export class Service {
     return service;
   }
 
-  get httpsAddress(): AddressInfo {
-    return this.listeners.httpsAddress;
-  }
-
-  get httpAddress(): AddressInfo {
-    return this.listeners.httpAddress;
-  }
-
-  /** The admin (metrics) listener, when enabled. */
-  get adminAddress(): AddressInfo | undefined {
-    return this.listeners.adminAddress;
-  }
-
   /** The policy set being served right now. */
   get currentPolicies(): PolicySet {
     return this.reloader.policies;
-  }
-
-  readiness(): Readiness {
-    const hostsWithoutCertificate = this.currentPolicies.hosts.filter((host) => !this.certificates.certificateFor(host)).length;
-    return { ready: hostsWithoutCertificate === 0, hostsWithoutCertificate };
   }
 
   /**

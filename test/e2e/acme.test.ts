@@ -136,7 +136,7 @@ test('a host that cannot validate fails alone; a domain added by reload gets its
     // The retry is planned at least 3/4 of minRetryMs after the failure; the line's own time
     // comes after the status is stored, which a loaded machine may take longer than that for.
     assert.ok(Date.parse(String(failure.next_attempt)) > started + 0.75 * timing.minRetryMs);
-    assert.equal(running.service.readiness().hostsWithoutCertificate, 1);
+    assert.equal(running.service.listeners.readiness().hostsWithoutCertificate, 1);
 
     const before = running.log.lines.length;
     await writeFile(running.configPath, configFor(['example.com', 'unresolvable.example', 'example.net']));
