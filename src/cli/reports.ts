@@ -5,11 +5,11 @@ import { createLogger } from '../log/logger.js';
 import { PolicySet } from '../policy/policy-set.js';
 import { GZIP_MEDIA_TYPE, JSON_MEDIA_TYPE } from '../reports/decode.js';
 import { createReportIntake, ReportStoreUnavailableError, type IntakeOutcome, type ReportIntake } from '../reports/intake.js';
-import { READINESS_DAYS, reportDay, summarizeReports, type DomainReportSummary } from '../reports/report-summary.js';
+import { READINESS_DAYS, reportDay, reportQuerySince, summarizeReports, type DomainReportSummary } from '../reports/report-summary.js';
 import { openBackends, type StoreAccess } from '../storage/backends.js';
 import type { TlsReportStore } from '../storage/tls-report-store.js';
 import { escapeTerminalControlsInJson, printable } from '../text/printable.js';
-import { daysBefore, utcDay } from '../time/days.js';
+import { utcDay } from '../time/days.js';
 import { loadConfigOrReport } from './load-config.js';
 import { periodOf } from './period.js';
 import { formatTable } from './table.js';
@@ -65,11 +65,8 @@ export async function printReports(
       );
       return 0;
     }
-    // Readiness looks at the last READINESS_DAYS days whatever the period shown.
-    const readinessDay = daysBefore(now, READINESS_DAYS - 1);
     const results = await store.policyResults({
-      // A report's day is the middle of its range: one that ended the day before may still count.
-      sinceDay: daysBefore(new Date(`${sinceDay < readinessDay ? sinceDay : readinessDay}T00:00:00Z`), 1),
+      sinceDay: reportQuerySince(sinceDay, now),
       ...(wanted !== undefined && { domain: wanted }),
     });
     const served = [...new PolicySet(config.domains).policies]

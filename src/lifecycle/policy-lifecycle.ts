@@ -2,7 +2,9 @@ import type { Logger } from 'pino';
 import { formatZoneLine, stsTxtRecord } from '../dns/records.js';
 import type { DomainPolicy } from '../policy/policy.js';
 import type { PolicySet, ServedPolicy } from '../policy/policy-set.js';
+import type { LifecycleView } from './lifecycle-view.js';
 import {
+  lastCachedUntil,
   recordServed,
   retirementPolicy,
   retirementsAt,
@@ -106,6 +108,23 @@ export class PolicyLifecycle {
     }
     this.announced = new Map(this.retiring);
     this.schedule(now);
+  }
+
+  /** The history as this process holds it, in the form the commands read from the store (the dashboard shows it). */
+  view(): LifecycleView {
+    return {
+      retirements: [...this.retiring.values()],
+      cachedUntil: (domain) => {
+        const history = this.histories.get(domain);
+        return history && lastCachedUntil(history);
+      },
+      problems: [],
+    };
+  }
+
+  /** The policies a domain has served, oldest first; undefined for a domain never served. */
+  history(domain: string): DomainHistory | undefined {
+    return this.histories.get(domain);
   }
 
   /** Resolves when the history writes begun so far are done. */

@@ -47,6 +47,16 @@ export interface DomainReportSummary extends SessionCounts {
 }
 
 /**
+ * The first day to ask the store for, to summarize from `sinceDay` with readiness (the last
+ * READINESS_DAYS days, whatever the period shown): a report's day is the middle of its range, so
+ * one that ended the day before may still count.
+ */
+export function reportQuerySince(sinceDay: string, now: Date): string {
+  const readinessDay = daysBefore(now, READINESS_DAYS - 1);
+  return daysBefore(new Date(`${sinceDay < readinessDay ? sinceDay : readinessDay}T00:00:00Z`), 1);
+}
+
+/**
  * The UTC day a report covers: the middle of its date range, so a report for a day in another
  * time zone (Mail.ru's 00:00+03:00 to 23:59+03:00) counts on that day, not the one before.
  */

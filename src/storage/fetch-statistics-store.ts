@@ -41,6 +41,13 @@ export interface ProviderFetchStatistics {
   fetchesByPolicyId: Record<string, number>;
 }
 
+/** Which days (UTC, YYYY-MM-DD, both included) and domain a query covers. */
+export interface FetchStatisticsFilter {
+  sinceDay: string;
+  untilDay?: string;
+  domain?: string;
+}
+
 /**
  * Where fetch statistics are kept. SQLite in the state directory is the embedded store; a
  * database shared by several replicas implements the same four calls (its `add` must sum, not
@@ -49,8 +56,8 @@ export interface ProviderFetchStatistics {
 export interface FetchStatisticsStore {
   /** Adds a batch atomically: after a crash, all of it is stored or none. */
   add(batch: readonly DailyFetches[]): Promise<void>;
-  /** Per domain and provider, the days from `sinceDay` (YYYY-MM-DD, UTC) on. */
-  query(filter: { sinceDay: string; domain?: string }): Promise<ProviderFetchStatistics[]>;
+  /** Per domain and provider, the days from `sinceDay` (YYYY-MM-DD, UTC) on, up to `untilDay` when given. */
+  query(filter: FetchStatisticsFilter): Promise<ProviderFetchStatistics[]>;
   /** Deletes the days before `beforeDay`; returns how many day rows went. */
   prune(beforeDay: string): Promise<number>;
   close(): Promise<void>;

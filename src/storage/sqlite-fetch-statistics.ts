@@ -3,6 +3,7 @@ import { openStatePart, type SqliteDatabase, type StatePart } from './sqlite-dat
 import {
   MAX_ADDRESSES_PER_DAY,
   type DailyFetches,
+  type FetchStatisticsFilter,
   type FetchStatisticsStore,
   type ProviderFetchStatistics,
 } from './fetch-statistics-store.js';
@@ -106,9 +107,15 @@ export class SqliteFetchStatistics implements FetchStatisticsStore {
     })();
   }
 
-  async query(filter: { sinceDay: string; domain?: string }): Promise<ProviderFetchStatistics[]> {
-    const where = `day >= @sinceDay${filter.domain === undefined ? '' : ' AND domain = @domain'}`;
-    const parameters = { sinceDay: filter.sinceDay, ...(filter.domain !== undefined && { domain: filter.domain }) };
+  async query(filter: FetchStatisticsFilter): Promise<ProviderFetchStatistics[]> {
+    const where =
+      `day >= @sinceDay${filter.untilDay === undefined ? '' : ' AND day <= @untilDay'}` +
+      `${filter.domain === undefined ? '' : ' AND domain = @domain'}`;
+    const parameters = {
+      sinceDay: filter.sinceDay,
+      ...(filter.untilDay !== undefined && { untilDay: filter.untilDay }),
+      ...(filter.domain !== undefined && { domain: filter.domain }),
+    };
     // SQLite takes the bare column last_policy_id from the row that has max(last_seen); a further min() or max()
     // would take part in that choice, so whether a day was capped is summed.
     const totals = this.db
