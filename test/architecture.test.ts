@@ -13,7 +13,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['text', 'net', 'policy', 'log', 'files', 'time'],
   ['config', 'storage', 'dns'],
   ['tls', 'fetches', 'metrics', 'reports', 'lifecycle', 'health'],
-  ['server'],
+  ['dashboard', 'server'],
   ['service', 'cli'],
 ];
 

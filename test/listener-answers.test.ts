@@ -134,7 +134,7 @@ test('the admin listener with a token: 401 names the scheme and says no more; th
   for (const authorization of [undefined, 'Bearer wrong-token-012345678', 'admin-token-0123456789']) {
     const refused = await app.inject({ url: '/metrics', headers: authorization === undefined ? {} : { authorization } });
     assert.equal(refused.statusCode, 401, String(authorization));
-    assert.equal(refused.headers['www-authenticate'], 'Bearer');
+    assert.equal(refused.headers['www-authenticate'], 'Basic realm="mta-sts-server"');
     assert.equal(refused.headers['content-type'], 'text/plain; charset=utf-8');
     assert.equal(refused.body, '401 unauthorized\n');
   }

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { StartError } from '../config/start-error.js';
+import type { DashboardSources } from '../dashboard/dashboard-sources.js';
 import { formatZoneLine, stsTxtRecord } from '../dns/records.js';
 import type { FetchRecorder } from '../fetches/fetch-log.js';
 import type { ServiceMetrics } from '../metrics/service-metrics.js';
@@ -29,6 +30,8 @@ export interface ListenersOptions {
   tlsReports?: TlsRptEndpoint | undefined;
   certificates: CertificateLookup;
   metrics: ServiceMetrics;
+  /** What the admin listener's dashboard reads; without it the admin listener serves the metrics only. */
+  dashboard?: DashboardSources | undefined;
   connectionLimits?: Partial<ConnectionLimits> | undefined;
   /** The receiver of TLS reports by mail (RFC 8460 §3, rua=mailto:), when reports.smtp is enabled. */
   smtpReports?: SmtpReportsOptions | undefined;
@@ -92,7 +95,13 @@ export class Listeners {
     await listenOn(this.http, { port: 'listen.http', address: 'listen.address' }, listen.address, listen.http, log);
     if (admin.enabled) {
       this.admin = this.track(
-        await buildAdminApp({ logger: log, metrics: this.options.metrics, token: admin.token, connectionLimits }),
+        await buildAdminApp({
+          logger: log,
+          metrics: this.options.metrics,
+          token: admin.token,
+          dashboard: this.options.dashboard,
+          connectionLimits,
+        }),
       );
       await listenOn(this.admin, { port: 'admin.port', address: 'admin.address' }, admin.address, admin.port, log);
     }

@@ -3,6 +3,7 @@ import { readEnvironment } from '../config/environment.js';
 import { loadStartConfig } from '../config/load.js';
 import { ConfigReloader } from '../config/reloader.js';
 import { loadProviders, startFetches } from '../fetches/fetches-from-config.js';
+import { LiveFetches } from '../fetches/live-fetches.js';
 import type { FetchPipeline } from '../fetches/pipeline.js';
 import { createSelfCheck } from '../health/self-check-from-config.js';
 import type { SelfCheck } from '../health/self-check.js';
@@ -20,6 +21,9 @@ import type { ServiceOptions } from './service-options.js';
 
 /** Policy domains and certificates listed one by one in the start-up log; above this only counts (`dns` and `certs` list them). */
 const LIST_UP_TO = 50;
+/** The dashboard's live view: the requests it keeps for a page that opens, and the pages it feeds at once. */
+const LIVE_FETCHES_KEPT = 200;
+const LIVE_VIEWS = 16;
 
 /**
  * The composition root: builds the parts from the config, starts them in order and stops them in
@@ -90,10 +94,11 @@ export class Service {
         ...(selfCheck && { risks: (before, after) => selfCheck.risks(before, after) }),
       },
     });
+    const live = new LiveFetches(LIVE_FETCHES_KEPT, LIVE_VIEWS);
     const { pipeline: fetches, logLimit } = await startFetches(config, {
       log,
       classifier,
-      sinks: [metrics],
+      sinks: [metrics, live],
       openStatistics: () => backends.openFetchStatistics('read-write'),
       logLimits: options.logLimits,
     });
@@ -116,6 +121,17 @@ export class Service {
       smtpReports: reports?.smtp && { ...reports.smtp, admitLine: (ip) => logLimit.admit(ip) },
       certificates,
       metrics,
+      dashboard: {
+        policies: () => reloader.policies,
+        classifier,
+        certificateFor: (host) => certificates.certificateFor(host),
+        openFetchStatistics: () => backends.openFetchStatistics('read-only'),
+        openTlsReportStore: () => backends.openTlsReportStore('read-only'),
+        lifecycle,
+        healthChecks: selfCheck && (() => selfCheck.results()),
+        receivers: { smtp: config.reports.smtp.enabled, https: config.reports.https.enabled },
+        live,
+      },
       connectionLimits: options.connectionLimits,
     });
     const service: Service = new Service(log, reloader, certificates, lifecycle, listeners, fetches, reports, selfCheck);

@@ -1,0 +1,53 @@
+import type { CheckStatus } from '../health/check-result.js';
+import { html, type Html } from './html.js';
+
+/** The paths the pages and the API answer on; the static assets are served from the package, never a CDN. */
+export const ASSET_CSS = '/assets/dashboard.css';
+export const ASSET_JS = '/assets/dashboard.js';
+
+export const domainPath = (domain: string) => `/domains/${encodeURIComponent(domain)}`;
+
+/** A whole page: no inline script or style (the Content-Security-Policy allows neither), readable on a phone. */
+export function layout(title: string, current: 'overview' | 'live' | 'domain', body: Html): string {
+  const link = (href: string, label: string, active: boolean) =>
+    html`<a href="${href}"${active ? html` aria-current="page"` : ''}>${label}</a>`;
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} · mta-sts-server</title>
+<link rel="stylesheet" href="${ASSET_CSS}">
+<script src="${ASSET_JS}" defer></script>
+</head>
+<body>
+<header><nav aria-label="Dashboard">
+<span class="brand">mta-sts-server</span>
+${link('/', 'Overview', current === 'overview')}
+${link('/live', 'Live', current === 'live')}
+</nav></header>
+<main id="main">
+${body}
+</main>
+</body>
+</html>
+`.markup;
+}
+
+/** A status as text with a symbol, coloured by class (Okabe–Ito colours: still told apart by the text without colour). */
+export type Shade = CheckStatus | 'none';
+const SYMBOLS: Record<Shade, string> = { ok: '✓', warn: '!', fail: '✗', none: '–' };
+
+export function statusLabel(shade: Shade, text: string): Html {
+  return html`<span class="status status-${shade}"><span aria-hidden="true">${SYMBOLS[shade]}</span> ${text}</span>`;
+}
+
+/** "2026-11-29 09:12 UTC", or a dash. */
+export const moment = (iso: string | null | undefined) => (iso ? `${iso.slice(0, 16).replace('T', ' ')} UTC` : '–');
+
+/** As `stats` shows a share: whole percent, rounded down. */
+export const percent = (part: number, whole: number) => `${Math.floor((part / whole) * 100)}%`;
+
+/** A table that scrolls sideways on a narrow screen instead of the page. */
+export const scrolling = (caption: string, table: Html) =>
+  html`<div class="table-scroll" role="region" aria-label="${caption}" tabindex="0">${table}</div>`;
