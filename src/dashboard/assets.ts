@@ -106,8 +106,8 @@ caption { text-align: left; padding: 0.25rem 0; color: #444; }
 th, td { text-align: left; padding: 0.35rem 0.6rem; border-bottom: 1px solid #e3e3e3; vertical-align: top; }
 th { background: #f0f0f0; white-space: nowrap; }
 th button { font: inherit; font-weight: 700; background: none; border: 0; padding: 0; cursor: pointer; color: inherit; }
-th[aria-sort="ascending"] button::after { content: " ▲"; }
-th[aria-sort="descending"] button::after { content: " ▼"; }
+th[aria-sort="ascending"] button::after { content: " ▲" / ""; }
+th[aria-sort="descending"] button::after { content: " ▼" / ""; }
 td.user-agent { overflow-wrap: anywhere; max-width: 30rem; }
 .status { display: inline-block; padding: 0 0.4rem; border-radius: 3px; border-left: 4px solid var(--none); background: #f1f1f1; white-space: nowrap; }
 .status-ok { border-color: var(--ok); background: #e3f4ee; }

@@ -7,7 +7,10 @@ export const ASSET_JS = '/assets/dashboard.js';
 
 export const domainPath = (domain: string) => `/domains/${encodeURIComponent(domain)}`;
 
-/** A whole page: no inline script or style (the Content-Security-Policy allows neither), readable on a phone. */
+/**
+ * A whole page: no inline script or style (the Content-Security-Policy allows neither), readable
+ * on a phone; an empty icon, so a browser asks for no /favicon.ico.
+ */
 export function layout(title: string, current: 'overview' | 'live' | 'domain', body: Html): string {
   const link = (href: string, label: string, active: boolean) =>
     html`<a href="${href}"${active ? html` aria-current="page"` : ''}>${label}</a>`;
@@ -17,6 +20,7 @@ export function layout(title: string, current: 'overview' | 'live' | 'domain', b
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · mta-sts-server</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${ASSET_CSS}">
 <script src="${ASSET_JS}" defer></script>
 </head>
