@@ -9,13 +9,19 @@
 export const DASHBOARD_JS = String.raw`'use strict';
 (function () {
   /** Numbers compare as numbers, text as text; an empty value (no data) sorts last either way. */
+  var collator = new Intl.Collator(undefined, { numeric: true });
   function compare(a, b, direction) {
     if (a === '' || b === '') return a === b ? 0 : a === '' ? 1 : -1;
     var x = Number(a), y = Number(b);
-    var order = !isNaN(x) && !isNaN(y) ? x - y : a.localeCompare(b);
+    var order = !isNaN(x) && !isNaN(y) ? x - y : collator.compare(a, b);
     return order * direction;
   }
 
+  /**
+   * Keys are read once per row, and the rows go into a new body that replaces the old one in a
+   * single step: with thousands of domains, moving rows one by one in the live table lays it out
+   * again and again.
+   */
   function sortBy(table, button) {
     var header = button.parentElement;
     var column = Number(button.getAttribute('data-sort-column'));
@@ -23,10 +29,15 @@ export const DASHBOARD_JS = String.raw`'use strict';
     table.querySelectorAll('thead th').forEach(function (th) { th.setAttribute('aria-sort', 'none'); });
     header.setAttribute('aria-sort', direction === 1 ? 'ascending' : 'descending');
     var body = table.tBodies[0];
-    var rows = Array.prototype.slice.call(body.rows);
-    var key = function (row) { return row.cells[column].getAttribute('data-sort-value') || ''; };
-    rows.sort(function (a, b) { return compare(key(a), key(b), direction); });
-    body.append.apply(body, rows);
+    var keyed = Array.prototype.map.call(body.rows, function (row) {
+      var cell = row.cells[column];
+      var key = cell.getAttribute('data-sort-value');
+      return { row: row, key: key === null ? cell.textContent : key };
+    });
+    keyed.sort(function (a, b) { return compare(a.key, b.key, direction); });
+    var sorted = document.createElement('tbody');
+    keyed.forEach(function (entry) { sorted.appendChild(entry.row); });
+    table.replaceChild(sorted, body);
   }
 
   document.querySelectorAll('table.sortable').forEach(function (table) {
@@ -102,6 +113,7 @@ code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monosp
 .controls input { font: inherit; padding: 0.35rem 0.5rem; min-width: 16rem; max-width: 100%; }
 .table-scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; background: #fff; width: 100%; }
+#overview th { white-space: normal; }
 caption { text-align: left; padding: 0.25rem 0; color: #444; }
 th, td { text-align: left; padding: 0.35rem 0.6rem; border-bottom: 1px solid #e3e3e3; vertical-align: top; }
 th { background: #f0f0f0; white-space: nowrap; }

@@ -48,8 +48,10 @@ export function stackedBars(title: string, bars: readonly Bar[], series: readonl
     });
     // A day label every week, and the last day, so that thirty labels do not overlap.
     const labelled = (bars.length - 1 - index) % 7 === 0;
+    // The last label ends at its bar, so that it stays inside the chart.
+    const last = index === bars.length - 1;
     const label = labelled
-      ? html`<text x="${(x + barWidth / 2).toFixed(1)}" y="${HEIGHT - 10}" text-anchor="middle">${bar.label.slice(5)}</text>`
+      ? html`<text x="${(last ? x + barWidth : x + barWidth / 2).toFixed(1)}" y="${HEIGHT - 10}" text-anchor="${last ? 'end' : 'middle'}">${bar.label.slice(5)}</text>`
       : '';
     return html`<g>${parts}${label}</g>`;
   });

@@ -2,8 +2,9 @@ import type { Overview, OverviewRow } from './dashboard-data.js';
 import { html, type Html } from './html.js';
 import { domainPath, layout, percent, scrolling, statusLabel, type Shade } from './page-parts.js';
 
-/** A cell with the value the table sorts by (the script compares numbers as numbers). */
-const cell = (sortBy: string | number, content: Html | string | number) => html`<td data-sort-value="${sortBy}">${content}</td>`;
+/** A cell with the value the table sorts by when it is not the cell's text (the script compares numbers as numbers). */
+const cell = (sortBy: string | number, content: Html | string | number) =>
+  sortBy === content ? html`<td>${content}</td>` : html`<td data-sort-value="${sortBy}">${content}</td>`;
 
 const COLUMNS = [
   'Domain',

@@ -134,6 +134,8 @@ test('the overview shows what the CLI prints for the same state, sorts and filte
   }
   assert.match(rows.find((row) => row.Domain === 'example.org')!['TXT record']!, /differs/);
   assert.match(rows.find((row) => row.Domain === RETIRING_DOMAIN)!.Mode!, /none \(retiring\)/);
+  // Wide enough for every column, so the screenshot shows the whole table.
+  await page.setViewportSize({ width: 1600, height: 560 });
   await page.screenshot({ path: join(screenshots, 'dashboard-overview.png') });
 
   // Sorting by keyboard: Tab to the Fetches header's button and press Enter, twice for descending.
@@ -240,12 +242,17 @@ test('1 000 domains: the overview renders (timing reported, not asserted)', asyn
       return { responseEnd: entry!.responseEnd, loadEventEnd: entry!.loadEventEnd };
     });
     assert.equal(await page.locator('#overview tbody tr').count(), 1_000 + DEMO_DOMAINS.length + 1);
-    const sortStarted = performance.now();
-    const domainButton = page.getByRole('button', { name: 'Domain', exact: true });
-    await domainButton.click();
-    await domainButton.click();
+    // Two sorts by domain (descending after ascending), timed in the page up to the layout that follows.
+    const sortMs = await page.evaluate(() => {
+      const button = document.querySelector<HTMLButtonElement>('button[data-sort-column="0"]')!;
+      const started = performance.now();
+      button.click();
+      void document.body.offsetHeight;
+      button.click();
+      void document.body.offsetHeight;
+      return performance.now() - started;
+    });
     assert.equal(await page.locator('#overview tbody tr td a').first().textContent(), RETIRING_DOMAIN);
-    const sortMs = performance.now() - sortStarted;
     const report =
       `overview of ${1_000 + DEMO_DOMAINS.length + 1} domains: load event after ${navigation.loadEventEnd.toFixed(0)} ms ` +
       `(HTML received after ${navigation.responseEnd.toFixed(0)} ms; ${loadedMs.toFixed(0)} ms as the test saw it); two sorts ${sortMs.toFixed(0)} ms`;
