@@ -24,14 +24,23 @@ async function api<T>(path: string): Promise<T> {
 
 async function cliJson<T>(args: string[]): Promise<T> {
   const result = await cliInProcess([...args, '--json', '--config', demo.configPath]);
-  assert.ok(result.code === 0 || (args[0] === 'check' && result.code === 1), `${args.join(' ')}: ${result.code} ${result.stderr}`);
+  assert.ok(
+    result.code === 0 || (args[0] === 'check' && result.code === 1),
+    `${args.join(' ')}: ${result.code} ${result.stderr}`,
+  );
   return JSON.parse(result.stdout) as T;
 }
 
 interface StatsJson {
   since: string;
   until: string;
-  domains: { domain: string; fetches: number; retired: boolean; delete_after: string | null; providers: { provider: string; has_current_policy: boolean }[] }[];
+  domains: {
+    domain: string;
+    fetches: number;
+    retired: boolean;
+    delete_after: string | null;
+    providers: { provider: string; has_current_policy: boolean }[];
+  }[];
 }
 interface ReportsJson {
   since: string;
@@ -94,7 +103,10 @@ test('a domain page: `stats --domain`, `reports --domain` (30 days) and `check -
   );
   assert.deepEqual(detail.enforce_readiness, checks.domains[0]!.enforce_readiness);
   assert.equal(detail.certificate?.issuer.includes('mta-sts-server test CA'), true);
-  assert.match(detail.dns_records.join('\n'), new RegExp(`_mta-sts\\.example\\.com\\. +3600 IN TXT +"v=STSv1; id=${demo.ids.get('example.com')}"`));
+  assert.match(
+    detail.dns_records.join('\n'),
+    new RegExp(`_mta-sts\\.example\\.com\\. +3600 IN TXT +"v=STSv1; id=${demo.ids.get('example.com')}"`),
+  );
 });
 
 test('the retiring domain: its history and when its records can go, as `dns` says', async () => {

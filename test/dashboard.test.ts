@@ -148,7 +148,10 @@ test('a domain not served is 404 on its page and in the API; a served one is fou
   const api = await app.inject({ url: '/api/domains/example.net' });
   assert.equal(api.statusCode, 404);
   assert.deepEqual(JSON.parse(api.body), { error: 'not a domain this service serves' });
-  const found = JSON.parse((await app.inject({ url: '/api/domains/Example.COM' })).body) as { domain: string; policy_text: string };
+  const found = JSON.parse((await app.inject({ url: '/api/domains/Example.COM' })).body) as {
+    domain: string;
+    policy_text: string;
+  };
   assert.equal(found.domain, 'example.com');
   assert.match(found.policy_text, /^version: STSv1\r\nmode: enforce\r\n/);
 });
@@ -174,7 +177,8 @@ test('stores that cannot be read: the overview says why and shows the rest', asy
 
 test('the live feed keeps the last fetches in a bounded ring and feeds a bounded number of listeners', () => {
   const live = new LiveFetches(3, 2);
-  for (let index = 1; index <= 5; index++) live.attributed(policyFetch({ ip: `192.0.2.${index}` }), { provider: 'google', claimed: false });
+  for (let index = 1; index <= 5; index++)
+    live.attributed(policyFetch({ ip: `192.0.2.${index}` }), { provider: 'google', claimed: false });
   assert.deepEqual(
     live.latest().map((fetch) => fetch.ip),
     ['192.0.2.3', '192.0.2.4', '192.0.2.5'],
@@ -183,7 +187,10 @@ test('the live feed keeps the last fetches in a bounded ring and feeds a bounded
   const first = live.listen((fetch) => heard.push(`a ${fetch.ip}`));
   const second = live.listen((fetch) => heard.push(`b ${fetch.ip}`));
   assert.ok(first && second);
-  assert.equal(live.listen(() => undefined), undefined);
+  assert.equal(
+    live.listen(() => undefined),
+    undefined,
+  );
   live.attributed(policyFetch({ ip: '192.0.2.6' }), { provider: 'google', claimed: true });
   first();
   live.attributed(policyFetch({ ip: '192.0.2.7' }), { provider: 'google', claimed: false });
@@ -208,12 +215,14 @@ test('server-sent events: a fetch reaches an open stream; one stream over the bo
       .end();
   });
   const deadline = Date.now() + 5_000;
-  while (!events.join('').includes('retry: 3000') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  while (!events.join('').includes('retry: 3000') && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 20));
   const refused = await fetch(`http://127.0.0.1:${port}/api/fetches/live`);
   assert.equal(refused.status, 503);
   assert.equal(refused.headers.get('retry-after'), '60');
   live.attributed(policyFetch({ ua: HOSTILE }), { provider: 'unknown', claimed: false });
-  while (!events.join('').includes('event: fetch') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  while (!events.join('').includes('event: fetch') && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 20));
   const [, data] = /event: fetch\ndata: (.*)\n\n/.exec(events.join(''))!;
   assert.equal((JSON.parse(data!) as { user_agent: string }).user_agent, HOSTILE);
   await app.close();

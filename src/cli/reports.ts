@@ -5,7 +5,13 @@ import { createLogger } from '../log/logger.js';
 import { PolicySet } from '../policy/policy-set.js';
 import { GZIP_MEDIA_TYPE, JSON_MEDIA_TYPE } from '../reports/decode.js';
 import { createReportIntake, ReportStoreUnavailableError, type IntakeOutcome, type ReportIntake } from '../reports/intake.js';
-import { READINESS_DAYS, reportDay, reportQuerySince, summarizeReports, type DomainReportSummary } from '../reports/report-summary.js';
+import {
+  READINESS_DAYS,
+  reportDay,
+  reportQuerySince,
+  summarizeReports,
+  type DomainReportSummary,
+} from '../reports/report-summary.js';
 import { openBackends, type StoreAccess } from '../storage/backends.js';
 import type { TlsReportStore } from '../storage/tls-report-store.js';
 import { escapeTerminalControlsInJson, printable } from '../text/printable.js';

@@ -76,7 +76,8 @@ export async function printStats(
   if (idle.length > 0) {
     const names = idle.length <= NAME_IDLE_DOMAINS_UP_TO ? `: ${idle.map((report) => report.domain).join(', ')}` : '';
     out.write(`\nNo fetches for ${idle.length} domain${idle.length === 1 ? '' : 's'}${names}\n`);
-    for (const report of idle) if (report.retired || report.delete_after !== null) out.write(`  ${report.domain}: ${modeNote(report)}\n`);
+    for (const report of idle)
+      if (report.retired || report.delete_after !== null) out.write(`  ${report.domain}: ${modeNote(report)}\n`);
   }
   return 0;
 }
@@ -94,7 +95,8 @@ function whoHasTheCurrentPolicy(providers: readonly ProviderFetchRow[]): string 
 }
 
 function modeNote(report: DomainFetchReport): string {
-  const deleteAfter = report.delete_after === null ? '' : `; delete its records after ${formatMoment(Date.parse(report.delete_after))}`;
+  const deleteAfter =
+    report.delete_after === null ? '' : `; delete its records after ${formatMoment(Date.parse(report.delete_after))}`;
   return `${report.retired ? 'removed from the config, retiring: mode none' : `mode ${report.mode}`}${deleteAfter}`;
 }
 

@@ -1,4 +1,4 @@
-import { html, type Html } from './html.js';
+import { markup, type Html } from './markup.js';
 
 /**
  * Series colours: Okabe and Ito's palette, told apart with the common colour-vision
@@ -43,7 +43,7 @@ export function stackedBars(title: string, bars: readonly Bar[], series: readonl
       const height = value * scale;
       y -= height;
       return [
-        html`<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${barWidth.toFixed(1)}" height="${height.toFixed(1)}" fill="${entry.colour}"><title>${bar.label} ${entry.label}: ${value}</title></rect>`,
+        markup`<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${barWidth.toFixed(1)}" height="${height.toFixed(1)}" fill="${entry.colour}"><title>${bar.label} ${entry.label}: ${value}</title></rect>`,
       ];
     });
     // A day label every week, and the last day, so that thirty labels do not overlap.
@@ -51,12 +51,12 @@ export function stackedBars(title: string, bars: readonly Bar[], series: readonl
     // The last label ends at its bar, so that it stays inside the chart.
     const last = index === bars.length - 1;
     const label = labelled
-      ? html`<text x="${(last ? x + barWidth : x + barWidth / 2).toFixed(1)}" y="${HEIGHT - 10}" text-anchor="${last ? 'end' : 'middle'}">${bar.label.slice(5)}</text>`
+      ? markup`<text x="${(last ? x + barWidth : x + barWidth / 2).toFixed(1)}" y="${HEIGHT - 10}" text-anchor="${last ? 'end' : 'middle'}">${bar.label.slice(5)}</text>`
       : '';
-    return html`<g>${parts}${label}</g>`;
+    return markup`<g>${parts}${label}</g>`;
   });
   const summary = `${title}: ${totals.reduce((sum, total) => sum + total, 0)} in all over ${bars.length} days, at most ${max} a day`;
-  return html`<figure class="chart">
+  return markup`<figure class="chart">
 <svg viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="${summary}" preserveAspectRatio="none">
 <line x1="${AXIS}" y1="${HEIGHT - AXIS}" x2="${WIDTH}" y2="${HEIGHT - AXIS}" stroke="#555"/>
 <text x="${AXIS - 4}" y="${TOP + 10}" text-anchor="end">${max}</text>
@@ -64,7 +64,8 @@ export function stackedBars(title: string, bars: readonly Bar[], series: readonl
 ${rects}
 </svg>
 <figcaption>${title}<ul class="legend">${series.map(
-    (entry) => html`<li><svg width="12" height="12" aria-hidden="true"><rect width="12" height="12" fill="${entry.colour}"/></svg> ${entry.label}</li>`,
+    (entry) =>
+      markup`<li><svg width="12" height="12" aria-hidden="true"><rect width="12" height="12" fill="${entry.colour}"/></svg> ${entry.label}</li>`,
   )}</ul></figcaption>
 </figure>`;
 }

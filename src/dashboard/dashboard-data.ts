@@ -149,11 +149,21 @@ export async function overview(sources: DashboardSources): Promise<Overview> {
   );
   const lifecycle = sources.lifecycle?.view() ?? NO_LIFECYCLE;
   const fetches = statistics.ok
-    ? new Map(withDomainEnds(fetchReports(served, statistics.value, sources.classifier), lifecycle).map((report) => [report.domain, report]))
+    ? new Map(
+        withDomainEnds(fetchReports(served, statistics.value, sources.classifier), lifecycle).map((report) => [
+          report.domain,
+          report,
+        ]),
+      )
     : undefined;
   const modes = served.map((policy) => ({ domain: policy.domain, mode: policy.policy.mode }));
   const summaries = results.ok
-    ? new Map(summarizeReports(results.value, modes, { sinceDay: reportPeriod.since, untilDay: reportPeriod.until }, now).map((s) => [s.domain, s]))
+    ? new Map(
+        summarizeReports(results.value, modes, { sinceDay: reportPeriod.since, untilDay: reportPeriod.until }, now).map((s) => [
+          s.domain,
+          s,
+        ]),
+      )
     : undefined;
   const resultsByDomain = new Map<string, StoredPolicyResult[]>();
   for (const result of results.ok ? results.value : []) {
@@ -215,7 +225,9 @@ export async function domainDetail(sources: DashboardSources, domain: string): P
     store.policyResults({ sinceDay: reportQuerySince(chartPeriod.since, now), domain }),
   );
   const lifecycle = sources.lifecycle?.view() ?? NO_LIFECYCLE;
-  const [fetches] = statistics.ok ? withDomainEnds(fetchReports([policy], statistics.value.period, sources.classifier), lifecycle) : [];
+  const [fetches] = statistics.ok
+    ? withDomainEnds(fetchReports([policy], statistics.value.period, sources.classifier), lifecycle)
+    : [];
   const modes = [{ domain, mode: policy.policy.mode }];
   const [summary] = results.ok
     ? summarizeReports(results.value, modes, { sinceDay: chartPeriod.since, untilDay: chartPeriod.until }, now)

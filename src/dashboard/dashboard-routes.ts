@@ -45,7 +45,8 @@ const domainParams = {
   required: ['domain'],
 } as const;
 
-const html = (reply: FastifyReply, page: string) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page);
+const sendPage = (reply: FastifyReply, page: string) =>
+  reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(page);
 
 /** The served domain a path names, lower case; undefined for anything that is not a domain name. */
 function domainOf(text: string): string | undefined {
@@ -65,24 +66,28 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     strictTransportSecurity: false,
   });
 
-  app.get('/', async (_request, reply) => html(reply, overviewPage(await overview(sources))));
-  app.get('/live', async (_request, reply) => html(reply, livePage(sources.live.latest())));
+  app.get('/', async (_request, reply) => sendPage(reply, overviewPage(await overview(sources))));
+  app.get('/live', async (_request, reply) => sendPage(reply, livePage(sources.live.latest())));
   app.get<{ Params: { domain: string } }>('/domains/:domain', { schema: { params: domainParams } }, async (request, reply) => {
     const domain = domainOf(request.params.domain);
     const detail = domain === undefined ? undefined : await domainDetail(sources, domain);
-    if (!detail) return html(reply.code(404), notFoundPage(request.params.domain));
-    return html(reply, domainPage(detail));
+    if (!detail) return sendPage(reply.code(404), notFoundPage(request.params.domain));
+    return sendPage(reply, domainPage(detail));
   });
   app.get(ASSET_CSS, async (_request, reply) => reply.type('text/css; charset=utf-8').send(DASHBOARD_CSS));
   app.get(ASSET_JS, async (_request, reply) => reply.type('text/javascript; charset=utf-8').send(DASHBOARD_JS));
 
   app.get('/api/domains', async () => overview(sources));
-  app.get<{ Params: { domain: string } }>('/api/domains/:domain', { schema: { params: domainParams } }, async (request, reply) => {
-    const domain = domainOf(request.params.domain);
-    const detail = domain === undefined ? undefined : await domainDetail(sources, domain);
-    if (!detail) return reply.code(404).send({ error: 'not a domain this service serves' });
-    return detail;
-  });
+  app.get<{ Params: { domain: string } }>(
+    '/api/domains/:domain',
+    { schema: { params: domainParams } },
+    async (request, reply) => {
+      const domain = domainOf(request.params.domain);
+      const detail = domain === undefined ? undefined : await domainDetail(sources, domain);
+      if (!detail) return reply.code(404).send({ error: 'not a domain this service serves' });
+      return detail;
+    },
+  );
   app.get('/api/fetches', async () => ({ fetches: sources.live.latest() }));
 
   const streams = new Set<ServerResponse>();

@@ -1,10 +1,10 @@
 import type { Overview, OverviewRow } from './dashboard-data.js';
-import { html, type Html } from './html.js';
+import { markup, type Html } from './markup.js';
 import { domainPath, layout, percent, scrolling, statusLabel, type Shade } from './page-parts.js';
 
 /** A cell with the value the table sorts by when it is not the cell's text (the script compares numbers as numbers). */
 const cell = (sortBy: string | number, content: Html | string | number) =>
-  sortBy === content ? html`<td>${content}</td>` : html`<td data-sort-value="${sortBy}">${content}</td>`;
+  sortBy === content ? markup`<td>${content}</td>` : markup`<td data-sort-value="${sortBy}">${content}</td>`;
 
 const COLUMNS = [
   'Domain',
@@ -61,10 +61,10 @@ function readinessCell(row: OverviewRow): Html {
 
 function rowOf(row: OverviewRow): Html {
   const mode = row.retired ? 'none (retiring)' : row.mode;
-  return html`<tr data-filter-text="${`${row.domain} ${mode} ${row.health ?? ''}`.toLowerCase()}">
-${cell(row.domain, html`<a href="${domainPath(row.domain)}">${row.domain}</a>`)}
+  return markup`<tr data-filter-text="${`${row.domain} ${mode} ${row.health ?? ''}`.toLowerCase()}">
+${cell(row.domain, markup`<a href="${domainPath(row.domain)}">${row.domain}</a>`)}
 ${cell(mode, mode)}
-${cell(row.policy_id, html`<code>${row.policy_id}</code>`)}
+${cell(row.policy_id, markup`<code>${row.policy_id}</code>`)}
 ${txtCell(row)}
 ${certificateCell(row)}
 ${healthCell(row)}
@@ -79,10 +79,11 @@ ${cell(row.delete_after ?? '', row.delete_after ? row.delete_after.slice(0, 10) 
 /** The overview: one row per served domain, sortable and filterable by the page's script (and usable without it). */
 export function overviewPage(data: Overview): string {
   const problems = [data.statistics_problem, data.reports_problem].filter((problem): problem is string => problem !== null);
-  const table = html`<table id="overview" class="sortable">
+  const table = markup`<table id="overview" class="sortable">
 <caption>Fetches ${data.fetch_period.since} to ${data.fetch_period.until}; TLS reports ${data.report_period.since} to ${data.report_period.until} (UTC days)</caption>
 <thead><tr>${COLUMNS.map(
-    (name, index) => html`<th scope="col" aria-sort="none"><button type="button" data-sort-column="${index}">${name}</button></th>`,
+    (name, index) =>
+      markup`<th scope="col" aria-sort="none"><button type="button" data-sort-column="${index}">${name}</button></th>`,
   )}</tr></thead>
 <tbody>
 ${data.domains.map(rowOf)}
@@ -91,8 +92,8 @@ ${data.domains.map(rowOf)}
   return layout(
     'Overview',
     'overview',
-    html`<h1>Domains</h1>
-${problems.map((problem) => html`<p class="problem">${statusLabel('warn', 'not shown')} ${problem}</p>`)}
+    markup`<h1>Domains</h1>
+${problems.map((problem) => markup`<p class="problem">${statusLabel('warn', 'not shown')} ${problem}</p>`)}
 <div class="controls">
 <label for="filter">Filter</label>
 <input id="filter" type="search" autocomplete="off" placeholder="domain, mode or health" aria-controls="overview">

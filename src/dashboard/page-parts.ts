@@ -1,5 +1,5 @@
 import type { CheckStatus } from '../health/check-result.js';
-import { html, type Html } from './html.js';
+import { markup, type Html } from './markup.js';
 
 /** The paths the pages and the API answer on; the static assets are served from the package, never a CDN. */
 export const ASSET_CSS = '/assets/dashboard.css';
@@ -13,8 +13,8 @@ export const domainPath = (domain: string) => `/domains/${encodeURIComponent(dom
  */
 export function layout(title: string, current: 'overview' | 'live' | 'domain', body: Html): string {
   const link = (href: string, label: string, active: boolean) =>
-    html`<a href="${href}"${active ? html` aria-current="page"` : ''}>${label}</a>`;
-  return html`<!doctype html>
+    markup`<a href="${href}"${active ? markup` aria-current="page"` : ''}>${label}</a>`;
+  return markup`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -43,7 +43,7 @@ export type Shade = CheckStatus | 'none';
 const SYMBOLS: Record<Shade, string> = { ok: '✓', warn: '!', fail: '✗', none: '–' };
 
 export function statusLabel(shade: Shade, text: string): Html {
-  return html`<span class="status status-${shade}"><span aria-hidden="true">${SYMBOLS[shade]}</span> ${text}</span>`;
+  return markup`<span class="status status-${shade}"><span aria-hidden="true">${SYMBOLS[shade]}</span> ${text}</span>`;
 }
 
 /** "2026-11-29 09:12 UTC", or a dash. */
@@ -54,4 +54,4 @@ export const percent = (part: number, whole: number) => `${Math.floor((part / wh
 
 /** A table that scrolls sideways on a narrow screen instead of the page. */
 export const scrolling = (caption: string, table: Html) =>
-  html`<div class="table-scroll" role="region" aria-label="${caption}" tabindex="0">${table}</div>`;
+  markup`<div class="table-scroll" role="region" aria-label="${caption}" tabindex="0">${table}</div>`;

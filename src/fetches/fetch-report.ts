@@ -101,7 +101,6 @@ export function fetchReports(
   });
 }
 
-
 /** The reports with `retired` and `delete_after` from the policy history (RFC 8461 §8.3). */
 export function withDomainEnds(
   reports: readonly Omit<DomainFetchReport, 'retired' | 'delete_after'>[],
@@ -111,6 +110,10 @@ export function withDomainEnds(
   return reports.map((report) => {
     const ending = retired.has(report.domain) || report.mode === 'none';
     const until = ending ? lifecycle.cachedUntil(report.domain) : undefined;
-    return { ...report, retired: retired.has(report.domain), delete_after: until === undefined ? null : new Date(until).toISOString() };
+    return {
+      ...report,
+      retired: retired.has(report.domain),
+      delete_after: until === undefined ? null : new Date(until).toISOString(),
+    };
   });
 }

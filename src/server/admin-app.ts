@@ -40,7 +40,13 @@ function presentedToken(authorization: string | undefined): string | undefined {
 }
 
 /** The admin listener (loopback by default): Prometheus metrics and the read-only dashboard. */
-export async function buildAdminApp({ logger, metrics, token, dashboard, connectionLimits }: AdminAppOptions): Promise<FastifyInstance> {
+export async function buildAdminApp({
+  logger,
+  metrics,
+  token,
+  dashboard,
+  connectionLimits,
+}: AdminAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),

@@ -89,7 +89,12 @@ export class Listeners {
       }),
     );
     this.http = this.track(
-      await buildApp({ ...common, listener: 'http', keyAuthorization: (token) => certificates.keyAuthorization(token), httpsPort: listen.https }),
+      await buildApp({
+        ...common,
+        listener: 'http',
+        keyAuthorization: (token) => certificates.keyAuthorization(token),
+        httpsPort: listen.https,
+      }),
     );
     await listenOn(this.https, { port: 'listen.https', address: 'listen.address' }, listen.address, listen.https, log);
     await listenOn(this.http, { port: 'listen.http', address: 'listen.address' }, listen.address, listen.http, log);

@@ -6,7 +6,13 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { cliProcess } from '../support/cli.js';
-import { DEMO_DOMAINS, HOSTILE_USER_AGENT, RETIRING_DOMAIN, startDashboardDemo, type DashboardDemo } from '../support/dashboard-state.js';
+import {
+  DEMO_DOMAINS,
+  HOSTILE_USER_AGENT,
+  RETIRING_DOMAIN,
+  startDashboardDemo,
+  type DashboardDemo,
+} from '../support/dashboard-state.js';
 import { fetchPolicy } from '../support/fetch-policy.js';
 
 /*
@@ -106,7 +112,10 @@ test('the token is required: 401 without credentials or with a wrong one, the pa
   assert.deepEqual(anonymous.answers, ['401 Basic realm="mta-sts-server"']);
   assert.match(anonymous.ended, refused);
   const wrong = await visit({ username: 'admin', password: 'not-the-token-0123456789' });
-  assert.ok(wrong.answers.length > 0 && wrong.answers.every((answer) => answer === '401 Basic realm="mta-sts-server"'), String(wrong.answers));
+  assert.ok(
+    wrong.answers.length > 0 && wrong.answers.every((answer) => answer === '401 Basic realm="mta-sts-server"'),
+    String(wrong.answers),
+  );
   assert.match(wrong.ended, refused);
   const right = await visit({ username: 'admin', password: TOKEN });
   assert.equal(right.ended, '200 Overview · mta-sts-server');
@@ -118,7 +127,11 @@ test('the overview shows what the CLI prints for the same state, sorts and filte
   const problems = watch(page);
   await page.goto(`http://127.0.0.1:${demo.adminPort}/`);
   const stats = await cli<{ domains: { domain: string; fetches: number }[] }>(['stats']);
-  const reports = await cli<{ domains: { domain: string; successful_sessions: number; failed_sessions: number }[] }>(['reports', '--since', '14d']);
+  const reports = await cli<{ domains: { domain: string; successful_sessions: number; failed_sessions: number }[] }>([
+    'reports',
+    '--since',
+    '14d',
+  ]);
   const checks = await cli<{ domains: { domain: string; status: string }[] }>(['check', ...demo.checkArgs]);
   const rows = await overviewRows(page);
   assert.deepEqual(
@@ -129,7 +142,11 @@ test('the overview shows what the CLI prints for the same state, sorts and filte
     const domain = row.Domain!;
     assert.equal(row.Fetches, String(stats.domains.find((entry) => entry.domain === domain)!.fetches), domain);
     const summed = reports.domains.find((entry) => entry.domain === domain);
-    assert.match(row['TLS sessions ok / failed']!, new RegExp(`${summed?.successful_sessions ?? 0} / ${summed?.failed_sessions ?? 0}$`), domain);
+    assert.match(
+      row['TLS sessions ok / failed']!,
+      new RegExp(`${summed?.successful_sessions ?? 0} / ${summed?.failed_sessions ?? 0}$`),
+      domain,
+    );
     assert.match(row.Health!, new RegExp(`${checks.domains.find((entry) => entry.domain === domain)!.status}$`), domain);
   }
   assert.match(rows.find((row) => row.Domain === 'example.org')!['TXT record']!, /differs/);
@@ -143,10 +160,16 @@ test('the overview shows what the CLI prints for the same state, sorts and filte
   await fetchesButton.focus();
   await page.keyboard.press('Enter');
   const ascending = (await overviewRows(page)).map((row) => Number(row.Fetches));
-  assert.deepEqual(ascending, [...ascending].sort((a, b) => a - b));
+  assert.deepEqual(
+    ascending,
+    [...ascending].sort((a, b) => a - b),
+  );
   await page.keyboard.press('Enter');
   const descending = (await overviewRows(page)).map((row) => Number(row.Fetches));
-  assert.deepEqual(descending, [...descending].sort((a, b) => b - a));
+  assert.deepEqual(
+    descending,
+    [...descending].sort((a, b) => b - a),
+  );
   assert.equal(await page.locator('th', { has: fetchesButton }).getAttribute('aria-sort'), 'descending');
 
   await page.getByLabel('Filter').fill('example.org');
@@ -166,7 +189,11 @@ test('a domain page: the providers table as `stats` prints it, TLS report failur
   await page.goto(`http://127.0.0.1:${demo.adminPort}/`);
   await page.getByRole('link', { name: 'example.com', exact: true }).click();
   await page.waitForURL(/\/domains\/example\.com$/);
-  const stats = await cli<{ domains: { providers: { name: string; fetches: number }[] }[] }>(['stats', '--domain', 'example.com']);
+  const stats = await cli<{ domains: { providers: { name: string; fetches: number }[] }[] }>([
+    'stats',
+    '--domain',
+    'example.com',
+  ]);
   const providerRows = await page
     .locator('table', { has: page.locator('caption', { hasText: 'as stats shows them' }) })
     .locator('tbody tr')
@@ -175,7 +202,11 @@ test('a domain page: the providers table as `stats` prints it, TLS report failur
     providerRows,
     stats.domains[0]!.providers.map((row) => [row.name, row.fetches]),
   );
-  const reports = await cli<{ domains: { failures: { result_type: string; sessions: number }[] }[] }>(['reports', '--domain', 'example.com']);
+  const reports = await cli<{ domains: { failures: { result_type: string; sessions: number }[] }[] }>([
+    'reports',
+    '--domain',
+    'example.com',
+  ]);
   const failures = await page
     .locator('table', { has: page.locator('caption', { hasText: 'Failures by result type' }) })
     .locator('tbody tr')

@@ -71,7 +71,10 @@ export async function startDashboardDemo({ token, generatedDomains = 0 }: DemoOp
       '  example.com: { mode: testing, mx: [mx1.example.com] }\n' +
       '  example.org: { mode: enforce, mx: [mx.example.org] }\n' +
       '  example.net: { mode: testing, mx: [mail.example.net] }\n' +
-      Array.from({ length: generatedDomains }, (_, index) => `  ${generatedName(index)}: { mode: enforce, mx: [mx.${generatedName(index)}] }\n`).join('') +
+      Array.from(
+        { length: generatedDomains },
+        (_, index) => `  ${generatedName(index)}: { mode: enforce, mx: [mx.${generatedName(index)}] }\n`,
+      ).join('') +
       'tls: { source: files, certificates: [{ cert: policy.crt, key: policy.key }] }\n' +
       `listen: { address: 127.0.0.1, https: ${httpsPort}, http: 0 }\n` +
       `admin: { address: 127.0.0.1, port: 0${token === undefined ? '' : `, token: "${token}"`} }\n` +
@@ -111,7 +114,13 @@ export async function startDashboardDemo({ token, generatedDomains = 0 }: DemoOp
   // Nothing listens there: STARTTLS fails, as for an MX that is down.
   dns.setA('mx.example.org', ['127.0.0.3']);
   const mxCertificate = await ca.issue(['mx1.example.com']);
-  const smtp = new SMTPServer({ ...mxCertificate, disabledCommands: ['AUTH'], authOptional: true, disableReverseLookup: true, logger: false });
+  const smtp = new SMTPServer({
+    ...mxCertificate,
+    disabledCommands: ['AUTH'],
+    authOptional: true,
+    disableReverseLookup: true,
+    logger: false,
+  });
   smtp.listen(smtpPort, '127.0.0.2');
   await once(smtp.server, 'listening');
 
@@ -134,7 +143,16 @@ export async function startDashboardDemo({ token, generatedDomains = 0 }: DemoOp
     adminPort,
     token,
     ids,
-    checkArgs: ['--resolver', `127.0.0.1:${dns.port}`, '--ca-file', caPath, '--smtp-port', String(smtpPort), '--https-port', String(httpsPort)],
+    checkArgs: [
+      '--resolver',
+      `127.0.0.1:${dns.port}`,
+      '--ca-file',
+      caPath,
+      '--smtp-port',
+      String(smtpPort),
+      '--https-port',
+      String(httpsPort),
+    ],
     ca,
     stop: async () => {
       await running.service.stop();
@@ -145,7 +163,8 @@ export async function startDashboardDemo({ token, generatedDomains = 0 }: DemoOp
 }
 
 /** The `authorization` header for the admin listener: Bearer, as a script sends it. */
-export const bearer = (token: string | undefined): Record<string, string> => (token === undefined ? {} : { authorization: `Bearer ${token}` });
+export const bearer = (token: string | undefined): Record<string, string> =>
+  token === undefined ? {} : { authorization: `Bearer ${token}` };
 
 /** Waits until the self-check has checked every served domain (the retiring one too), as the API shows it. */
 async function untilChecked(adminPort: number, token: string | undefined): Promise<void> {
@@ -162,14 +181,34 @@ async function untilChecked(adminPort: number, token: string | undefined): Promi
 /** A month of fetches: providers moving to the current id over the last days, and one user agent that claims Google from a VPS. */
 async function seedFetches(stateDir: string, ids: Map<string, string>, now: number): Promise<void> {
   const store = SqliteFetchStatistics.open(stateDir);
-  const recorder = new FetchStatisticsRecorder(store, { flushIntervalMs: 60_000, retentionDays: 400, log: createLogger('silent') });
-  const record = (daysAgo: number, hour: number, domain: string, provider: string, ip: string, policyId: string, claimed = false) =>
-    recorder.record({ atMs: Date.parse(`${daysBefore(new Date(now), daysAgo)}T${String(hour).padStart(2, '0')}:15:00Z`), domain, provider, ip, policyId, claimed });
+  const recorder = new FetchStatisticsRecorder(store, {
+    flushIntervalMs: 60_000,
+    retentionDays: 400,
+    log: createLogger('silent'),
+  });
+  const record = (
+    daysAgo: number,
+    hour: number,
+    domain: string,
+    provider: string,
+    ip: string,
+    policyId: string,
+    claimed = false,
+  ) =>
+    recorder.record({
+      atMs: Date.parse(`${daysBefore(new Date(now), daysAgo)}T${String(hour).padStart(2, '0')}:15:00Z`),
+      domain,
+      provider,
+      ip,
+      policyId,
+      claimed,
+    });
   for (let daysAgo = 29; daysAgo >= 1; daysAgo--) {
     const changed = daysAgo <= 4;
     const comId = changed ? ids.get('example.com')! : 'previous20261101';
     for (let fetch = 0; fetch < 1 + (daysAgo % 3); fetch++) record(daysAgo, 8 + fetch, 'example.com', 'google', GOOGLE, comId);
-    for (let fetch = 0; fetch < 2 + (daysAgo % 4); fetch++) record(daysAgo, 10 + fetch, 'example.com', 'microsoft', MICROSOFT, comId);
+    for (let fetch = 0; fetch < 2 + (daysAgo % 4); fetch++)
+      record(daysAgo, 10 + fetch, 'example.com', 'microsoft', MICROSOFT, comId);
     // Yahoo fetched last before the change: it still caches the old policy.
     if (daysAgo % 5 === 0) record(daysAgo, 12, 'example.com', 'yahoo', YAHOO, 'previous20261101');
     if (daysAgo % 7 === 1) record(daysAgo, 14, 'example.com', 'unknown', UNKNOWN, comId, true);
@@ -186,10 +225,19 @@ async function seedReports(dir: string, configPath: string, now: number): Promis
   await mkdir(folder);
   for (let daysAgo = 13; daysAgo >= 1; daysAgo--) {
     const day = daysBefore(new Date(now), daysAgo);
-    await writeFile(join(folder, `ms-com-${day}.json`), jsonBody(microsoftReport({ domain: 'example.com', day, reportId: `ms-com-${day}` }, 40 + daysAgo)));
-    await writeFile(join(folder, `ms-org-${day}.json`), jsonBody(microsoftReport({ domain: 'example.org', day, reportId: `ms-org-${day}` }, 20)));
+    await writeFile(
+      join(folder, `ms-com-${day}.json`),
+      jsonBody(microsoftReport({ domain: 'example.com', day, reportId: `ms-com-${day}` }, 40 + daysAgo)),
+    );
+    await writeFile(
+      join(folder, `ms-org-${day}.json`),
+      jsonBody(microsoftReport({ domain: 'example.org', day, reportId: `ms-org-${day}` }, 20)),
+    );
     if (daysAgo % 4 === 0) {
-      await writeFile(join(folder, `x-com-${day}.json`), jsonBody(rfcExampleReport({ domain: 'example.com', day, reportId: `x-com-${day}` })));
+      await writeFile(
+        join(folder, `x-com-${day}.json`),
+        jsonBody(rfcExampleReport({ domain: 'example.com', day, reportId: `x-com-${day}` })),
+      );
     }
   }
   const imported = await cliInProcess(['reports', 'import', '--config', configPath, folder]);

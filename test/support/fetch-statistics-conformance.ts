@@ -140,7 +140,11 @@ export function fetchStatisticsConformance(name: string, open: () => Promise<Sta
       assert.deepEqual(await store.query({ sinceDay: '2026-11-01', domain: 'example.net' }), []);
       // One day alone, as the dashboard's daily bars ask for it.
       assert.deepEqual(
-        sorted(await store.query({ sinceDay: '2026-11-27', untilDay: '2026-11-27' })).map((row) => [row.domain, row.fetches, row.lastSeen]),
+        sorted(await store.query({ sinceDay: '2026-11-27', untilDay: '2026-11-27' })).map((row) => [
+          row.domain,
+          row.fetches,
+          row.lastSeen,
+        ]),
         [['example.com', 1, '2026-11-27T10:00:00.000Z']],
       );
       assert.deepEqual(await store.query({ sinceDay: '2026-11-29' }), []);

@@ -1,6 +1,6 @@
 import { escapeHtml } from '../text/html.js';
 
-/** Markup built by `html`: the one kind of value a template inserts as it is. */
+/** Markup built by `markup`: the one kind of value a template inserts as it is. */
 export class Html {
   constructor(readonly markup: string) {}
 
@@ -9,7 +9,7 @@ export class Html {
   }
 }
 
-/** `null`, `undefined` and `false` insert nothing (for `condition && html\`...\``); lists insert each item. */
+/** `null`, `undefined` and `false` insert nothing (for `condition && markup\`...\``); lists insert each item. */
 type Interpolated = Html | string | number | boolean | null | undefined | readonly Interpolated[];
 
 function insert(value: Interpolated): string {
@@ -20,11 +20,11 @@ function insert(value: Interpolated): string {
 }
 
 /**
- * The dashboard's one way to write markup: every interpolated value is escaped (escapeHtml) unless
- * it is markup another `html` template made, so a domain name, a user agent or a message from a
+ * The dashboard's one way to write HTML (named so that prettier leaves its whitespace as written): every interpolated value is escaped (escapeHtml) unless
+ * it is markup another `markup` template made, so a domain name, a user agent or a message from a
  * DNS server is always text, never markup, wherever a page shows it.
  */
-export function html(strings: TemplateStringsArray, ...values: Interpolated[]): Html {
+export function markup(strings: TemplateStringsArray, ...values: Interpolated[]): Html {
   let markup = strings[0]!;
   values.forEach((value, index) => {
     markup += insert(value) + strings[index + 1]!;
