@@ -86,7 +86,7 @@ test('the overview: fetches and providers as `stats` counts them, TLS sessions a
   assert.equal(byName.get('example.com')!.enforce_readiness!.ready, false);
 });
 
-test('a domain page: `stats --domain`, `reports --domain` (30 days) and `check --domain` to the field; daily bars add up to `stats --since 30d`', async () => {
+test('a domain page: `stats --domain`, `reports --domain` (30 days), `check --domain` and `certs` to the field; daily bars add up to `stats --since 30d`', async () => {
   const detail = await api<DomainDetail>('/api/domains/example.com');
   const stats = await cliJson<StatsJson>(['stats', '--domain', 'example.com']);
   assert.deepEqual(detail.fetches, stats.domains[0]);
@@ -102,7 +102,12 @@ test('a domain page: `stats --domain`, `reports --domain` (30 days) and `check -
     checks.domains[0]!.checks.map((check) => [check.id, check.status]),
   );
   assert.deepEqual(detail.enforce_readiness, checks.domains[0]!.enforce_readiness);
-  assert.equal(detail.certificate?.issuer.includes('mta-sts-server test CA'), true);
+  const certs = await cliJson<{ certificates: { host: string }[] }>(['certs']);
+  assert.deepEqual(
+    detail.certificate,
+    certs.certificates.find((row) => row.host === 'mta-sts.example.com'),
+  );
+  assert.match(detail.certificate.issuer!, /mta-sts-server test CA/);
   assert.match(
     detail.dns_records.join('\n'),
     new RegExp(`_mta-sts\\.example\\.com\\. +3600 IN TXT +"v=STSv1; id=${demo.ids.get('example.com')}"`),

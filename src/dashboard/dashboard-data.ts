@@ -14,6 +14,7 @@ import {
 } from '../reports/report-summary.js';
 import type { ProviderFetchStatistics } from '../storage/fetch-statistics-store.js';
 import type { StoredPolicyResult } from '../storage/tls-report-store.js';
+import type { CertificateRow } from '../tls/certificate-rows.js';
 import { DAY_MS, daysBefore, utcDay } from '../time/days.js';
 import type { DashboardSources } from './dashboard-sources.js';
 
@@ -86,7 +87,8 @@ export interface DomainDetail {
   reports_problem: string | null;
   health: { checked_at: string; status: CheckStatus; checks: CheckResult[] } | null;
   enforce_readiness: EnforceReadiness | null;
-  certificate: { issuer: string; not_after: string; days_left: number; origin: string } | null;
+  /** As `certs --json` shows the policy host. */
+  certificate: CertificateRow;
   history: { id: string; mode: string; max_age: number; first_served: string; last_served: string }[];
   retired: boolean;
   delete_after: string | null;
@@ -233,7 +235,6 @@ export async function domainDetail(sources: DashboardSources, domain: string): P
     ? summarizeReports(results.value, modes, { sinceDay: chartPeriod.since, untilDay: chartPeriod.until }, now)
     : [];
   const checked = sources.healthChecks?.().find((entry) => entry.report.domain === domain);
-  const certificate = sources.certificateFor(policy.host);
   const end = domainEnd(policy, new Set(lifecycle.retirements.map((retirement) => retirement.domain)), lifecycle);
   return {
     generated_at: now.toISOString(),
@@ -256,14 +257,7 @@ export async function domainDetail(sources: DashboardSources, domain: string): P
       ? { checked_at: checked.checkedAt.toISOString(), status: checked.report.status, checks: checked.report.checks }
       : null,
     enforce_readiness: readinessOf(policy, checked, results.ok ? results.value : undefined, summary, now),
-    certificate: certificate
-      ? {
-          issuer: certificate.issuer,
-          not_after: certificate.notAfter.toISOString(),
-          days_left: daysLeft(certificate.notAfter, now),
-          origin: certificate.origin,
-        }
-      : null,
+    certificate: await sources.certificateRow(policy.host),
     history: (sources.lifecycle?.history(domain)?.policies ?? []).map((record) => ({
       id: record.id,
       mode: record.mode,

@@ -8,6 +8,7 @@ import type { DomainHistory } from '../policy/retirement.js';
 import type { FetchStatisticsStore } from '../storage/fetch-statistics-store.js';
 import type { TlsReportStore } from '../storage/tls-report-store.js';
 import type { LiveCertificate } from '../tls/certificate.js';
+import type { CertificateRow } from '../tls/certificate-rows.js';
 
 /**
  * What the dashboard reads, handed in by the composition root: the parts the service already
@@ -18,7 +19,10 @@ export interface DashboardSources {
   /** The policies served now (retiring domains included). */
   policies: () => PolicySet;
   classifier: ProviderClassifier;
+  /** The certificate served now, for the overview's days left. */
   certificateFor: (host: string) => LiveCertificate | undefined;
+  /** A host's certificate with its next renewal and last error, as `certs` reads them from the state directory. */
+  certificateRow: (host: string) => Promise<CertificateRow>;
   /** Opens the fetch statistics read-only (as `stats` does); rejects when there are none. */
   openFetchStatistics: () => Promise<FetchStatisticsStore>;
   /** Opens the TLS report store read-only (as `reports` does); rejects when there is none. */

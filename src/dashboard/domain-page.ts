@@ -120,13 +120,14 @@ ${table(
 
 function certificateSection(detail: DomainDetail): Html {
   const certificate = detail.certificate;
-  return markup`<section aria-labelledby="certificate"><h2 id="certificate">Certificate of mta-sts.${detail.domain}</h2>
-${
-  certificate
-    ? markup`<dl><dt>Issuer</dt><dd>${certificate.issuer}</dd><dt>Expires</dt><dd>${moment(certificate.not_after)} (${certificate.days_left} days left)</dd><dt>From</dt><dd>${certificate.origin}</dd></dl>
-<p>Next renewal and the last error: <code>mta-sts-server certs</code>.</p>`
-    : markup`<p>${statusLabel('fail', 'none')} no certificate is served for this host yet.</p>`
-}
+  const body =
+    certificate.not_after === null
+      ? markup`<p>${statusLabel('fail', 'none')} no certificate for this host yet.</p>`
+      : markup`<dl><dt>Issuer</dt><dd>${certificate.issuer}</dd><dt>Expires</dt><dd>${moment(certificate.not_after)} (${certificate.days_left} days left)</dd>
+<dt>Next renewal</dt><dd>${moment(certificate.next_renewal)}</dd></dl>`;
+  return markup`<section aria-labelledby="certificate"><h2 id="certificate">Certificate of ${certificate.host}</h2>
+${body}
+${certificate.last_error && markup`<p>${statusLabel('fail', 'last error')} ${certificate.last_error}</p>`}
 </section>`;
 }
 

@@ -16,6 +16,7 @@ import { Listeners } from '../server/listeners.js';
 import { PolicyLifecycle } from '../lifecycle/policy-lifecycle.js';
 import { openBackends } from '../storage/backends.js';
 import { prepareStateDir, stateDirFailure, usesStateDir } from '../storage/state-dir.js';
+import { certificateRows } from '../tls/certificate-rows.js';
 import { Certificates } from '../tls/certificates.js';
 import type { ServiceOptions } from './service-options.js';
 
@@ -125,6 +126,7 @@ export class Service {
         policies: () => reloader.policies,
         classifier,
         certificateFor: (host) => certificates.certificateFor(host),
+        certificateRow: async (host) => (await certificateRows(config, [host]))[0]!,
         openFetchStatistics: () => backends.openFetchStatistics('read-only'),
         openTlsReportStore: () => backends.openTlsReportStore('read-only'),
         lifecycle,
