@@ -1,4 +1,10 @@
-import { fetchReports, withDomainEnds, type DomainFetchReport, type ProviderFetchRow } from '../fetches/fetch-report.js';
+import {
+  fetchReports,
+  sharePercent,
+  withDomainEnds,
+  type DomainFetchReport,
+  type ProviderFetchRow,
+} from '../fetches/fetch-report.js';
 import { ProviderClassifier, SHIPPED_PROVIDERS_FILE, UNKNOWN_PROVIDER } from '../fetches/providers.js';
 import type { ProviderFetchStatistics } from '../storage/fetch-statistics-store.js';
 import { utcDay } from '../time/days.js';
@@ -83,7 +89,6 @@ export async function printStats(
 }
 
 const shortTime = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 16)}`;
-const percent = (part: number, whole: number) => `${Math.floor((part / whole) * 100)}%`;
 
 /** "unknown" is not one sender: only identified providers can be said to have picked the policy up, or not. */
 function whoHasTheCurrentPolicy(providers: readonly ProviderFetchRow[]): string {
@@ -114,7 +119,9 @@ function renderDomain(report: DomainFetchReport, classifier: ProviderClassifier)
         shortTime(row.first_seen),
         shortTime(row.last_seen),
         row.last_policy_id === report.current_policy_id ? `${row.last_policy_id} (current)` : row.last_policy_id,
-        row.current_id_fetches === null ? '-' : `${row.current_id_fetches} (${percent(row.current_id_fetches, row.fetches)})`,
+        row.current_id_fetches === null
+          ? '-'
+          : `${row.current_id_fetches} (${sharePercent(row.current_id_fetches, row.fetches)})`,
       ]),
     ),
     '  ',
@@ -122,7 +129,7 @@ function renderDomain(report: DomainFetchReport, classifier: ProviderClassifier)
   const lines = [heading, table.trimEnd()];
   if (report.current_id_fetches !== null) {
     lines.push(
-      `  ${report.current_id_fetches} of ${report.fetches} fetches (${percent(report.current_id_fetches, report.fetches)}) got the current policy id; ` +
+      `  ${report.current_id_fetches} of ${report.fetches} fetches (${sharePercent(report.current_id_fetches, report.fetches)}) got the current policy id; ` +
         whoHasTheCurrentPolicy(report.providers),
     );
   }

@@ -14,8 +14,8 @@ import {
 } from '../reports/report-summary.js';
 import type { ProviderFetchStatistics } from '../storage/fetch-statistics-store.js';
 import type { StoredPolicyResult } from '../storage/tls-report-store.js';
-import type { CertificateRow } from '../tls/certificate-rows.js';
-import { DAY_MS, daysBefore, utcDay } from '../time/days.js';
+import { daysLeft, type CertificateRow } from '../tls/certificate-rows.js';
+import { daysBefore, utcDay } from '../time/days.js';
 import type { DashboardSources } from './dashboard-sources.js';
 
 /** The periods the overview sums, in days, today included: `stats`'s default week, and `reports` over the readiness window. */
@@ -137,8 +137,6 @@ function readinessOf(
   return summary?.enforce_readiness ?? null;
 }
 
-const daysLeft = (notAfter: Date, now: Date) => Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS);
-
 /** Every served domain's row of the overview, in the served order. */
 export async function overview(sources: DashboardSources): Promise<Overview> {
   const now = sources.now?.() ?? new Date();
@@ -151,12 +149,7 @@ export async function overview(sources: DashboardSources): Promise<Overview> {
   );
   const lifecycle = sources.lifecycle?.view() ?? NO_LIFECYCLE;
   const fetches = statistics.ok
-    ? new Map(
-        withDomainEnds(fetchReports(served, statistics.value, sources.classifier), lifecycle).map((report) => [
-          report.domain,
-          report,
-        ]),
-      )
+    ? new Map(fetchReports(served, statistics.value, sources.classifier).map((report) => [report.domain, report]))
     : undefined;
   const modes = served.map((policy) => ({ domain: policy.domain, mode: policy.policy.mode }));
   const summaries = results.ok
@@ -188,11 +181,12 @@ export async function overview(sources: DashboardSources): Promise<Overview> {
       mode: policy.policy.mode,
       policy_id: policy.id,
       sts_txt_matches: txt ? txt.status === 'ok' : null,
-      certificate_days_left: certificate ? daysLeft(certificate.notAfter, now) : null,
+      certificate_days_left: certificate ? daysLeft(certificate, now.getTime()) : null,
       health: checked?.report.status ?? null,
-      fetches: report?.fetches ?? (fetches ? 0 : null),
-      providers_current: identified ? identified.filter((row) => row.has_current_policy).length : fetches ? 0 : null,
-      providers_seen: identified ? identified.length : fetches ? 0 : null,
+      // Every served domain has a report when the statistics could be read (fetchReports lists them all).
+      fetches: report?.fetches ?? null,
+      providers_current: identified?.filter((row) => row.has_current_policy).length ?? null,
+      providers_seen: identified?.length ?? null,
       tls_successful_sessions: summary?.successful_sessions ?? null,
       tls_failed_sessions: summary?.failed_sessions ?? null,
       enforce_readiness: readinessOf(policy, checked, resultsByDomain.get(policy.domain), summary, now),

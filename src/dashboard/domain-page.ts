@@ -1,10 +1,10 @@
-import type { DomainFetchReport } from '../fetches/fetch-report.js';
+import { sharePercent, type DomainFetchReport } from '../fetches/fetch-report.js';
 import type { EnforceReadiness } from '../health/enforce-readiness.js';
 import type { DomainReportSummary } from '../reports/report-summary.js';
 import { SERIES_COLOURS, stackedBars, type Series } from './bar-chart.js';
 import type { DomainDetail } from './dashboard-data.js';
 import { markup, type Html } from './markup.js';
-import { layout, moment, percent, scrolling, statusLabel } from './page-parts.js';
+import { layout, moment, scrolling, statusLabel } from './page-parts.js';
 
 const table = (caption: string, head: readonly string[], rows: readonly Html[]) =>
   scrolling(
@@ -40,11 +40,11 @@ function providerTable(report: DomainFetchReport, detail: DomainDetail): Html {
     ) => markup`<tr><td>${row.name}</td><td>${row.fetches}</td><td>${row.addresses_capped ? `${row.addresses}+` : row.addresses}</td>
 <td>${moment(row.first_seen)}</td><td>${moment(row.last_seen)}</td>
 <td><code>${row.last_policy_id}</code> ${row.has_current_policy ? statusLabel('ok', 'current') : statusLabel('warn', 'older')}</td>
-<td>${row.current_id_fetches === null ? '–' : `${row.current_id_fetches} (${percent(row.current_id_fetches, row.fetches)})`}</td></tr>`,
+<td>${row.current_id_fetches === null ? '–' : `${row.current_id_fetches} (${sharePercent(row.current_id_fetches, row.fetches)})`}</td></tr>`,
   );
   const share =
     report.current_id_fetches !== null && report.fetches > 0
-      ? markup`<p>${report.current_id_fetches} of ${report.fetches} fetches (${percent(report.current_id_fetches, report.fetches)}) got the current policy id.</p>`
+      ? markup`<p>${report.current_id_fetches} of ${report.fetches} fetches (${sharePercent(report.current_id_fetches, report.fetches)}) got the current policy id.</p>`
       : markup`<p>No fetches from ${detail.fetch_period.since} to ${detail.fetch_period.until}.</p>`;
   return markup`${share}${table(
     `Fetches ${detail.fetch_period.since} to ${detail.fetch_period.until} (as stats shows them)`,

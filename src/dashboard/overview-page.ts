@@ -1,6 +1,8 @@
+import { sharePercent } from '../fetches/fetch-report.js';
+import { CHECK_STATUSES, expiryStatus } from '../health/check-result.js';
 import type { Overview, OverviewRow } from './dashboard-data.js';
 import { markup, type Html } from './markup.js';
-import { domainPath, layout, percent, scrolling, statusLabel, type Shade } from './page-parts.js';
+import { domainPath, layout, scrolling, statusLabel } from './page-parts.js';
 
 /** A cell with the value the table sorts by when it is not the cell's text (the script compares numbers as numbers). */
 const cell = (sortBy: string | number, content: Html | string | number) =>
@@ -28,20 +30,19 @@ function txtCell(row: OverviewRow): Html {
 function certificateCell(row: OverviewRow): Html {
   const days = row.certificate_days_left;
   if (days === null) return cell(-1, statusLabel('fail', 'none'));
-  // The thresholds of the `policy_certificate` check (src/health/check-result.ts).
-  const shade: Shade = days < 3 ? 'fail' : days <= 14 ? 'warn' : 'ok';
-  return cell(days, statusLabel(shade, `${days} days left`));
+  // The thresholds of the `policy_certificate` check.
+  return cell(days, statusLabel(expiryStatus(days), `${days} days left`));
 }
 
 function healthCell(row: OverviewRow): Html {
   if (row.health === null) return cell('', statusLabel('none', 'not checked'));
-  return cell(['ok', 'warn', 'fail'].indexOf(row.health), statusLabel(row.health, row.health));
+  return cell(CHECK_STATUSES.indexOf(row.health), statusLabel(row.health, row.health));
 }
 
 function providersCell(row: OverviewRow): Html {
   if (row.providers_seen === null) return cell('', '–');
   if (row.providers_seen === 0) return cell(-1, 'none identified');
-  const text = `${row.providers_current} of ${row.providers_seen} (${percent(row.providers_current!, row.providers_seen)})`;
+  const text = `${row.providers_current} of ${row.providers_seen} (${sharePercent(row.providers_current!, row.providers_seen)})`;
   return cell(row.providers_current! / row.providers_seen, text);
 }
 

@@ -39,7 +39,7 @@ ${body}
 }
 
 /** A status as text with a symbol, coloured by class (Okabe–Ito colours: still told apart by the text without colour). */
-export type Shade = CheckStatus | 'none';
+type Shade = CheckStatus | 'none';
 const SYMBOLS: Record<Shade, string> = { ok: '✓', warn: '!', fail: '✗', none: '–' };
 
 export function statusLabel(shade: Shade, text: string): Html {
@@ -48,9 +48,6 @@ export function statusLabel(shade: Shade, text: string): Html {
 
 /** "2026-11-29 09:12 UTC", or a dash. */
 export const moment = (iso: string | null | undefined) => (iso ? `${iso.slice(0, 16).replace('T', ' ')} UTC` : '–');
-
-/** As `stats` shows a share: whole percent, rounded down. */
-export const percent = (part: number, whole: number) => `${Math.floor((part / whole) * 100)}%`;
 
 /** A table that scrolls sideways on a narrow screen instead of the page. */
 export const scrolling = (caption: string, table: Html) =>

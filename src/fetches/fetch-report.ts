@@ -46,6 +46,9 @@ export interface DomainFetchReport {
   not_seen: string[];
 }
 
+/** A share as `stats` and the dashboard show it: whole percent, rounded down. */
+export const sharePercent = (part: number, whole: number) => `${Math.floor((part / whole) * 100)}%`;
+
 /**
  * Per domain, the providers that fetched its policy over the period `rows` cover (the most fetches
  * first) and how many fetches got the id served now: the served domains in their order, then

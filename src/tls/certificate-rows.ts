@@ -8,6 +8,10 @@ import { CertificateCache } from './certificate-cache.js';
 import { CertificateFiles } from './certificate-files.js';
 import { SelfSignedIssuer } from './self-signed.js';
 
+/** Whole days until the certificate expires, as `certs` counts them. */
+export const daysLeft = (certificate: { notAfter: Date }, now: number) =>
+  Math.floor((certificate.notAfter.getTime() - now) / DAY_MS);
+
 /** One host in `certs --json` and on the dashboard's domain page: names fixed, scripts read them. */
 export interface CertificateRow {
   host: string;
@@ -36,7 +40,7 @@ export async function certificateRows(
     host,
     issuer: certificate?.issuer ?? null,
     not_after: certificate?.notAfter.toISOString() ?? null,
-    days_left: certificate ? Math.floor((certificate.notAfter.getTime() - now) / DAY_MS) : null,
+    days_left: certificate ? daysLeft(certificate, now) : null,
     next_renewal: nextRenewal === null ? null : new Date(nextRenewal).toISOString(),
     last_error: lastError,
   });
