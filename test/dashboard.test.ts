@@ -11,6 +11,8 @@ import { createLogger } from '../src/log/logger.js';
 import { ServiceMetrics } from '../src/metrics/service-metrics.js';
 import { buildAdminApp } from '../src/server/admin-app.js';
 import { policies } from './support/apps.js';
+import { msUntil } from './support/deadline.js';
+import { LOOPBACK_LISTEN, startTestService } from './support/service.js';
 
 const TOKEN = 'dashboard-token-0123456789';
 const HOSTILE = '<script>alert(1)</script>';
@@ -235,4 +237,24 @@ test('server-sent events: a fetch reaches an open stream; one stream over the bo
   assert.equal((JSON.parse(data!) as { user_agent: string }).user_agent, HOSTILE);
   await app.close();
   await ended;
+});
+
+test('the service stops at once with a live view open: the stream ends, the stop does not wait for it', async () => {
+  const running = await startTestService(`domains: { example.com: { mode: none } }\n${LOOPBACK_LISTEN}`);
+  const port = running.service.listeners.adminAddress!.port;
+  let opened!: () => void;
+  const open = new Promise<void>((resolve) => (opened = resolve));
+  const ended = new Promise<void>((resolve, reject) => {
+    request({ host: '127.0.0.1', port, path: '/api/fetches/live' }, (response) => {
+      assert.equal(response.statusCode, 200);
+      response.once('data', () => opened());
+      response.on('end', resolve).resume();
+    })
+      .on('error', reject)
+      .end();
+  });
+  await open;
+  const stoppedMs = await msUntil(running.service.stop());
+  assert.ok(stoppedMs < 2_000, `stopped after ${stoppedMs} ms`);
+  await msUntil(ended, 1_000);
 });
