@@ -108,7 +108,7 @@ a:focus-visible, button:focus-visible, input:focus-visible, [tabindex]:focus-vis
 h1 { font-size: 1.5rem; margin: 0.5rem 0 1rem; overflow-wrap: anywhere; }
 h2 { font-size: 1.2rem; margin: 1.75rem 0 0.5rem; }
 pre { background: #fff; border: 1px solid #ddd; padding: 0.75rem; overflow-x: auto; }
-code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.9em; }
+code, pre, .policy-id { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.9em; }
 .controls { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; margin-bottom: 0.75rem; }
 .controls input { font: inherit; padding: 0.35rem 0.5rem; min-width: 16rem; max-width: 100%; }
 .table-scroll { overflow-x: auto; max-width: 100%; }
@@ -125,6 +125,10 @@ td.user-agent { overflow-wrap: anywhere; max-width: 30rem; }
 .status-ok { border-color: var(--ok); background: #e3f4ee; }
 .status-warn { border-color: var(--warn); background: #fcf1dc; }
 .status-fail { border-color: var(--fail); background: #fbe5da; }
+.status-ok::before { content: "✓ " / ""; }
+.status-warn::before { content: "! " / ""; }
+.status-fail::before { content: "✗ " / ""; }
+.status-none::before { content: "– " / ""; }
 .problem { padding: 0.5rem; background: #fff; border: 1px solid #ddd; }
 .chart { margin: 0.5rem 0 1rem; }
 .chart svg[role="img"] { width: 100%; height: auto; max-height: 16rem; background: #fff; border: 1px solid #ddd; font-size: 11px; }

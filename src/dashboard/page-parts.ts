@@ -38,12 +38,14 @@ ${body}
 `.markup;
 }
 
-/** A status as text with a symbol, coloured by class (Okabe–Ito colours: still told apart by the text without colour). */
+/**
+ * A status as a word, with a symbol (the stylesheet adds it, hidden from screen readers) and a
+ * colour from Okabe and Ito's palette: still told apart by the word without colour.
+ */
 type Shade = CheckStatus | 'none';
-const SYMBOLS: Record<Shade, string> = { ok: '✓', warn: '!', fail: '✗', none: '–' };
 
 export function statusLabel(shade: Shade, text: string): Html {
-  return markup`<span class="status status-${shade}"><span aria-hidden="true">${SYMBOLS[shade]}</span> ${text}</span>`;
+  return markup`<span class="status status-${shade}">${text}</span>`;
 }
 
 /** "2026-11-29 09:12 UTC", or a dash. */
