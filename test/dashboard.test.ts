@@ -92,6 +92,15 @@ test('with a token: HTTP Basic (any user name, the token as password) and Bearer
   }
 });
 
+test('a token with spaces works as Bearer and as Basic password', async () => {
+  const spaced = 'a token with spaces 0123';
+  const { app } = await adminApp({ token: spaced });
+  for (const authorization of [`Bearer ${spaced}`, basic('admin', spaced)]) {
+    assert.equal((await app.inject({ url: '/api/domains', headers: { authorization } })).statusCode, 200, authorization);
+  }
+  assert.equal((await app.inject({ url: '/api/domains', headers: { authorization: `Bearer ${spaced} ` } })).statusCode, 401);
+});
+
 test('without a token (loopback): the pages and the API answer without credentials', async () => {
   const { app } = await adminApp();
   assert.equal((await app.inject({ url: '/' })).statusCode, 200);

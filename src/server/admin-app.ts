@@ -31,7 +31,8 @@ function sameSecret(given: string, expected: Buffer): boolean {
 
 /** The token a request carries: Bearer's credentials, or Basic's password (after the first colon). */
 function presentedToken(authorization: string | undefined): string | undefined {
-  const match = /^(Bearer|Basic) +(\S+)$/i.exec(authorization ?? '');
+  // Everything after the scheme and one space: a token may contain spaces (the config only asks for 16 characters).
+  const match = /^(Bearer|Basic) (.*)$/is.exec(authorization ?? '');
   if (!match) return undefined;
   if (match[1]!.toLowerCase() === 'bearer') return match[2];
   const credentials = Buffer.from(match[2]!, 'base64').toString('utf8');
