@@ -178,6 +178,12 @@ test('the overview shows what the CLI prints for the same state, sorts and filte
     ['example.org'],
   );
   assert.equal(await page.locator('#shown-count').textContent(), '1 domains');
+  // On a phone the page does not scroll sideways: the table scrolls in its own box, which takes the keyboard focus.
+  await page.setViewportSize({ width: 390, height: 844 });
+  assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true);
+  const box = page.locator('.table-scroll');
+  assert.equal(await box.evaluate((element) => element.scrollWidth > element.clientWidth), true);
+  assert.equal(await box.getAttribute('tabindex'), '0');
   assert.deepEqual(problems, []);
   await context.close();
 });
