@@ -19,13 +19,13 @@ import { daysBefore, utcDay } from '../time/days.js';
 import type { DashboardSources } from './dashboard-sources.js';
 
 /** The periods the overview sums, in days, today included: `stats`'s default week, and `reports` over the readiness window. */
-export const FETCH_DAYS = 7;
-export const REPORT_DAYS = 14;
+const FETCH_DAYS = 7;
+const REPORT_DAYS = 14;
 /** The domain page's charts and its `reports` summary: `reports`'s default period. */
-export const CHART_DAYS = 30;
+const CHART_DAYS = 30;
 
 /** A UTC period, both days included. */
-export interface Period {
+export interface DayRange {
   since: string;
   until: string;
 }
@@ -58,8 +58,8 @@ export interface OverviewRow {
 
 export interface Overview {
   generated_at: string;
-  fetch_period: Period;
-  report_period: Period;
+  fetch_period: DayRange;
+  report_period: DayRange;
   /** Why fetches or reports are missing (the store could not be read), or null. */
   statistics_problem: string | null;
   reports_problem: string | null;
@@ -77,10 +77,10 @@ export interface DomainDetail {
   dns_records: string[];
   /** As `stats --json --domain` prints it over the fetch period; null when the statistics cannot be read. */
   fetches: DomainFetchReport | null;
-  fetch_period: Period;
+  fetch_period: DayRange;
   /** Fetches per UTC day and provider over the chart period, oldest day first. */
   fetch_days: { day: string; providers: Record<string, number> }[];
-  chart_period: Period;
+  chart_period: DayRange;
   /** As `reports --json --domain` prints it over the chart period; null when the reports cannot be read. */
   reports: DomainReportSummary | null;
   statistics_problem: string | null;
@@ -118,7 +118,7 @@ async function readStore<Store extends { close(): Promise<void> }, T>(
   }
 }
 
-const periodOf = (now: Date, days: number): Period => ({ since: daysBefore(now, days - 1), until: utcDay(now) });
+const periodOf = (now: Date, days: number): DayRange => ({ since: daysBefore(now, days - 1), until: utcDay(now) });
 const problemOf = (read: Read<unknown>) => (read.ok ? null : read.problem);
 
 /**

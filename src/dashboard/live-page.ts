@@ -3,7 +3,7 @@ import { markup, type Html } from './markup.js';
 import { domainPath, layout, scrolling } from './page-parts.js';
 
 /** The columns of the live table; the page's script fills the same cells, as text, for each new fetch. */
-export const LIVE_COLUMNS = ['Time (UTC)', 'Provider', 'Domain', 'Address', 'Method', 'Status', 'Policy id', 'User agent'];
+const LIVE_COLUMNS = ['Time (UTC)', 'Provider', 'Domain', 'Address', 'Method', 'Status', 'Policy id', 'User agent'];
 
 /** A fetch's row; the user agent is whatever the client sent, so it is only ever text. */
 function liveRow(fetch: LiveFetch): Html {

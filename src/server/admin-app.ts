@@ -21,7 +21,7 @@ export interface AdminAppOptions {
 }
 
 /** The challenge a refused request gets: Basic, so that a browser asks for the token; scripts send Bearer unasked. */
-export const ADMIN_CHALLENGE = 'Basic realm="mta-sts-server"';
+const ADMIN_CHALLENGE = 'Basic realm="mta-sts-server"';
 
 /** Compared in constant time, so response timing does not reveal how much of a guess was right. */
 function sameSecret(given: string, expected: Buffer): boolean {
