@@ -8,6 +8,7 @@ import { domainEnd, type LifecycleView } from '../lifecycle/lifecycle-view.js';
 import type { ServedPolicy } from '../policy/policy-set.js';
 import {
   enforceBlockingFailures,
+  READINESS_DAYS,
   reportQuerySince,
   summarizeReports,
   type DomainReportSummary,
@@ -20,7 +21,7 @@ import type { DashboardSources } from './dashboard-sources.js';
 
 /** The periods the overview sums, in days, today included: `stats`'s default week, and `reports` over the readiness window. */
 const FETCH_DAYS = 7;
-const REPORT_DAYS = 14;
+const REPORT_DAYS = READINESS_DAYS;
 /** The domain page's charts and its `reports` summary: `reports`'s default period. */
 const CHART_DAYS = 30;
 

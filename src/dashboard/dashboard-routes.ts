@@ -13,13 +13,12 @@ import { ASSET_CSS, ASSET_JS } from './page-parts.js';
 
 export interface DashboardRoutesOptions {
   sources: DashboardSources;
-  /** A comment line on each live stream this often, so that proxies and the client see it alive. */
-  heartbeatMs?: number;
 }
 
 /** Bytes a live stream may have waiting for a client that does not read; beyond them it is closed. */
 const MAX_STREAM_BACKLOG = 256 * 1024;
-const DEFAULT_HEARTBEAT_MS = 15_000;
+/** A comment line on each live stream this often, so that proxies and the client see it alive. */
+const HEARTBEAT_MS = 15_000;
 
 /**
  * Scripts and styles only from the dashboard's own files, images only its own or inline SVG data,
@@ -59,7 +58,7 @@ function domainOf(text: string): string | undefined {
  * plugin on the admin app, behind its authentication. Nothing here changes state.
  */
 export async function dashboardRoutes(app: FastifyInstance, options: DashboardRoutesOptions): Promise<void> {
-  const { sources, heartbeatMs = DEFAULT_HEARTBEAT_MS } = options;
+  const { sources } = options;
   await app.register(helmet, {
     contentSecurityPolicy: CONTENT_SECURITY_POLICY,
     crossOriginEmbedderPolicy: false,
@@ -112,7 +111,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     });
     raw.write('retry: 3000\n\n');
     streams.add(raw);
-    const heartbeat = setInterval(() => send(': alive\n\n'), heartbeatMs);
+    const heartbeat = setInterval(() => send(': alive\n\n'), HEARTBEAT_MS);
     raw.on('close', () => {
       clearInterval(heartbeat);
       stop();
