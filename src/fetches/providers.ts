@@ -116,6 +116,7 @@ export class ProviderClassifier {
 
   /** The first provider, in file order, whose patterns match; an absent user agent claims nothing. */
   private claimedBy(userAgent: string): Provider | undefined {
+    // Stryker disable next-line ConditionalExpression,StringLiteral: a shortcut; no pattern that matches "" is accepted at load, so the loop finds none either
     if (userAgent === '') return undefined;
     for (const provider of this.providers.values()) if (matches(provider, userAgent)) return provider;
     return undefined;
