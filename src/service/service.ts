@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import { readEnvironment } from '../config/environment.js';
 import { loadStartConfig } from '../config/load.js';
 import { ConfigReloader } from '../config/reloader.js';
-import { loadProviders, startFetches } from '../fetches/fetches-from-config.js';
+import { startFetches } from '../fetches/fetches-from-config.js';
+import { ProviderRefresher } from '../fetches/provider-refresher.js';
 import type { FetchPipeline } from '../fetches/pipeline.js';
 import { createSelfCheck } from '../health/self-check-from-config.js';
 import type { SelfCheck } from '../health/self-check.js';
@@ -36,6 +37,8 @@ export class Service {
     private readonly fetches: FetchPipeline,
     private readonly reports: TlsReports | undefined,
     private readonly selfCheck: SelfCheck | undefined,
+    /** The provider list, refreshed from the providers' SPF records while the service runs. */
+    readonly providers: ProviderRefresher,
   ) {}
 
   /** Loads the config (throws ConfigError with located problems), prepares certificates and starts listening. */
@@ -44,10 +47,15 @@ export class Service {
     const { config, warnings, text } = await loadStartConfig(options.configPath, env);
     const log = createLogger(config.logLevel, options.logDestination);
     for (const warning of warnings) log.warn({ event: 'config_warning', warning }, warning);
-    const classifier = await loadProviders(config, options.providersFile);
     const keepsState = usesStateDir(config);
     if (keepsState) await prepareStateDir(config.stateDir);
     const backends = openBackends(config);
+    const providers = await ProviderRefresher.open(config, {
+      log,
+      storage: keepsState ? backends.storage : undefined,
+      ...(options.providersFile && { shipped: options.providersFile }),
+      ...options.providerRefresh,
+    });
     // The policy history lives in state_dir; with none, removed domains are simply dropped.
     const lifecycle = keepsState
       ? await PolicyLifecycle.open({
@@ -92,7 +100,7 @@ export class Service {
     });
     const { pipeline: fetches, logLimit } = await startFetches(config, {
       log,
-      classifier,
+      classifier: () => providers.classifier,
       sinks: [metrics],
       openStatistics: () => backends.openFetchStatistics('read-write'),
       logLimits: options.logLimits,
@@ -118,7 +126,7 @@ export class Service {
       metrics,
       connectionLimits: options.connectionLimits,
     });
-    const service: Service = new Service(log, reloader, certificates, lifecycle, listeners, fetches, reports, selfCheck);
+    const service: Service = new Service(log, reloader, certificates, lifecycle, listeners, fetches, reports, selfCheck, providers);
     try {
       await certificates.prepare(reloader.policies.hosts);
       await listeners.start();
@@ -132,6 +140,7 @@ export class Service {
     certificates.listening(LIST_UP_TO);
     lifecycle?.start({ policies: () => reloader.policies, refresh: () => void reloader.refresh() });
     selfCheck?.start(() => reloader.policies);
+    providers.start();
     reloader.start();
     return service;
   }
@@ -161,6 +170,8 @@ export class Service {
   /** Closes whatever is open, whether the service started fully or only in part: the start order, reversed. */
   private async release(): Promise<void> {
     this.reloader.stop();
+    this.providers.stop();
+    await this.providers.settled();
     this.selfCheck?.stop();
     await this.lifecycle?.close();
     this.certificates.close();
