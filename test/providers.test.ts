@@ -222,9 +222,9 @@ test('data-file problems are all reported, each naming the file and the field', 
       const lines = error.message.split('\n').map((line) => line.replace(/(is not a regular expression): .*/, '$1'));
       assert.deepEqual(lines.sort(), [
         'config/providers.yaml providers.Bad_Id: provider id "Bad_Id" must be lowercase letters, digits and hyphens, starting with a letter',
-        'config/providers.yaml providers.empty.extra: unknown key; allowed: name, user_agents, ranges, ptr_domains',
+        'config/providers.yaml providers.empty.extra: unknown key; allowed: name, user_agents, ranges, ptr_domains, spf',
         'config/providers.yaml providers.empty.name: the display name must not be empty',
-        'config/providers.yaml providers.empty: needs user_agents, ranges or ptr_domains; with none it can never match a fetch',
+        'config/providers.yaml providers.empty: needs user_agents, ranges, ptr_domains or spf; with none it can never match a fetch',
         'config/providers.yaml providers.google.ranges[1]: "1.2.3.400/8" is not a CIDR range: "1.2.3.400" is not an IP address',
         'config/providers.yaml providers.google.ranges[2]: 7 is not text; expected a CIDR range such as 192.0.2.0/24',
         'config/providers.yaml providers.google.user_agents[1]: "(unclosed" is not a regular expression',
@@ -252,7 +252,7 @@ test('data-file structure errors', () => {
   );
   assert.equal(
     problems({ providers: { idle: { name: 'Idle', user_agents: [], ranges: [] } } }),
-    'p.yaml providers.idle: needs user_agents, ranges or ptr_domains; with none it can never match a fetch',
+    'p.yaml providers.idle: needs user_agents, ranges, ptr_domains or spf; with none it can never match a fetch',
   );
   assert.equal(
     problems({ providers: { one: { name: 'One', user_agents: 'x', ranges: [] } } }),

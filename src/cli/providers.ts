@@ -18,7 +18,9 @@ export interface ProvidersOptions {
   json: boolean;
   /** IP[:PORT] of the DNS server to ask instead of providers.resolver. */
   resolver?: string;
+  /** Tests: the clock, and a provider list standing in for the shipped one. */
   now?: Date;
+  shipped?: string;
 }
 
 /** Added or removed ranges listed one by one, per provider; beyond this only their number. */
@@ -44,7 +46,7 @@ export async function refreshProvidersCommand(
   const { config } = loaded;
   let sources;
   try {
-    sources = (await loadProviders(config)).spfSources;
+    sources = (await loadProviders(config, options.shipped)).spfSources;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     for (const line of error.problems) err.write(`${line}\n`);
