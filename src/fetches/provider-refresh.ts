@@ -88,7 +88,8 @@ export function rangesOf(file: RefreshFile | undefined): RefreshedRanges {
 }
 
 /**
- * Expands every source's records, one provider after the other (a few dozen DNS questions in all).
+ * Expands every source's records, one provider after the other (a few dozen DNS questions in all);
+ * rejects with the signal's reason when it aborts.
  * The new file holds each source's new ranges, or its previous ones when the expansion failed;
  * providers that no longer name SPF records are dropped.
  */
@@ -97,10 +98,13 @@ export async function refreshProviders(
   dns: SpfDns,
   previous: RefreshFile | undefined,
   now: Date,
+  signal?: AbortSignal,
 ): Promise<RefreshOutcome> {
   const providers: Record<string, RefreshedProvider> = {};
   const results: ProviderRefreshResult[] = [];
   for (const { id, records } of sources) {
+    // A stopping service does not wait for the remaining providers' DNS answers.
+    signal?.throwIfAborted();
     const before = previous?.providers[id];
     const expansion = await expandSpfRecords(records, dns);
     if (!expansion.ok) {

@@ -15,8 +15,12 @@ import {
 import { SHIPPED_PROVIDERS_FILE, type ProviderClassifier } from './providers.js';
 import type { SpfDns } from './spf-ranges.js';
 
-/** The first refresh after a start waits up to this long (random), so that replicas started together do not ask at once. */
-const FIRST_REFRESH_SPREAD_MS = 60_000;
+/**
+ * When the stored refresh is missing or stale, the first one comes this long after a start, plus a
+ * random part of the spread: once the service is up, and not at the same moment for replicas started together.
+ */
+const FIRST_REFRESH_DELAY_MS = 60_000;
+const FIRST_REFRESH_SPREAD_MS = 4 * 60_000;
 /** Each later refresh comes at the interval, plus or minus this share of it. */
 const JITTER = 0.1;
 
@@ -28,7 +32,7 @@ export interface ProviderRefresherOptions {
   shipped?: string;
   /** The DNS to ask; the config's `providers.resolver` (else the system's) by default. Tests pass their own. */
   dns?: SpfDns;
-  /** The delay before the first refresh when the stored one is missing or stale; random up to a minute by default. */
+  /** The delay before the first refresh when the stored one is missing or stale; 1 to 5 minutes (random) by default. */
   firstDelayMs?: number;
   now?: () => Date;
 }
@@ -47,8 +51,7 @@ export function refreshDns(settings: Config['providerRefresh'], resolver?: strin
  */
 export class ProviderRefresher {
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private stopped = false;
+  private readonly stopping = new AbortController();
 
   private constructor(
     private readonly config: Config,
@@ -78,17 +81,15 @@ export class ProviderRefresher {
     if (intervalMs === null || this.current.spfSources.length === 0) return;
     const last = Math.max(0, ...Object.values(this.file?.providers ?? {}).map((entry) => Date.parse(entry.refreshed_at)));
     const dueInMs = last + intervalMs - this.now().getTime();
-    this.schedule(dueInMs > 0 ? dueInMs : (this.options.firstDelayMs ?? Math.random() * FIRST_REFRESH_SPREAD_MS));
+    this.schedule(
+      dueInMs > 0 ? dueInMs : (this.options.firstDelayMs ?? FIRST_REFRESH_DELAY_MS + Math.random() * FIRST_REFRESH_SPREAD_MS),
+    );
   }
 
+  /** Ends the schedule; a refresh under way is dropped at its next provider, and nothing of it is stored or applied. */
   stop(): void {
-    this.stopped = true;
+    this.stopping.abort();
     clearTimeout(this.timer);
-  }
-
-  /** Waits for a refresh under way (tests, and a clean stop). */
-  async settled(): Promise<void> {
-    await this.running;
   }
 
   /** One refresh: every provider's records expanded, stored, and applied. Never rejects; the outcome is logged. */
@@ -96,9 +97,9 @@ export class ProviderRefresher {
     const { log } = this.options;
     try {
       const dns = this.options.dns ?? refreshDns(this.config.providerRefresh);
-      const outcome = await refreshProviders(this.current.spfSources, dns, this.file, this.now());
+      const outcome = await refreshProviders(this.current.spfSources, dns, this.file, this.now(), this.stopping.signal);
       const next = await loadProviders(this.config, this.options.shipped ?? SHIPPED_PROVIDERS_FILE, rangesOf(outcome.file));
-      if (this.options.storage) await storeRefreshFile(this.options.storage, outcome.file);
+      if (this.stopping.signal.aborted) return undefined;
       this.file = outcome.file;
       this.current = next;
       const failed = outcome.results.filter((result) => !result.ok);
@@ -115,18 +116,31 @@ export class ProviderRefresher {
         })),
         failed: failed.map((result) => result.id),
       });
+      await this.store(outcome.file);
       return outcome;
     } catch (error) {
-      // The provider files changed underneath (a restart would refuse them too), or the state could not be written.
+      if (this.stopping.signal.aborted) return undefined;
+      // The provider files changed underneath and are refused (as a restart would refuse them): the current list stays.
       log.error({ event: 'providers_refresh_error', error: (error as Error).message }, (error as Error).message);
       return undefined;
     }
   }
 
+  /** Keeps the refresh for replicas and the next start; one that cannot be written (disk full) is still applied here. */
+  private async store(file: RefreshFile): Promise<void> {
+    if (!this.options.storage) return;
+    try {
+      await storeRefreshFile(this.options.storage, file);
+    } catch (error) {
+      const message = `cannot store the refreshed provider ranges: ${(error as Error).message}`;
+      this.options.log.error({ event: 'providers_refresh_store_error', error: (error as Error).message }, message);
+    }
+  }
+
   private schedule(delayMs: number): void {
-    if (this.stopped) return;
+    if (this.stopping.signal.aborted) return;
     this.timer = setTimeout(() => {
-      this.running = this.refresh().finally(() => {
+      void this.refresh().then(() => {
         const intervalMs = this.config.providerRefresh.intervalMs!;
         this.schedule(intervalMs * (1 - JITTER + 2 * JITTER * Math.random()));
       });

@@ -171,7 +171,6 @@ export class Service {
   private async release(): Promise<void> {
     this.reloader.stop();
     this.providers.stop();
-    await this.providers.settled();
     this.selfCheck?.stop();
     await this.lifecycle?.close();
     this.certificates.close();
