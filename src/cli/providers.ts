@@ -119,8 +119,11 @@ function render(results: readonly ProviderRefreshResult[]): string {
 function change(result: ProviderRefreshResult): string {
   if (!result.ok) return 'failed';
   if (result.first) return 'first refresh';
-  if (result.added.length === 0 && result.removed.length === 0) return 'unchanged';
-  return `+${plural(result.added.length, 'range')}, -${plural(result.removed.length, 'range')}`;
+  const changes = [
+    ...(result.added.length > 0 ? [`+${plural(result.added.length, 'range')}`] : []),
+    ...(result.removed.length > 0 ? [`-${plural(result.removed.length, 'range')}`] : []),
+  ];
+  return changes.length > 0 ? changes.join(', ') : 'unchanged';
 }
 
 function listed(sign: '+' | '-', ranges: ProviderRefreshResult['added']): string[] {

@@ -115,7 +115,7 @@ export class ProviderRefresher {
           ...(result.problem !== undefined && { problem: result.problem }),
         })),
         failed: failed.map((result) => result.id),
-      });
+      }, `provider ranges refreshed from SPF records; ${failed.length} of ${outcome.results.length} providers failed and keep their previous ranges`);
       await this.store(outcome.file);
       return outcome;
     } catch (error) {
