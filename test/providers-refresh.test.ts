@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { refreshProvidersCommand } from '../src/cli/providers.js';
+import { parseConfigText } from '../src/config/load.js';
+import { ProviderClassifier } from '../src/fetches/providers.js';
 import { cliInProcess, TextSink } from './support/cli.js';
 import { TestDnsServer } from './support/dns-server.js';
 import { fetchPolicy } from './support/fetch-policy.js';
@@ -240,4 +242,89 @@ test('serve: a refresh under load is applied without a restart and without a fai
   }
   assert.equal(restarted.log.events('policy_fetch')[0]!.provider, 'testmail');
   assert.equal(restarted.log.events('providers_refreshed').length, 0);
+});
+
+test('providers: { refresh } takes 1h to 7d or never; its keys are checked like every section', () => {
+  const config = (section: string) => parseConfigText(`domains:\n  example.com: { mode: none }\n${section}`, 'mta-sts.yaml');
+  const settings = (section: string) => {
+    const result = config(section);
+    assert.ok(result.ok, result.ok ? '' : result.errors.join('\n'));
+    return result.config.providerRefresh;
+  };
+  assert.deepEqual(settings(''), { intervalMs: 86_400_000, resolver: [], timeoutMs: 5_000 });
+  assert.deepEqual(settings('providers: { refresh: never, resolver: ["127.0.0.1:5353"] }\n'), {
+    intervalMs: null,
+    resolver: ['127.0.0.1:5353'],
+    timeoutMs: 5_000,
+  });
+  assert.equal(settings('providers: { refresh: 7d }\n').intervalMs, 7 * 86_400_000);
+  const problems = (section: string) => {
+    const result = config(section);
+    return result.ok ? [] : result.errors;
+  };
+  assert.deepEqual(problems('providers: { refresh: 30m }\n'), [
+    'mta-sts.yaml:3:23 providers.refresh: "30m" is not a refresh interval; allowed: 1h to 7d (written as 30m, 6h, 1d), or never',
+  ]);
+  assert.deepEqual(problems('providers: { refresh: 8d }\n'), [
+    'mta-sts.yaml:3:23 providers.refresh: "8d" is not a refresh interval; allowed: 1h to 7d (written as 30m, 6h, 1d), or never',
+  ]);
+  assert.deepEqual(problems('providers: { refersh: 1d }\n'), [
+    'mta-sts.yaml:3:14 providers.refersh: unknown key; did you mean refresh?',
+  ]);
+});
+
+test('refreshed ranges replace the written ones of providers with spf:, never a range another entry lists', async () => {
+  const { dir } = await writeTestConfig('');
+  const shipped = join(dir, 'providers.yaml');
+  await writeFile(
+    shipped,
+    `providers:
+  first:
+    name: First
+    user_agents: []
+    ranges: ['192.0.2.0/24']
+  second:
+    name: Second
+    user_agents: []
+    ranges: ['198.51.100.0/24']
+    spf: [_spf.second.example]
+  third:
+    name: Third
+    user_agents: ['^Third']
+    ranges: ['203.0.113.0/24']
+    spf: [_spf.third.example]
+`,
+  );
+  const mine = join(dir, 'mine.yaml');
+  // The user's entry replaces the shipped one whole: without spf:, its own ranges stay.
+  await writeFile(mine, `providers:\n  third:\n    name: Third (mine)\n    user_agents: []\n    ranges: ['203.0.113.0/24']\n`);
+  const refreshed = new Map([
+    // 192.0.2.0/24 is first's written range, spelt differently: it stays first's.
+    ['second', ['192.0.2.0/24', '233.252.0.0/24', '2001:db8::/32']],
+    ['third', ['10.9.0.0/16']],
+  ]);
+  const classifier = await ProviderClassifier.fromFiles([shipped, mine], refreshed);
+  const owner = (ip: string) => classifier.classify(ip, '').provider;
+  assert.deepEqual(
+    ['192.0.2.1', '233.252.0.9', '2001:db8::1', '198.51.100.1', '203.0.113.5', '10.9.0.1'].map(owner),
+    ['first', 'second', 'second', 'unknown', 'third', 'unknown'],
+  );
+  assert.deepEqual(classifier.spfSources, [{ id: 'second', records: ['_spf.second.example'] }]);
+});
+
+test('a stored refresh that cannot be read is ignored with a warning: the written ranges apply', async () => {
+  const { dir, configPath, shipped } = await setUp();
+  await mkdir(join(dir, 'state/providers'), { recursive: true });
+  await writeFile(join(dir, 'state/providers/spf-ranges.json'), '{"version": 1, "providers": {"testmail": {"ranges": "all"}}}');
+  const running = await startTestServiceAt(dir, configPath, { providersFile: shipped, providerRefresh: { firstDelayMs: 60_000 } });
+  const ca = await readFile(join(dir, 'state/self-signed/ca.pem'), 'utf8');
+  try {
+    await fetchPolicy({ port: running.httpsPort, host: 'mta-sts.example.com', ca, headers: { 'x-forwarded-for': '198.51.100.9' } });
+  } finally {
+    await running.service.stop();
+  }
+  const ignored = running.log.events('providers_refresh_file_ignored');
+  assert.equal(ignored.length, 1);
+  assert.match(String(ignored[0]!.problem), /^providers\/spf-ranges\.json is not a refresh file: /);
+  assert.equal(running.log.events('policy_fetch')[0]!.provider, 'testmail');
 });
