@@ -163,7 +163,10 @@ test('providers refresh: a DNS server that does not answer keeps the last good r
 test('providers: usage errors exit 2', async () => {
   const { configPath } = await setUp();
   const none = await cliInProcess(['providers', '--config', configPath]);
-  assert.deepEqual([none.code, none.stderr], [2, 'mta-sts-server providers: expected refresh (see mta-sts-server providers --help)\n']);
+  assert.deepEqual(
+    [none.code, none.stderr],
+    [2, 'mta-sts-server providers: expected refresh (see mta-sts-server providers --help)\n'],
+  );
   const other = await cliInProcess(['providers', 'list', '--config', configPath]);
   assert.equal(other.code, 2);
   const resolver = await cliInProcess(['providers', 'refresh', '--resolver', 'nonsense', '--config', configPath]);
@@ -201,7 +204,10 @@ test('serve: a refresh under load is applied without a restart and without a fai
     await running.service.stop();
   }
   assert.ok(statuses.length > 20);
-  assert.ok(statuses.every((status) => status === 200), `statuses: ${[...new Set(statuses)].join(', ')}`);
+  assert.ok(
+    statuses.every((status) => status === 200),
+    `statuses: ${[...new Set(statuses)].join(', ')}`,
+  );
 
   const refreshed = running.log.events('providers_refreshed');
   assert.equal(refreshed.length, 1);
@@ -224,19 +230,24 @@ test('serve: a refresh under load is applied without a restart and without a fai
     row.provider,
     row.fetches,
   ]);
-  assert.deepEqual(
-    counted.map(([provider]: [string]) => provider).sort(),
-    ['testmail', 'unknown'],
-  );
+  assert.deepEqual(counted.map(([provider]: [string]) => provider).sort(), ['testmail', 'unknown']);
   assert.equal(
     counted.reduce((sum: number, [, fetches]: [string, number]) => sum + fetches, 0),
     statuses.length,
   );
 
   // A restart starts from the stored refresh: the first fetch is attributed by it, before any new refresh.
-  const restarted = await startTestServiceAt(dir, configPath, { providersFile: shipped, providerRefresh: { firstDelayMs: 60_000 } });
+  const restarted = await startTestServiceAt(dir, configPath, {
+    providersFile: shipped,
+    providerRefresh: { firstDelayMs: 60_000 },
+  });
   try {
-    await fetchPolicy({ port: restarted.httpsPort, host: 'mta-sts.example.com', ca, headers: { 'x-forwarded-for': '2001:db8:77::25' } });
+    await fetchPolicy({
+      port: restarted.httpsPort,
+      host: 'mta-sts.example.com',
+      ca,
+      headers: { 'x-forwarded-for': '2001:db8:77::25' },
+    });
   } finally {
     await restarted.service.stop();
   }
@@ -305,10 +316,14 @@ test('refreshed ranges replace the written ones of providers with spf:, never a 
   ]);
   const classifier = await ProviderClassifier.fromFiles([shipped, mine], refreshed);
   const owner = (ip: string) => classifier.classify(ip, '').provider;
-  assert.deepEqual(
-    ['192.0.2.1', '233.252.0.9', '2001:db8::1', '198.51.100.1', '203.0.113.5', '10.9.0.1'].map(owner),
-    ['first', 'second', 'second', 'unknown', 'third', 'unknown'],
-  );
+  assert.deepEqual(['192.0.2.1', '233.252.0.9', '2001:db8::1', '198.51.100.1', '203.0.113.5', '10.9.0.1'].map(owner), [
+    'first',
+    'second',
+    'second',
+    'unknown',
+    'third',
+    'unknown',
+  ]);
   assert.deepEqual(classifier.spfSources, [{ id: 'second', records: ['_spf.second.example'] }]);
 });
 
@@ -316,10 +331,18 @@ test('a stored refresh that cannot be read is ignored with a warning: the writte
   const { dir, configPath, shipped } = await setUp();
   await mkdir(join(dir, 'state/providers'), { recursive: true });
   await writeFile(join(dir, 'state/providers/spf-ranges.json'), '{"version": 1, "providers": {"testmail": {"ranges": "all"}}}');
-  const running = await startTestServiceAt(dir, configPath, { providersFile: shipped, providerRefresh: { firstDelayMs: 60_000 } });
+  const running = await startTestServiceAt(dir, configPath, {
+    providersFile: shipped,
+    providerRefresh: { firstDelayMs: 60_000 },
+  });
   const ca = await readFile(join(dir, 'state/self-signed/ca.pem'), 'utf8');
   try {
-    await fetchPolicy({ port: running.httpsPort, host: 'mta-sts.example.com', ca, headers: { 'x-forwarded-for': '198.51.100.9' } });
+    await fetchPolicy({
+      port: running.httpsPort,
+      host: 'mta-sts.example.com',
+      ca,
+      headers: { 'x-forwarded-for': '198.51.100.9' },
+    });
   } finally {
     await running.service.stop();
   }

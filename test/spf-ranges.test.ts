@@ -19,7 +19,10 @@ before(async () => {
     'v=spf1 include:_v4.mail.example include:_v6.mail.example a:out.mail.example/28 mx:mail.example -all',
   ]);
   // An unrelated TXT value beside the SPF record is not an SPF record (RFC 7208 §4.5).
-  dns.setTxt('_v4.mail.example', ['google-site-verification=abc', 'v=spf1 ip4:192.0.2.0/24 ip4:198.51.100.7 -ip4:198.51.100.8 ~all']);
+  dns.setTxt('_v4.mail.example', [
+    'google-site-verification=abc',
+    'v=spf1 ip4:192.0.2.0/24 ip4:198.51.100.7 -ip4:198.51.100.8 ~all',
+  ]);
   dns.setTxt('_v6.mail.example', ['v=spf1 ip6:2001:db8:1::/48 ip6:2001:DB8:2:0:0:0:0:0/64 -all']);
   dns.setA('out.mail.example', ['203.0.113.17']);
   dns.setAAAA('out.mail.example', ['2001:db8:5::1']);
@@ -136,7 +139,9 @@ test('+all and ranges wider than /8 (IPv4) or /24 (IPv6) are refused with a note
 });
 
 test('macros, ptr and exists are skipped with a note: they name no fixed range', async () => {
-  dns.setTxt('macros.example', ['v=spf1 include:%{d}._spf.example a:%{i}.in-addr.example ptr exists:%{i}.x.example ip4:192.0.2.77 -all']);
+  dns.setTxt('macros.example', [
+    'v=spf1 include:%{d}._spf.example a:%{i}.in-addr.example ptr exists:%{i}.x.example ip4:192.0.2.77 -all',
+  ]);
   assert.deepEqual(await expandSpfRecords(['macros.example'], lookup), {
     ok: true,
     ranges: [{ range: '192.0.2.77/32', record: 'macros.example' }],
@@ -156,7 +161,14 @@ test('records that cannot be trusted: none, two, too long, unknown terms, odd na
   dns.setTxt('odd-name.example', ['v=spf1 include:evil\u001b[31m.example -all']);
   dns.setTxt('not-spf.example', ['hello']);
   const problems = [];
-  for (const name of ['two-records.example', 'long.example', 'unknown-term.example', 'odd-name.example', 'not-spf.example', 'absent.example']) {
+  for (const name of [
+    'two-records.example',
+    'long.example',
+    'unknown-term.example',
+    'odd-name.example',
+    'not-spf.example',
+    'absent.example',
+  ]) {
     const expansion = await expandSpfRecords([name], lookup);
     assert.equal(expansion.ok, false, name);
     problems.push(!expansion.ok && expansion.problem);
@@ -175,13 +187,23 @@ test('a server that does not answer: the expansion fails, and a refresh keeps th
   const previous: RefreshFile = {
     version: 1,
     providers: {
-      mail: { refreshed_at: '2026-12-01T10:00:00.000Z', records: ['_spf.mail.example'], ranges: [{ range: '192.0.2.0/24', record: '_v4.mail.example' }], notes: [] },
+      mail: {
+        refreshed_at: '2026-12-01T10:00:00.000Z',
+        records: ['_spf.mail.example'],
+        ranges: [{ range: '192.0.2.0/24', record: '_v4.mail.example' }],
+        notes: [],
+      },
     },
   };
   dns.setBlackHole(true);
   try {
     const started = Date.now();
-    const outcome = await refreshProviders([{ id: 'mail', records: ['_spf.mail.example'] }], lookup, previous, new Date('2026-12-02T10:00:00Z'));
+    const outcome = await refreshProviders(
+      [{ id: 'mail', records: ['_spf.mail.example'] }],
+      lookup,
+      previous,
+      new Date('2026-12-02T10:00:00Z'),
+    );
     assert.ok(Date.now() - started < 3_000);
     assert.deepEqual(outcome.file, previous);
     assert.deepEqual(

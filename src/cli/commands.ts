@@ -193,9 +193,9 @@ export const COMMANDS: readonly Command[] = [
     summary: "refresh the providers' sending ranges from their SPF records, into state_dir",
     details:
       'providers refresh reads the SPF records each provider names (spf: in the provider list), following\n' +
-      'include: and redirect= within RFC 7208\'s limits, stores the ranges in state_dir (the service applies them\n' +
+      "include: and redirect= within RFC 7208's limits, stores the ranges in state_dir (the service applies them\n" +
       'at its next refresh or start) and prints what changed since the previous refresh.\n' +
-      'Exit 1 when a provider\'s records could not be read (its previous ranges are kept), 2 for bad arguments or config.',
+      "Exit 1 when a provider's records could not be read (its previous ranges are kept), 2 for bad arguments or config.",
     options: ['json', 'resolver', 'config'],
     arguments: 'refresh',
     run: async (values, context, args) => {

@@ -66,7 +66,9 @@ export async function refreshProvidersCommand(
   }
   const failed = outcome.results.filter((result) => !result.ok).length;
   if (options.json) {
-    out.write(`${JSON.stringify({ refreshed_at: now.toISOString(), file: where, providers: outcome.results.map(jsonOf) }, null, 2)}\n`);
+    out.write(
+      `${JSON.stringify({ refreshed_at: now.toISOString(), file: where, providers: outcome.results.map(jsonOf) }, null, 2)}\n`,
+    );
   } else {
     out.write(`Provider ranges from SPF records, ${utcMinute(now)}; stored in ${where}\n\n`);
     out.write(render(outcome.results));
@@ -104,7 +106,9 @@ function render(results: readonly ProviderRefreshResult[]): string {
         ? []
         : [
             `failed: ${result.problem}; ${
-              result.current ? `kept ${plural(ranges, 'range')} of ${utcMinute(new Date(result.current.refreshed_at))}` : 'the written ranges apply'
+              result.current
+                ? `kept ${plural(ranges, 'range')} of ${utcMinute(new Date(result.current.refreshed_at))}`
+                : 'the written ranges apply'
             }`,
           ]),
       // A first refresh would list every range: its count says enough.

@@ -178,9 +178,32 @@ export class ConfigReloader {
 
 /** The settings that listeners, certificate sources and stores were built from: a reload keeps the running ones. */
 function restartOnlySettings(config: Config) {
-  const { listen, tls, stateDir, admin, reverseDns, statistics, reports, providersFile, providerRefresh, retireRemovedDomains, health } =
-    config;
-  return { listen, tls, stateDir, admin, reverseDns, statistics, reports, providersFile, providerRefresh, retireRemovedDomains, health };
+  const {
+    listen,
+    tls,
+    stateDir,
+    admin,
+    reverseDns,
+    statistics,
+    reports,
+    providersFile,
+    providerRefresh,
+    retireRemovedDomains,
+    health,
+  } = config;
+  return {
+    listen,
+    tls,
+    stateDir,
+    admin,
+    reverseDns,
+    statistics,
+    reports,
+    providersFile,
+    providerRefresh,
+    retireRemovedDomains,
+    health,
+  };
 }
 
 /** Config file names of the restart-only settings, in the order the log names them. */

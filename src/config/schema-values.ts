@@ -60,14 +60,18 @@ export function durationMs(text: string): number | undefined {
 /** A duration from `min` to `max` written as minutes, hours or days ("30m", "6h", "1d"), in milliseconds. */
 export const duration = (min: string, max: string) => {
   const allowed = `allowed: ${min} to ${max}, written as minutes, hours or days (30m, 6h, 1d)`;
-  return z
-    .string({ error: (issue) => `${quote(issue.input)} is not a duration; ${allowed}` })
-    .transform((value, ctx) => {
-      const ms = durationMs(value);
-      const problem =
-        ms === undefined ? 'is not a duration' : ms < durationMs(min)! ? 'is too short' : ms > durationMs(max)! ? 'is too long' : undefined;
-      if (problem === undefined) return ms!;
-      ctx.addIssue({ code: 'custom', message: `${quote(value)} ${problem}; ${allowed}` });
-      return z.NEVER;
-    });
+  return z.string({ error: (issue) => `${quote(issue.input)} is not a duration; ${allowed}` }).transform((value, ctx) => {
+    const ms = durationMs(value);
+    const problem =
+      ms === undefined
+        ? 'is not a duration'
+        : ms < durationMs(min)!
+          ? 'is too short'
+          : ms > durationMs(max)!
+            ? 'is too long'
+            : undefined;
+    if (problem === undefined) return ms!;
+    ctx.addIssue({ code: 'custom', message: `${quote(value)} ${problem}; ${allowed}` });
+    return z.NEVER;
+  });
 };

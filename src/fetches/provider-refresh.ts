@@ -75,7 +75,9 @@ export async function readRefreshFile(storage: Storage): Promise<{ file?: Refres
     return { problem: `${REFRESHED_RANGES_KEY} is not JSON: ${(error as Error).message}` };
   }
   const parsed = refreshFile.safeParse(data);
-  return parsed.success ? { file: parsed.data } : { problem: `${REFRESHED_RANGES_KEY} is not a refresh file: ${parsed.error.issues[0]!.message}` };
+  return parsed.success
+    ? { file: parsed.data }
+    : { problem: `${REFRESHED_RANGES_KEY} is not a refresh file: ${parsed.error.issues[0]!.message}` };
 }
 
 export async function storeRefreshFile(storage: Storage, file: RefreshFile): Promise<void> {
@@ -122,9 +124,22 @@ export async function refreshProviders(
       });
       continue;
     }
-    const current: RefreshedProvider = { refreshed_at: now.toISOString(), records: [...records], ranges: expansion.ranges, notes: expansion.notes };
+    const current: RefreshedProvider = {
+      refreshed_at: now.toISOString(),
+      records: [...records],
+      ranges: expansion.ranges,
+      notes: expansion.notes,
+    };
     providers[id] = current;
-    results.push({ id, records, ok: true, current, first: before === undefined, ...rangeDiff(before?.ranges ?? [], expansion.ranges), notes: expansion.notes });
+    results.push({
+      id,
+      records,
+      ok: true,
+      current,
+      first: before === undefined,
+      ...rangeDiff(before?.ranges ?? [], expansion.ranges),
+      notes: expansion.notes,
+    });
   }
   return { file: { version: 1, providers }, results };
 }

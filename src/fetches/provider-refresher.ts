@@ -103,19 +103,22 @@ export class ProviderRefresher {
       this.file = outcome.file;
       this.current = next;
       const failed = outcome.results.filter((result) => !result.ok);
-      log[failed.length > 0 ? 'warn' : 'info']({
-        event: 'providers_refreshed',
-        providers: outcome.results.map((result) => ({
-          provider: result.id,
-          ok: result.ok,
-          ranges: result.current?.ranges.length ?? 0,
-          added: result.added.length,
-          removed: result.removed.length,
-          notes: result.notes,
-          ...(result.problem !== undefined && { problem: result.problem }),
-        })),
-        failed: failed.map((result) => result.id),
-      }, `provider ranges refreshed from SPF records; ${failed.length} of ${outcome.results.length} providers failed and keep their previous ranges`);
+      log[failed.length > 0 ? 'warn' : 'info'](
+        {
+          event: 'providers_refreshed',
+          providers: outcome.results.map((result) => ({
+            provider: result.id,
+            ok: result.ok,
+            ranges: result.current?.ranges.length ?? 0,
+            added: result.added.length,
+            removed: result.removed.length,
+            notes: result.notes,
+            ...(result.problem !== undefined && { problem: result.problem }),
+          })),
+          failed: failed.map((result) => result.id),
+        },
+        `provider ranges refreshed from SPF records; ${failed.length} of ${outcome.results.length} providers failed and keep their previous ranges`,
+      );
       await this.store(outcome.file);
       return outcome;
     } catch (error) {

@@ -116,7 +116,9 @@ export class ProviderClassifier {
 
   /** The providers that name SPF records, in file order. */
   get spfSources(): SpfSource[] {
-    return [...this.providers.values()].filter((provider) => provider.spf.length > 0).map(({ id, spf }) => ({ id, records: spf }));
+    return [...this.providers.values()]
+      .filter((provider) => provider.spf.length > 0)
+      .map(({ id, spf }) => ({ id, records: spf }));
   }
 
   /** Every provider id, in file order. */

@@ -52,7 +52,9 @@ class SpfFailure extends Error {}
  */
 function checkDomainName(name: string, recordName: string | undefined): void {
   if (name.length <= 253 && /^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(name)) return;
-  throw new SpfFailure(`${recordName === undefined ? '' : `${shown(recordName)}: `}${JSON.stringify(shown(name))} is not a DNS name`);
+  throw new SpfFailure(
+    `${recordName === undefined ? '' : `${shown(recordName)}: `}${JSON.stringify(shown(name))} is not a DNS name`,
+  );
 }
 
 /** Expands each record name on its own: the limits apply per record tree (RFC 7208 §4.6.4). */
@@ -97,7 +99,10 @@ class RecordTree {
     if (chain.includes(name)) throw new SpfFailure(`loop: ${path.map(shown).join(' -> ')}`);
     const record = await this.recordAt(name, path);
     let redirect: string | undefined;
-    for (const term of record.split(' ').slice(1).filter((part) => part !== '')) {
+    for (const term of record
+      .split(' ')
+      .slice(1)
+      .filter((part) => part !== '')) {
       const modifier = MODIFIER.exec(term);
       const mechanism = MECHANISM.exec(term);
       if (!mechanism && modifier) {
@@ -143,11 +148,19 @@ class RecordTree {
     if (records.length > 1) throw new SpfFailure(`${shown(name)} has ${records.length} SPF records; RFC 7208 §4.5 allows one`);
     const record = records[0]!;
     // DnsLookup cuts a value at MAX_TXT_LENGTH; a record that long may have lost terms, so none of it is trusted.
-    if (record.length >= MAX_TXT_LENGTH) throw new SpfFailure(`${shown(name)}: the SPF record is longer than ${MAX_TXT_LENGTH - 1} characters`);
+    if (record.length >= MAX_TXT_LENGTH)
+      throw new SpfFailure(`${shown(name)}: the SPF record is longer than ${MAX_TXT_LENGTH - 1} characters`);
     return record;
   }
 
-  private async mechanism(name: string, path: readonly string[], qualifier: string, kind: string, argument: string, term: string): Promise<void> {
+  private async mechanism(
+    name: string,
+    path: readonly string[],
+    qualifier: string,
+    kind: string,
+    argument: string,
+    term: string,
+  ): Promise<void> {
     // Only "pass" terms name senders; "-ip4:..." and the like list addresses that must not send.
     const passes = qualifier === '+';
     switch (kind) {
@@ -205,7 +218,9 @@ class RecordTree {
       return [];
     }
     if (answer.values.length > MAX_MX_NAMES) {
-      throw new SpfFailure(`${shown(domain)} has ${answer.values.length} MX records; RFC 7208 §4.6.4 allows ${MAX_MX_NAMES} for an mx term`);
+      throw new SpfFailure(
+        `${shown(domain)} has ${answer.values.length} MX records; RFC 7208 §4.6.4 allows ${MAX_MX_NAMES} for an mx term`,
+      );
     }
     // RFC 7505: a null MX (".") names no host.
     return answer.values.map((record) => record.exchange.replace(/\.$/, '')).filter((exchange) => exchange !== '');
@@ -217,7 +232,9 @@ class RecordTree {
     const range = rest.length === 0 && ipFamily(address) === family ? cidrOf(address, prefix) : undefined;
     if (range === undefined) throw new SpfFailure(`${shown(name)}: "${shown(term)}" is not a valid address range`);
     if (prefix < MIN_PREFIX[family]) {
-      this.note(`${shown(name)}: "${shown(term)}" refused: wider than /${MIN_PREFIX[family]}, it would claim too much of the internet`);
+      this.note(
+        `${shown(name)}: "${shown(term)}" refused: wider than /${MIN_PREFIX[family]}, it would claim too much of the internet`,
+      );
       return;
     }
     this.ranges.push({ range, record: name });

@@ -126,7 +126,17 @@ export class Service {
       metrics,
       connectionLimits: options.connectionLimits,
     });
-    const service: Service = new Service(log, reloader, certificates, lifecycle, listeners, fetches, reports, selfCheck, providers);
+    const service: Service = new Service(
+      log,
+      reloader,
+      certificates,
+      lifecycle,
+      listeners,
+      fetches,
+      reports,
+      selfCheck,
+      providers,
+    );
     try {
       await certificates.prepare(reloader.policies.hosts);
       await listeners.start();
