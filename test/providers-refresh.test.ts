@@ -351,3 +351,23 @@ test('a stored refresh that cannot be read is ignored with a warning: the writte
   assert.match(String(ignored[0]!.problem), /^providers\/spf-ranges\.json is not a refresh file: /);
   assert.equal(running.log.events('policy_fetch')[0]!.provider, 'testmail');
 });
+
+test('spf: in a provider list takes lower-case DNS names only, each error located', () => {
+  const problems = (spf: unknown) => {
+    try {
+      ProviderClassifier.fromData({ providers: { mail: { name: 'Mail', user_agents: [], ranges: [], spf } } }, 'p.yaml');
+      return [];
+    } catch (error) {
+      return (error as Error).message.split('\n');
+    }
+  };
+  assert.deepEqual(problems(['_spf.mail.example']), []);
+  assert.deepEqual(problems(['_SPF.Mail.example', 'mail', 'evil\u001b.example']), [
+    'p.yaml providers.mail.spf[0]: "_SPF.Mail.example" is not a lower-case DNS name such as _spf.google.com',
+    'p.yaml providers.mail.spf[1]: "mail" is not a lower-case DNS name such as _spf.google.com',
+    'p.yaml providers.mail.spf[2]: "evil\\u001b.example" is not a lower-case DNS name such as _spf.google.com',
+  ]);
+  assert.deepEqual(problems('_spf.mail.example'), [
+    'p.yaml providers.mail.spf: "_spf.mail.example" is not a list; expected a list of DNS names (write [] for none)',
+  ]);
+});

@@ -4,14 +4,7 @@ import { DnsLookup } from '../health/dns-lookup.js';
 import { parseServerAddress } from '../net/server-address.js';
 import type { Storage } from '../storage/storage.js';
 import { loadProviders } from './fetches-from-config.js';
-import {
-  rangesOf,
-  readRefreshFile,
-  refreshProviders,
-  storeRefreshFile,
-  type RefreshFile,
-  type RefreshOutcome,
-} from './provider-refresh.js';
+import { rangesOf, readRefreshFile, refreshProviders, storeRefreshFile, type RefreshFile } from './provider-refresh.js';
 import { SHIPPED_PROVIDERS_FILE, type ProviderClassifier } from './providers.js';
 import type { SpfDns } from './spf-ranges.js';
 
@@ -92,14 +85,14 @@ export class ProviderRefresher {
     clearTimeout(this.timer);
   }
 
-  /** One refresh: every provider's records expanded, stored, and applied. Never rejects; the outcome is logged. */
-  async refresh(): Promise<RefreshOutcome | undefined> {
+  /** One refresh: every provider's records expanded, applied and stored. Never rejects; the outcome is logged. */
+  async refresh(): Promise<void> {
     const { log } = this.options;
     try {
       const dns = this.options.dns ?? refreshDns(this.config.providerRefresh);
       const outcome = await refreshProviders(this.current.spfSources, dns, this.file, this.now(), this.stopping.signal);
       const next = await loadProviders(this.config, this.options.shipped ?? SHIPPED_PROVIDERS_FILE, rangesOf(outcome.file));
-      if (this.stopping.signal.aborted) return undefined;
+      if (this.stopping.signal.aborted) return;
       this.file = outcome.file;
       this.current = next;
       const failed = outcome.results.filter((result) => !result.ok);
@@ -120,12 +113,10 @@ export class ProviderRefresher {
         `provider ranges refreshed from SPF records; ${failed.length} of ${outcome.results.length} providers failed and keep their previous ranges`,
       );
       await this.store(outcome.file);
-      return outcome;
     } catch (error) {
-      if (this.stopping.signal.aborted) return undefined;
+      if (this.stopping.signal.aborted) return;
       // The provider files changed underneath and are refused (as a restart would refuse them): the current list stays.
       log.error({ event: 'providers_refresh_error', error: (error as Error).message }, (error as Error).message);
-      return undefined;
     }
   }
 
