@@ -26,19 +26,24 @@ const LIST_UP_TO = 50;
  * The composition root: builds the parts from the config, starts them in order and stops them in
  * reverse. Each part owns its lifecycle; a reload reaches them only through the handlers below.
  */
+/** What the root builds; each part starts and stops itself, and release() stops them in reverse. */
+interface Parts {
+  reloader: ConfigReloader;
+  certificates: Certificates;
+  lifecycle: PolicyLifecycle | undefined;
+  /** Their addresses, and readiness (every served host has its certificate). */
+  listeners: Listeners;
+  fetches: FetchPipeline;
+  reports: TlsReports | undefined;
+  selfCheck: SelfCheck | undefined;
+  /** The provider list, refreshed from the providers' SPF records while the service runs. */
+  providers: ProviderRefresher;
+}
+
 export class Service {
   private constructor(
     readonly log: Logger,
-    private readonly reloader: ConfigReloader,
-    private readonly certificates: Certificates,
-    private readonly lifecycle: PolicyLifecycle | undefined,
-    /** Their addresses, and readiness (every served host has its certificate). */
-    readonly listeners: Listeners,
-    private readonly fetches: FetchPipeline,
-    private readonly reports: TlsReports | undefined,
-    private readonly selfCheck: SelfCheck | undefined,
-    /** The provider list, refreshed from the providers' SPF records while the service runs. */
-    readonly providers: ProviderRefresher,
+    private readonly parts: Parts,
   ) {}
 
   /** Loads the config (throws ConfigError with located problems), prepares certificates and starts listening. */
@@ -126,17 +131,8 @@ export class Service {
       metrics,
       connectionLimits: options.connectionLimits,
     });
-    const service: Service = new Service(
-      log,
-      reloader,
-      certificates,
-      lifecycle,
-      listeners,
-      fetches,
-      reports,
-      selfCheck,
-      providers,
-    );
+    const parts = { reloader, certificates, lifecycle, listeners, fetches, reports, selfCheck, providers };
+    const service = new Service(log, parts);
     try {
       await certificates.prepare(reloader.policies.hosts);
       await listeners.start();
@@ -155,9 +151,13 @@ export class Service {
     return service;
   }
 
+  get listeners(): Listeners {
+    return this.parts.listeners;
+  }
+
   /** The policy set being served right now. */
   get currentPolicies(): PolicySet {
-    return this.reloader.policies;
+    return this.parts.reloader.policies;
   }
 
   /**
@@ -165,9 +165,10 @@ export class Service {
    * new hosts included, and never rejects.
    */
   async reload(): Promise<void> {
-    await this.reloader.reload();
-    await this.certificates.settled();
-    await this.lifecycle?.settled();
+    const { reloader, certificates, lifecycle } = this.parts;
+    await reloader.reload();
+    await certificates.settled();
+    await lifecycle?.settled();
   }
 
   /** Stops accepting connections, lets in-flight requests finish, then closes. */
@@ -179,14 +180,15 @@ export class Service {
 
   /** Closes whatever is open, whether the service started fully or only in part: the start order, reversed. */
   private async release(): Promise<void> {
-    this.reloader.stop();
-    this.providers.stop();
-    this.selfCheck?.stop();
-    await this.lifecycle?.close();
-    this.certificates.close();
-    await this.listeners.stop();
-    await this.reports?.close();
+    const { reloader, providers, selfCheck, lifecycle, certificates, listeners, reports, fetches } = this.parts;
+    reloader.stop();
+    providers.stop();
+    selfCheck?.stop();
+    await lifecycle?.close();
+    certificates.close();
+    await listeners.stop();
+    await reports?.close();
     // Fetches still waiting for their reverse DNS are counted before the last batch is written.
-    await this.fetches.close();
+    await fetches.close();
   }
 }
