@@ -61,6 +61,7 @@ test('check-config, dns, who and --help do not load what only serve needs, nor S
     [['stats', '--help']],
     [['check', '--help']],
     [['help', 'certs']],
+    [['providers', '--help']],
     [['stats', '--bogus'], 2],
   ];
   for (const [args, status] of runs) {
@@ -81,6 +82,13 @@ test('stats loads SQLite, which it reads, and nothing only serve needs', async (
   const packages = await packagesLoadedBy(['stats', '--config', configPath]);
   assertNotLoaded(packages, SERVE_ONLY, 'stats');
   assert.ok(packages.has(SQLITE), [...packages].join(', '));
+});
+
+test('providers refresh loads neither SQLite nor anything only serve needs', async () => {
+  const { configPath } = await writeTestConfig('domains:\n  example.com: { mode: none }\nstate_dir: state\n');
+  // Port 9 (discard) has no DNS server: every provider fails at once, exit 1, and the modules are loaded all the same.
+  const packages = await packagesLoadedBy(['providers', 'refresh', '--config', configPath, '--resolver', '127.0.0.1:9'], 1);
+  assertNotLoaded(packages, [...SERVE_ONLY, SQLITE], 'providers refresh');
 });
 
 test('the recorder sees what serve loads: Fastify, acme-client, prom-client and pino', async () => {

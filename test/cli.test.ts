@@ -121,10 +121,11 @@ const COMMAND_OPTIONS: Record<string, string[]> = {
   certs: ['json', 'config', 'help'],
   stats: ['since', 'domain', 'json', 'config', 'help'],
   reports: ['since', 'domain', 'json', 'rejected', 'config', 'help'],
+  providers: ['json', 'resolver', 'config', 'help'],
   who: ['domain', 'help'],
 };
 /** Arguments a command takes after its options, as its usage line shows them. */
-const COMMAND_ARGUMENTS: Record<string, string> = { reports: ' [import FILE|DIR...]' };
+const COMMAND_ARGUMENTS: Record<string, string> = { reports: ' [import FILE|DIR...]', providers: ' refresh' };
 
 test('no command prints the general usage, as --help and help do; it does not try to serve', async () => {
   const general = await cli([]);
@@ -170,7 +171,7 @@ test('unknown commands and options: one line naming the command and its --help, 
   );
   await refused(
     ['who', '--json'],
-    'mta-sts-server who: --json is an option of dns, check, certs, stats, reports, not of who (see mta-sts-server who --help)',
+    'mta-sts-server who: --json is an option of dns, check, certs, stats, reports, providers, not of who (see mta-sts-server who --help)',
   );
   await refused(
     ['serve', '--domain', 'example.com'],
@@ -178,7 +179,7 @@ test('unknown commands and options: one line naming the command and its --help, 
   );
   await refused(
     ['who', '-c', 'mta-sts.yaml'],
-    'mta-sts-server who: -c is an option of serve, check-config, dns, check, certs, stats, reports, not of who (see mta-sts-server who --help)',
+    'mta-sts-server who: -c is an option of serve, check-config, dns, check, certs, stats, reports, providers, not of who (see mta-sts-server who --help)',
   );
   await refused(
     ['stats', '--domain'],

@@ -16,7 +16,7 @@ const errorsOf = (yaml: string): string[] => {
 
 const ONE_DOMAIN = 'domains: { example.com: { mode: none } }\n';
 const TOP_LEVEL_KEYS =
-  'defaults, domains, listen, tls, state_dir, trust_proxy, log, admin, providers_file, reverse_dns, statistics, reports, retire_removed_domains, health';
+  'defaults, domains, listen, tls, state_dir, trust_proxy, log, admin, providers_file, providers, reverse_dns, statistics, reports, retire_removed_domains, health';
 
 test('a file lists its first 100 problems, then how many more there are', () => {
   /** `count` domains in mode enforce without an mx: one problem each, on lines 2 onwards. */

@@ -60,7 +60,7 @@ test('invalid files: every problem located by file:line:column and field path, i
       'an unknown key with nothing close: the allowed keys',
       'domains:\n  example.com: { mode: none }\nfrobnicate: true\n',
       [
-        'mta-sts.yaml:3:1 frobnicate: unknown key; allowed: defaults, domains, listen, tls, state_dir, trust_proxy, log, admin, providers_file, reverse_dns, statistics, reports, retire_removed_domains, health',
+        'mta-sts.yaml:3:1 frobnicate: unknown key; allowed: defaults, domains, listen, tls, state_dir, trust_proxy, log, admin, providers_file, providers, reverse_dns, statistics, reports, retire_removed_domains, health',
       ],
     ],
     [

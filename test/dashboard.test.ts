@@ -36,9 +36,10 @@ function policyFetch(overrides: Partial<PolicyFetch> = {}): PolicyFetch {
 async function adminApp(options: { token?: string; live?: LiveFetches; checks?: DomainCheck[] } = {}) {
   const set = policies();
   const live = options.live ?? new LiveFetches(10, 2);
+  const classifier = await ProviderClassifier.fromFiles([SHIPPED_PROVIDERS_FILE]);
   const sources: DashboardSources = {
     policies: () => set,
-    classifier: await ProviderClassifier.fromFiles([SHIPPED_PROVIDERS_FILE]),
+    classifier: () => classifier,
     certificateFor: () => undefined,
     certificateRow: async (host) => ({
       host,

@@ -86,7 +86,7 @@ function pipelineWith(options: { reverseDns?: ReverseDns; limit?: (log: LogCaptu
   const sink = new RecordingSink(log);
   const pipeline = createFetchPipeline({
     log: createLogger('info', log),
-    classifier,
+    classifier: () => classifier,
     sinks: [sink],
     ...(options.reverseDns && { reverseDns: options.reverseDns }),
     ...(options.limit && { limit: options.limit(log) }),
@@ -420,7 +420,7 @@ test('sinks: each told only what it listens for, closed one after the other in t
     { close: () => void events.push('third closed') },
     {},
   ];
-  const pipeline = createFetchPipeline({ log: createLogger('info', log), classifier, sinks });
+  const pipeline = createFetchPipeline({ log: createLogger('info', log), classifier: () => classifier, sinks });
   pipeline.record(fetchFrom('10.0.0.1'));
   pipeline.record(fetchFrom('209.85.128.5'));
   await pipeline.close();

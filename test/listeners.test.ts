@@ -49,13 +49,14 @@ async function listenersFor(
   const { dir } = await writeTestConfig('');
   const store = await openBackends({ stateDir: dir }).openTlsReportStore('read-write');
   const domains = () => new Set(['example.com', 'example.org']);
+  const classifier = await ProviderClassifier.fromFile(SHIPPED_PROVIDERS_FILE);
   const listeners = new Listeners({
     log: logger,
     listen: config.listen,
     admin: config.admin,
     policies: () => set,
     trustProxy: trustedProxies([]),
-    recordFetch: createFetchLog(logger, await ProviderClassifier.fromFile(SHIPPED_PROVIDERS_FILE)),
+    recordFetch: createFetchLog(logger, () => classifier),
     certificates: {
       certificateFor: options.certificateFor ?? (() => undefined),
       challengeCertificate: options.challenge ?? (() => undefined),

@@ -86,6 +86,8 @@ test('a confirmed reverse DNS name names its provider, including those known by 
     ['esa1.example.iphmx.com', 'cisco'],
     // A domain only counts whole labels.
     ['mail.notgoogle.com', undefined],
+    // The domain itself, not only names below it.
+    ['google.com', 'google'],
     ['vps7.hosting.example', undefined],
   ];
   assert.deepEqual(
@@ -220,9 +222,9 @@ test('data-file problems are all reported, each naming the file and the field', 
       const lines = error.message.split('\n').map((line) => line.replace(/(is not a regular expression): .*/, '$1'));
       assert.deepEqual(lines.sort(), [
         'config/providers.yaml providers.Bad_Id: provider id "Bad_Id" must be lowercase letters, digits and hyphens, starting with a letter',
-        'config/providers.yaml providers.empty.extra: unknown key; allowed: name, user_agents, ranges, ptr_domains',
+        'config/providers.yaml providers.empty.extra: unknown key; allowed: name, user_agents, ranges, ptr_domains, spf',
         'config/providers.yaml providers.empty.name: the display name must not be empty',
-        'config/providers.yaml providers.empty: needs user_agents, ranges or ptr_domains; with none it can never match a fetch',
+        'config/providers.yaml providers.empty: needs user_agents, ranges, ptr_domains or spf; with none it can never match a fetch',
         'config/providers.yaml providers.google.ranges[1]: "1.2.3.400/8" is not a CIDR range: "1.2.3.400" is not an IP address',
         'config/providers.yaml providers.google.ranges[2]: 7 is not text; expected a CIDR range such as 192.0.2.0/24',
         'config/providers.yaml providers.google.user_agents[1]: "(unclosed" is not a regular expression',
@@ -250,7 +252,7 @@ test('data-file structure errors', () => {
   );
   assert.equal(
     problems({ providers: { idle: { name: 'Idle', user_agents: [], ranges: [] } } }),
-    'p.yaml providers.idle: needs user_agents, ranges or ptr_domains; with none it can never match a fetch',
+    'p.yaml providers.idle: needs user_agents, ranges, ptr_domains or spf; with none it can never match a fetch',
   );
   assert.equal(
     problems({ providers: { one: { name: 'One', user_agents: 'x', ranges: [] } } }),
@@ -270,6 +272,75 @@ test('data-file structure errors', () => {
     problems({ providers: { one: { name: 'One', user_agents: [], ranges: [`${'9'.repeat(1000)}\u001b/8`] } } }),
     `p.yaml providers.one.ranges[0]: "${'9'.repeat(80)}"…(+923) is not a CIDR range: "${'9'.repeat(80)}"…(+921) is not an IP address`,
   );
+});
+
+test('data-file errors for each kind of value a provider entry takes', () => {
+  const problemsOf = (entry: Record<string, unknown>, id = 'one') => {
+    try {
+      ProviderClassifier.fromData({ providers: { [id]: { name: 'One', user_agents: ['^One/'], ranges: [], ...entry } } }, 'p.yaml');
+    } catch (error) {
+      return (error as Error).message.split('\n');
+    }
+    return [];
+  };
+  assert.deepEqual(problemsOf({ user_agents: ['^One/', 5] }), [
+    'p.yaml providers.one.user_agents[1]: 5 is not text; expected a regular expression such as ^Google-SMTP-STS',
+  ]);
+  assert.deepEqual(problemsOf({ name: 5 }), ['p.yaml providers.one.name: expected a display name']);
+  assert.deepEqual(problemsOf({ ranges: '192.0.2.0/24' }), [
+    'p.yaml providers.one.ranges: "192.0.2.0/24" is not a list; expected a list of CIDR ranges (write [] for none)',
+  ]);
+  assert.deepEqual(problemsOf({ ptr_domains: 'example.com' }), [
+    'p.yaml providers.one.ptr_domains: "example.com" is not a list; expected a list of domains (write [] for none)',
+  ]);
+  assert.deepEqual(problemsOf({ ptr_domains: [7] }), ['p.yaml providers.one.ptr_domains[0]: expected a domain such as google.com']);
+  // The whole name must be lower-case labels: an upper-case first label, a trailing dot, one label.
+  for (const domain of ['Mail.example.com', 'example.com.', 'example']) {
+    assert.deepEqual(problemsOf({ ptr_domains: [domain] }), [
+      `p.yaml providers.one.ptr_domains[0]: "${domain}" is not a lower-case domain name`,
+    ]);
+  }
+  assert.deepEqual(problemsOf({}, 'one!'), [
+    'p.yaml providers.one!: provider id "one!" must be lowercase letters, digits and hyphens, starting with a letter',
+  ]);
+  assert.deepEqual(problemsOf({}, 'one-2'), []);
+});
+
+test('the provider ids in file order; an absent user agent claims nothing', () => {
+  const classifier = ProviderClassifier.fromData(
+    {
+      providers: {
+        zeta: { name: 'Zeta', user_agents: ['^Zeta/'], ranges: [] },
+        alpha: { name: 'Alpha', user_agents: [], ranges: ['192.0.2.0/24'] },
+      },
+    },
+    'test data',
+  );
+  assert.deepEqual(classifier.providerIds, ['zeta', 'alpha']);
+  assert.deepEqual(classifier.classify('198.51.100.1', ''), { provider: 'unknown', evidence: 'none' });
+});
+
+test('fromFiles: a range listed in two files is reported with both file names', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'providers-test-'));
+  try {
+    const [first, second] = [join(dir, 'first.yaml'), join(dir, 'second.yaml')];
+    await writeFile(first, "providers:\n  one: { name: One, user_agents: [], ranges: ['192.0.2.0/24'] }\n");
+    await writeFile(second, "providers:\n  two: { name: Two, user_agents: [], ranges: ['192.0.2.0/24'] }\n");
+    await assert.rejects(ProviderClassifier.fromFiles([first, second]), {
+      message: `${first} + ${second} providers.two.ranges[0]: "192.0.2.0/24" is already listed under providers.one`,
+    });
+    // Two problems in one file: one located line each.
+    const twice = join(dir, 'twice.yaml');
+    await writeFile(twice, "providers:\n  x: { name: '', user_agents: [], ranges: [7] }\n");
+    await assert.rejects(ProviderClassifier.fromFile(twice), {
+      message: [
+        `${twice}:2:14 providers.x.name: the display name must not be empty`,
+        `${twice}:2:44 providers.x.ranges[0]: 7 is not text; expected a CIDR range such as 192.0.2.0/24`,
+      ].join('\n'),
+    });
+  } finally {
+    await rm(dir, { recursive: true });
+  }
 });
 
 test('fromFile names the file for unreadable and malformed files, and locates problems in it', async () => {

@@ -186,7 +186,7 @@ test('a reload that fails in an unforeseen way is logged, and the reloads after 
   try {
     // Nothing in the file can make a reload throw any more; a fault elsewhere (a bug, a full disk) still may.
     // The reload controller (src/config/reloader.ts) behind the service.
-    const reloader = (running.service as unknown as { reloader: { apply: (...args: unknown[]) => void } }).reloader;
+    const { reloader } = (running.service as unknown as { parts: { reloader: { apply: (...args: unknown[]) => void } } }).parts;
     const apply = reloader.apply;
     reloader.apply = () => {
       throw new Error('simulated fault');

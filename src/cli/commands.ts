@@ -4,6 +4,7 @@
  * `--help` never load what only `serve` needs (Fastify, acme-client, prom-client, pino) and only
  * `stats` loads the SQLite module.
  */
+import { printable } from '../text/printable.js';
 import { configPathFrom } from './config-path.js';
 
 interface OptionSpec {
@@ -32,7 +33,11 @@ const OPTIONS = {
   cname: { type: 'string', value: 'HOST', help: 'or a CNAME target instead of addresses' },
   json: { type: 'boolean', help: 'machine-readable output' },
   rejected: { type: 'boolean', help: 'list the rejected reports, with the reason' },
-  resolver: { type: 'string', value: 'IP[:PORT]', help: "DNS server to ask (default: health.resolver, else the system's)" },
+  resolver: {
+    type: 'string',
+    value: 'IP[:PORT]',
+    help: "DNS server to ask (default: the config's health.resolver or providers.resolver, else the system's)",
+  },
   'ca-file': { type: 'string', value: 'PEM', help: 'trust these CA certificates too (a private or test CA)' },
   'smtp-port': { type: 'string', value: 'N', help: 'port of the MX hosts (default 25; for private networks and tests)' },
   'https-port': { type: 'string', value: 'N', help: 'port of the policy hosts (default 443; for private networks and tests)' },
@@ -181,6 +186,30 @@ export const COMMANDS: readonly Command[] = [
             context.stdout,
             context.stderr,
           );
+    },
+  },
+  {
+    name: 'providers',
+    summary: "refresh the providers' sending ranges from their SPF records, into state_dir",
+    details:
+      'providers refresh reads the SPF records each provider names (spf: in the provider list), following\n' +
+      "include: and redirect= within RFC 7208's limits, stores the ranges in state_dir (the service applies them\n" +
+      'at its next refresh or start) and prints what changed since the previous refresh.\n' +
+      "Exit 1 when a provider's records could not be read (its previous ranges are kept), 2 for bad arguments or config.",
+    options: ['json', 'resolver', 'config'],
+    arguments: 'refresh',
+    run: async (values, context, args) => {
+      if (args.length !== 1 || args[0] !== 'refresh') {
+        const why = args.length === 0 ? 'expected refresh' : `unexpected argument ${printable(args.join(' '), 80)}`;
+        context.stderr.write(`mta-sts-server providers: ${why} (see mta-sts-server providers --help)\n`);
+        return 2;
+      }
+      return (await import('./providers.js')).refreshProvidersCommand(
+        configPath(values, context),
+        { json: values.json === true, ...(values.resolver !== undefined && { resolver: values.resolver }) },
+        context.stdout,
+        context.stderr,
+      );
     },
   },
   {

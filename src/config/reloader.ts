@@ -178,8 +178,32 @@ export class ConfigReloader {
 
 /** The settings that listeners, certificate sources and stores were built from: a reload keeps the running ones. */
 function restartOnlySettings(config: Config) {
-  const { listen, tls, stateDir, admin, reverseDns, statistics, reports, providersFile, retireRemovedDomains, health } = config;
-  return { listen, tls, stateDir, admin, reverseDns, statistics, reports, providersFile, retireRemovedDomains, health };
+  const {
+    listen,
+    tls,
+    stateDir,
+    admin,
+    reverseDns,
+    statistics,
+    reports,
+    providersFile,
+    providerRefresh,
+    retireRemovedDomains,
+    health,
+  } = config;
+  return {
+    listen,
+    tls,
+    stateDir,
+    admin,
+    reverseDns,
+    statistics,
+    reports,
+    providersFile,
+    providerRefresh,
+    retireRemovedDomains,
+    health,
+  };
 }
 
 /** Config file names of the restart-only settings, in the order the log names them. */
@@ -190,6 +214,7 @@ const RESTART_ONLY_NAMES: Record<keyof ReturnType<typeof restartOnlySettings>, s
   admin: 'admin',
   reverseDns: 'reverse_dns',
   providersFile: 'providers_file',
+  providerRefresh: 'providers',
   statistics: 'statistics',
   reports: 'reports',
   retireRemovedDomains: 'retire_removed_domains',

@@ -48,3 +48,30 @@ export const dnsServer = text('a DNS server address such as 192.0.2.53 or 127.0.
   (value) => parseServerAddress(value) !== undefined,
   { error: (issue) => `${quote(issue.input)} is not a DNS server address; write an IP address, optionally with :port` },
 );
+
+const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** "10m", "6h", "7d" in milliseconds; undefined for anything else. */
+export function durationMs(text: string): number | undefined {
+  const match = /^(\d{1,6})([mhd])$/.exec(text);
+  return match ? Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS] : undefined;
+}
+
+/** A duration from `min` to `max` written as minutes, hours or days ("30m", "6h", "1d"), in milliseconds. */
+export const duration = (min: string, max: string) => {
+  const allowed = `allowed: ${min} to ${max}, written as minutes, hours or days (30m, 6h, 1d)`;
+  return z.string({ error: (issue) => `${quote(issue.input)} is not a duration; ${allowed}` }).transform((value, ctx) => {
+    const ms = durationMs(value);
+    const problem =
+      ms === undefined
+        ? 'is not a duration'
+        : ms < durationMs(min)!
+          ? 'is too short'
+          : ms > durationMs(max)!
+            ? 'is too long'
+            : undefined;
+    if (problem === undefined) return ms!;
+    ctx.addIssue({ code: 'custom', message: `${quote(value)} ${problem}; ${allowed}` });
+    return z.NEVER;
+  });
+};

@@ -5,7 +5,7 @@ import { quote } from '../text/quote.js';
 import { healthSchema } from './health-schema.js';
 import { mapping } from './issues.js';
 import { checkDomainNames, defaults, domains } from './schema-domains.js';
-import { reverseDns, statistics } from './schema-fetches.js';
+import { PROVIDERS_DEFAULTS, providers, reverseDns, statistics } from './schema-fetches.js';
 import { admin, listen, trustProxy } from './schema-listeners.js';
 import { REPORTS_DEFAULTS, reports } from './schema-reports.js';
 import { tls } from './schema-tls.js';
@@ -38,6 +38,8 @@ export const configSchema = mapping({
   admin: admin.default({ enabled: true, address: '127.0.0.1', port: 9464 }),
   // Your own providers, in the format of config/providers.yaml: same ids replace shipped entries, new ids are added.
   providers_file: text('the path of a YAML file of providers (format of config/providers.yaml)').optional(),
+  // Provider ranges read again from their SPF records (the `spf:` of each provider), by serve and `providers refresh`.
+  providers: providers.default(PROVIDERS_DEFAULTS),
   // Reverse DNS of fetching addresses, to confirm who fetched (the system's resolvers unless servers are given).
   reverse_dns: reverseDns.default({ enabled: true, servers: [], timeout_ms: 2_000 }),
   // Fetch counts per domain, provider and day in the state directory (`mta-sts-server stats`).
@@ -71,6 +73,7 @@ export const configSchema = mapping({
     statistics: raw.statistics,
     reports: raw.reports,
     providersFile: raw.providers_file,
+    providerRefresh: { intervalMs: raw.providers.refresh, resolver: raw.providers.resolver, timeoutMs: raw.providers.timeout_ms },
     retireRemovedDomains: raw.retire_removed_domains,
     health: raw.health,
   }));

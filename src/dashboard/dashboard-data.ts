@@ -150,7 +150,7 @@ export async function overview(sources: DashboardSources): Promise<Overview> {
   );
   const lifecycle = sources.lifecycle?.view() ?? NO_LIFECYCLE;
   const fetches = statistics.ok
-    ? new Map(fetchReports(served, statistics.value, sources.classifier).map((report) => [report.domain, report]))
+    ? new Map(fetchReports(served, statistics.value, sources.classifier()).map((report) => [report.domain, report]))
     : undefined;
   const modes = served.map((policy) => ({ domain: policy.domain, mode: policy.policy.mode }));
   const summaries = results.ok
@@ -223,7 +223,7 @@ export async function domainDetail(sources: DashboardSources, domain: string): P
   );
   const lifecycle = sources.lifecycle?.view() ?? NO_LIFECYCLE;
   const [fetches] = statistics.ok
-    ? withDomainEnds(fetchReports([policy], statistics.value.period, sources.classifier), lifecycle)
+    ? withDomainEnds(fetchReports([policy], statistics.value.period, sources.classifier()), lifecycle)
     : [];
   const modes = [{ domain, mode: policy.policy.mode }];
   const [summary] = results.ok

@@ -18,7 +18,8 @@ import type { CertificateRow } from '../tls/certificate-rows.js';
 export interface DashboardSources {
   /** The policies served now (retiring domains included). */
   policies: () => PolicySet;
-  classifier: ProviderClassifier;
+  /** The provider list in effect now (a refresh from SPF records replaces it). */
+  classifier: () => ProviderClassifier;
   /** The certificate served now, for the overview's days left. */
   certificateFor: (host: string) => LiveCertificate | undefined;
   /** A host's certificate with its next renewal and last error, as `certs` reads them from the state directory. */

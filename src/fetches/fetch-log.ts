@@ -53,10 +53,11 @@ function isPolicyFetch(fetch: PolicyFetch): boolean {
  * client sent (host, user agent) and what a reverse-DNS server answered are cut and escaped
  * (src/text/printable.ts) before they reach the line.
  */
-export function createFetchLog(log: Logger, classifier: ProviderClassifier, options: FetchLogOptions = {}): FetchRecorder {
+export function createFetchLog(log: Logger, classifier: () => ProviderClassifier, options: FetchLogOptions = {}): FetchRecorder {
   const { observe, reverseDns, attributed, limit } = options;
   return (fetch) => {
-    const verdict = classifier.classify(fetch.ip, fetch.ua);
+    // Asked per fetch: a provider refresh replaces the classifier while the service runs.
+    const verdict = classifier().classify(fetch.ip, fetch.ua);
     if (limit && !isPolicyFetch(fetch) && !limit.admit(fetch.ip)) {
       // Counted by the metrics, not written; no reverse DNS line either, so none comes without its fetch line.
       observe?.(fetch, verdict);
@@ -83,7 +84,7 @@ export function createFetchLog(log: Logger, classifier: ProviderClassifier, opti
       return;
     }
     void reverseDns.lookup(fetch.ip).then((result) => {
-      const ptrProvider = result.confirmed && result.ptr ? (classifier.providerOfHostname(result.ptr) ?? null) : null;
+      const ptrProvider = result.confirmed && result.ptr ? (classifier().providerOfHostname(result.ptr) ?? null) : null;
       // The address and user agent decide; a confirmed name only fills in an address no range covers.
       const provider = verdict.provider !== UNKNOWN_PROVIDER ? verdict.provider : (ptrProvider ?? UNKNOWN_PROVIDER);
       const claimed = verdict.claimed !== undefined && verdict.claimed !== provider;

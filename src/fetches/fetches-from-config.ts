@@ -5,12 +5,13 @@ import { startFetchStatistics } from './fetch-statistics.js';
 import { LogLimit, type LogLimits } from './log-limit.js';
 import { createFetchPipeline, type FetchPipeline, type FetchSink } from './pipeline.js';
 import { ConfigError } from '../config/start-error.js';
-import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from './providers.js';
+import { ProviderClassifier, SHIPPED_PROVIDERS_FILE, type RefreshedRanges } from './providers.js';
 import { ReverseDns } from './reverse-dns.js';
 
 export interface FetchesContext {
   log: Logger;
-  classifier: ProviderClassifier;
+  /** The classifier in effect now (a provider refresh replaces it). */
+  classifier: () => ProviderClassifier;
   /** Sinks besides the statistics (the service's metrics). */
   sinks: readonly FetchSink[];
   openStatistics: () => Promise<FetchStatisticsStore>;
@@ -26,11 +27,18 @@ export interface Fetches {
 
 /**
  * The provider list as `serve` reads it: the shipped list (or `shipped`, a test's stand-in) with
- * the config's providers_file over it; a problem in either stops the start as a config error.
+ * the config's providers_file over it, and the ranges of the last `providers refresh` in place of
+ * the written ones; a problem in either file stops the start as a config error.
  */
-export async function loadProviders(config: Config, shipped = SHIPPED_PROVIDERS_FILE): Promise<ProviderClassifier> {
+export async function loadProviders(
+  config: Config,
+  shipped = SHIPPED_PROVIDERS_FILE,
+  refreshed: RefreshedRanges = new Map(),
+): Promise<ProviderClassifier> {
   const files = [shipped, ...(config.providersFile ? [config.providersFile] : [])];
-  return ProviderClassifier.fromFiles(files).catch((error: Error) => Promise.reject(new ConfigError(error.message.split('\n'))));
+  return ProviderClassifier.fromFiles(files, refreshed).catch((error: Error) =>
+    Promise.reject(new ConfigError(error.message.split('\n'))),
+  );
 }
 
 /** The fetch pipeline as the config sets it up: statistics and reverse DNS when enabled, the log budget always. */

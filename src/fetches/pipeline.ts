@@ -19,7 +19,8 @@ export interface FetchSink {
 
 export interface FetchPipelineOptions {
   log: Logger;
-  classifier: ProviderClassifier;
+  /** The classifier in effect now: a provider refresh replaces it while fetches flow. */
+  classifier: () => ProviderClassifier;
   /** Bounds the lines of requests that are not policy fetches of our domains. */
   limit?: LogLimit;
   /** Confirmed reverse DNS for public addresses: a second log line, and attribution for addresses no range covers. */

@@ -40,7 +40,18 @@ interface Provider {
   readonly hasRanges: boolean;
   /** Domains whose (forward-confirmed) reverse DNS names belong to this provider. */
   readonly ptrDomains: readonly string[];
+  /** The SPF records that publish its sending ranges, for `providers refresh`. */
+  readonly spf: readonly string[];
 }
+
+/** A provider whose ranges can be refreshed from DNS, and the SPF records to read. */
+export interface SpfSource {
+  id: string;
+  records: readonly string[];
+}
+
+/** Ranges read from providers' SPF records (`providers refresh`), per provider id. */
+export type RefreshedRanges = ReadonlyMap<string, readonly string[]>;
 
 /** Attributes policy fetches to mail providers by source address and user agent. */
 export class ProviderClassifier {
@@ -59,13 +70,13 @@ export class ProviderClassifier {
    * the earlier entry whole, a new id is added. Each file is checked on its own first, so an
    * error names the file it is in.
    */
-  static async fromFiles(paths: readonly string[]): Promise<ProviderClassifier> {
-    const merged: Record<string, unknown> = {};
+  static async fromFiles(paths: readonly string[], refreshed: RefreshedRanges = new Map()): Promise<ProviderClassifier> {
+    const merged: Record<string, ProviderEntry> = {};
     for (const path of paths) {
       const data = await readProviderFile(path);
-      Object.assign(merged, (data as { providers: Record<string, unknown> }).providers);
+      Object.assign(merged, (data as { providers: Record<string, ProviderEntry> }).providers);
     }
-    return ProviderClassifier.fromData({ providers: merged }, paths.join(' + '));
+    return ProviderClassifier.fromData({ providers: withRefreshedRanges(merged, refreshed) }, paths.join(' + '));
   }
 
   /** Validates already-parsed data; `sourceName` starts every error line, so it should say where the data came from. */
@@ -103,6 +114,13 @@ export class ProviderClassifier {
     return undefined;
   }
 
+  /** The providers that name SPF records, in file order. */
+  get spfSources(): SpfSource[] {
+    return [...this.providers.values()]
+      .filter((provider) => provider.spf.length > 0)
+      .map(({ id, spf }) => ({ id, records: spf }));
+  }
+
   /** Every provider id, in file order. */
   get providerIds(): string[] {
     return [...this.providers.keys()];
@@ -116,6 +134,7 @@ export class ProviderClassifier {
 
   /** The first provider, in file order, whose patterns match; an absent user agent claims nothing. */
   private claimedBy(userAgent: string): Provider | undefined {
+    // Stryker disable next-line ConditionalExpression,StringLiteral: a shortcut; no pattern that matches "" is accepted at load, so the loop finds none either
     if (userAgent === '') return undefined;
     for (const provider of this.providers.values()) if (matches(provider, userAgent)) return provider;
     return undefined;
@@ -134,6 +153,51 @@ async function readProviderFile(path: string): Promise<unknown> {
     throw new Error(parsed.document.reportProblems(describeIssues(checked.error.issues, providersFileSchema, data)).join('\n'));
   }
   return data;
+}
+
+/** A provider entry as a file has it, before validation: only what the overlay below reads. */
+interface ProviderEntry {
+  ranges?: unknown;
+  spf?: unknown;
+}
+
+/**
+ * The entries with refreshed ranges in place of the written ones, for providers that still name
+ * SPF records (an entry the user replaced without `spf:` keeps its own). The written ranges stay
+ * the fallback for a provider never refreshed. A refreshed range that another provider already
+ * lists is left out: its DNS record cannot take over a range someone else's entry names.
+ */
+function withRefreshedRanges(entries: Record<string, ProviderEntry>, refreshed: RefreshedRanges): Record<string, ProviderEntry> {
+  const overlaid = (id: string) => {
+    const { spf } = entries[id]!;
+    return refreshed.has(id) && Array.isArray(spf) && spf.length > 0;
+  };
+  const claimed = new Set<string>();
+  for (const [id, entry] of Object.entries(entries)) {
+    if (overlaid(id) || !Array.isArray(entry.ranges)) continue;
+    for (const range of entry.ranges) if (typeof range === 'string') claimed.add(rangeKey(range));
+  }
+  const result: Record<string, ProviderEntry> = {};
+  for (const [id, entry] of Object.entries(entries)) {
+    if (!overlaid(id)) {
+      result[id] = entry;
+      continue;
+    }
+    const ranges = refreshed.get(id)!.filter((range) => !claimed.has(rangeKey(range)));
+    for (const range of ranges) claimed.add(rangeKey(range));
+    result[id] = { ...entry, ranges };
+  }
+  return result;
+}
+
+/** One key per range however it is written (`2a02:6b8:0::/52` and `2a02:6b8::/52` alike); the text itself when it is not a range. */
+function rangeKey(range: string): string {
+  try {
+    const { bytes, prefix } = parseCidr(range);
+    return `${bytes.join('.')}/${prefix}`;
+  } catch {
+    return range;
+  }
 }
 
 function matches(provider: Provider, userAgent: string): boolean {
@@ -189,9 +253,20 @@ const provider = mapping({
       .regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, { error: (issue) => `${quote(issue.input)} is not a lower-case domain name` }),
     'a list of domains',
   ).default([]),
-}).refine((entry) => entry.user_agents.length > 0 || entry.ranges.length > 0 || entry.ptr_domains.length > 0, {
-  error: 'needs user_agents, ranges or ptr_domains; with none it can never match a fetch',
-});
+  // RFC 7208 SPF records that publish the provider's sending ranges: `providers refresh` reads them.
+  spf: list(
+    z
+      .string({ error: 'expected a DNS name such as _spf.google.com' })
+      .max(253, { error: (issue) => `${quote(issue.input)} is longer than a DNS name can be (253 characters)` })
+      .regex(/^[a-z0-9_-]+(\.[a-z0-9_-]+)+$/, {
+        error: (issue) => `${quote(issue.input)} is not a lower-case DNS name such as _spf.google.com`,
+      }),
+    'a list of DNS names',
+  ).default([]),
+}).refine(
+  (entry) => entry.user_agents.length > 0 || entry.ranges.length > 0 || entry.ptr_domains.length > 0 || entry.spf.length > 0,
+  { error: 'needs user_agents, ranges, ptr_domains or spf; with none it can never match a fetch' },
+);
 
 const providersFileSchema = mapping({
   providers: z.record(providerId, provider, {
@@ -211,6 +286,7 @@ const providersFileSchema = mapping({
       userAgents: entry.user_agents,
       hasRanges: entry.ranges.length > 0,
       ptrDomains: entry.ptr_domains,
+      spf: entry.spf,
     };
     providers.set(id, provider);
     entry.ranges.forEach((range, index) => {

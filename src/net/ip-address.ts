@@ -90,3 +90,22 @@ export function networkOf(address: string): string {
   for (let i = 0; i < 8; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
   return `${groups.join(':')}::/64`;
 }
+
+/**
+ * The range of `prefix` bits around an address, in one canonical spelling (bits past the prefix
+ * cleared, IPv6 compressed as RFC 5952 §4 writes it): `cidrOf('192.0.2.77', 24)` is `192.0.2.0/24`.
+ * Undefined when the text is not an address or the prefix does not fit its family.
+ */
+export function cidrOf(address: string, prefix: number): string | undefined {
+  const bytes = ipBytes(address);
+  if (bytes === undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > bytes.length * 8) return undefined;
+  const masked = bytes.map((byte, index) => {
+    const bitsKept = Math.min(8, Math.max(0, prefix - index * 8));
+    return byte & ((0xff00 >> bitsKept) & 0xff);
+  });
+  if (masked.length === 4) return `${masked.join('.')}/${prefix}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((masked[i]! << 8) | masked[i + 1]!).toString(16));
+  // The WHATWG URL parser writes an IPv6 host in RFC 5952's compressed form.
+  return `${new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1)}/${prefix}`;
+}

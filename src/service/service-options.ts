@@ -1,6 +1,7 @@
 import type { DestinationStream } from 'pino';
 import type { ConfigEnvironment } from '../config/environment.js';
 import type { LogLimits } from '../fetches/log-limit.js';
+import type { ProviderRefresherOptions } from '../fetches/provider-refresher.js';
 import type { SelfCheckOverrides } from '../health/self-check-from-config.js';
 import type { PolicyLifecycleOptions } from '../lifecycle/policy-lifecycle.js';
 import type { ConnectionLimits } from '../server/node-server.js';
@@ -25,4 +26,6 @@ export interface ServiceOptions {
   lifecycleTiming?: Pick<PolicyLifecycleOptions, 'now' | 'intervalMs'>;
   /** Where the self-check (health.enabled) looks: tests point it at their own DNS, CA and ports. */
   selfCheck?: SelfCheckOverrides;
+  /** Where and when the provider refresh asks: tests pass their DNS and a first delay of 0. */
+  providerRefresh?: Pick<ProviderRefresherOptions, 'dns' | 'firstDelayMs' | 'now'>;
 }

@@ -2,8 +2,9 @@ import type { Logger } from 'pino';
 import { readEnvironment } from '../config/environment.js';
 import { loadStartConfig } from '../config/load.js';
 import { ConfigReloader } from '../config/reloader.js';
-import { loadProviders, startFetches } from '../fetches/fetches-from-config.js';
+import { startFetches } from '../fetches/fetches-from-config.js';
 import { LiveFetches } from '../fetches/live-fetches.js';
+import { ProviderRefresher } from '../fetches/provider-refresher.js';
 import type { FetchPipeline } from '../fetches/pipeline.js';
 import { createSelfCheck } from '../health/self-check-from-config.js';
 import type { SelfCheck } from '../health/self-check.js';
@@ -30,17 +31,24 @@ const LIVE_VIEWS = 16;
  * The composition root: builds the parts from the config, starts them in order and stops them in
  * reverse. Each part owns its lifecycle; a reload reaches them only through the handlers below.
  */
+/** What the root builds; each part starts and stops itself, and release() stops them in reverse. */
+interface Parts {
+  reloader: ConfigReloader;
+  certificates: Certificates;
+  lifecycle: PolicyLifecycle | undefined;
+  /** Their addresses, and readiness (every served host has its certificate). */
+  listeners: Listeners;
+  fetches: FetchPipeline;
+  reports: TlsReports | undefined;
+  selfCheck: SelfCheck | undefined;
+  /** The provider list, refreshed from the providers' SPF records while the service runs. */
+  providers: ProviderRefresher;
+}
+
 export class Service {
   private constructor(
     readonly log: Logger,
-    private readonly reloader: ConfigReloader,
-    private readonly certificates: Certificates,
-    private readonly lifecycle: PolicyLifecycle | undefined,
-    /** Their addresses, and readiness (every served host has its certificate). */
-    readonly listeners: Listeners,
-    private readonly fetches: FetchPipeline,
-    private readonly reports: TlsReports | undefined,
-    private readonly selfCheck: SelfCheck | undefined,
+    private readonly parts: Parts,
   ) {}
 
   /** Loads the config (throws ConfigError with located problems), prepares certificates and starts listening. */
@@ -49,10 +57,15 @@ export class Service {
     const { config, warnings, text } = await loadStartConfig(options.configPath, env);
     const log = createLogger(config.logLevel, options.logDestination);
     for (const warning of warnings) log.warn({ event: 'config_warning', warning }, warning);
-    const classifier = await loadProviders(config, options.providersFile);
     const keepsState = usesStateDir(config);
     if (keepsState) await prepareStateDir(config.stateDir);
     const backends = openBackends(config);
+    const providers = await ProviderRefresher.open(config, {
+      log,
+      storage: keepsState ? backends.storage : undefined,
+      ...(options.providersFile && { shipped: options.providersFile }),
+      ...options.providerRefresh,
+    });
     // The policy history lives in state_dir; with none, removed domains are simply dropped.
     const lifecycle = keepsState
       ? await PolicyLifecycle.open({
@@ -98,7 +111,7 @@ export class Service {
     const live = new LiveFetches(LIVE_FETCHES_KEPT, LIVE_VIEWS);
     const { pipeline: fetches, logLimit } = await startFetches(config, {
       log,
-      classifier,
+      classifier: () => providers.classifier,
       sinks: [metrics, live],
       openStatistics: () => backends.openFetchStatistics('read-write'),
       logLimits: options.logLimits,
@@ -124,7 +137,7 @@ export class Service {
       metrics,
       dashboard: {
         policies: () => reloader.policies,
-        classifier,
+        classifier: () => providers.classifier,
         certificateFor: (host) => certificates.certificateFor(host),
         certificateRow: async (host) => (await certificateRows(config, [host]))[0]!,
         openFetchStatistics: () => backends.openFetchStatistics('read-only'),
@@ -136,7 +149,8 @@ export class Service {
       },
       connectionLimits: options.connectionLimits,
     });
-    const service: Service = new Service(log, reloader, certificates, lifecycle, listeners, fetches, reports, selfCheck);
+    const parts = { reloader, certificates, lifecycle, listeners, fetches, reports, selfCheck, providers };
+    const service = new Service(log, parts);
     try {
       await certificates.prepare(reloader.policies.hosts);
       await listeners.start();
@@ -150,13 +164,18 @@ export class Service {
     certificates.listening(LIST_UP_TO);
     lifecycle?.start({ policies: () => reloader.policies, refresh: () => void reloader.refresh() });
     selfCheck?.start(() => reloader.policies);
+    providers.start();
     reloader.start();
     return service;
   }
 
+  get listeners(): Listeners {
+    return this.parts.listeners;
+  }
+
   /** The policy set being served right now. */
   get currentPolicies(): PolicySet {
-    return this.reloader.policies;
+    return this.parts.reloader.policies;
   }
 
   /**
@@ -164,9 +183,10 @@ export class Service {
    * new hosts included, and never rejects.
    */
   async reload(): Promise<void> {
-    await this.reloader.reload();
-    await this.certificates.settled();
-    await this.lifecycle?.settled();
+    const { reloader, certificates, lifecycle } = this.parts;
+    await reloader.reload();
+    await certificates.settled();
+    await lifecycle?.settled();
   }
 
   /** Stops accepting connections, lets in-flight requests finish, then closes. */
@@ -178,13 +198,15 @@ export class Service {
 
   /** Closes whatever is open, whether the service started fully or only in part: the start order, reversed. */
   private async release(): Promise<void> {
-    this.reloader.stop();
-    this.selfCheck?.stop();
-    await this.lifecycle?.close();
-    this.certificates.close();
-    await this.listeners.stop();
-    await this.reports?.close();
+    const { reloader, providers, selfCheck, lifecycle, certificates, listeners, reports, fetches } = this.parts;
+    reloader.stop();
+    providers.stop();
+    selfCheck?.stop();
+    await lifecycle?.close();
+    certificates.close();
+    await listeners.stop();
+    await reports?.close();
     // Fetches still waiting for their reverse DNS are counted before the last batch is written.
-    await this.fetches.close();
+    await fetches.close();
   }
 }

@@ -47,13 +47,14 @@ export async function policyApp(
   const log = new LogCapture();
   const logger = createLogger('info', log);
   const set = policies();
+  const classifier = await ProviderClassifier.fromFile(SHIPPED_PROVIDERS_FILE);
   const app = await buildApp({
     listener: 'https',
     logger,
     policies: () => set,
     readiness: () => options.readiness ?? { ready: true, hostsWithoutCertificate: 0 },
     trustProxy: trustedProxies(options.trustProxy ?? []),
-    recordFetch: createFetchLog(logger, await ProviderClassifier.fromFile(SHIPPED_PROVIDERS_FILE)),
+    recordFetch: createFetchLog(logger, () => classifier),
     tlsReports: options.tlsReports,
     ...(options.tls && { tls: options.tls }),
     connectionLimits: options.connectionLimits,
