@@ -18,7 +18,7 @@
  */
 const testsByFolder = {
   policy: ['domain-names', 'policy', 'request-target', 'config', 'shipped-configs', 'app', 'policy-changes'],
-  config: ['config-defaults', 'health-config', 'config-sections', 'config-limits', 'config-start', 'yaml-problems', 'admin-exposure-config', 'shipped-configs', 'config', 'config-reloader', 'config-reports-section'],
+  config: ['config-defaults', 'config-providers-section', 'health-config', 'config-sections', 'config-limits', 'config-start', 'yaml-problems', 'admin-exposure-config', 'shipped-configs', 'config', 'config-reloader', 'config-reports-section'],
   fetches: ['fair-queue', 'spf-ranges', 'log-limit-windows', 'fetch-summary', 'fetch-pipeline', 'fetch-statistics-recorder', 'reverse-dns-lookups', 'providers', 'who-escaping', 'log-limits', 'app', 'statistics-address-cap', 'reverse-dns', 'providers-refresh'],
   server: [
     'tls-listener',

@@ -274,10 +274,10 @@ test('providers: { refresh } takes 1h to 7d or never; its keys are checked like 
     return result.ok ? [] : result.errors;
   };
   assert.deepEqual(problems('providers: { refresh: 30m }\n'), [
-    'mta-sts.yaml:3:23 providers.refresh: "30m" is not a refresh interval; allowed: 1h to 7d (written as 30m, 6h, 1d), or never',
+    'mta-sts.yaml:3:23 providers.refresh: "30m" is not a refresh interval; allowed: 1h to 7d (written as 90m, 6h, 1d), or never',
   ]);
   assert.deepEqual(problems('providers: { refresh: 8d }\n'), [
-    'mta-sts.yaml:3:23 providers.refresh: "8d" is not a refresh interval; allowed: 1h to 7d (written as 30m, 6h, 1d), or never',
+    'mta-sts.yaml:3:23 providers.refresh: "8d" is not a refresh interval; allowed: 1h to 7d (written as 90m, 6h, 1d), or never',
   ]);
   assert.deepEqual(problems('providers: { refersh: 1d }\n'), [
     'mta-sts.yaml:3:14 providers.refersh: unknown key; did you mean refresh?',

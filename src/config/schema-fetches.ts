@@ -19,7 +19,7 @@ export const statistics = mapping({
 
 const REFRESH_MIN = '1h';
 const REFRESH_MAX = '7d';
-const refreshAllowed = `allowed: ${REFRESH_MIN} to ${REFRESH_MAX} (written as 30m, 6h, 1d), or never`;
+const refreshAllowed = `allowed: ${REFRESH_MIN} to ${REFRESH_MAX} (written as 90m, 6h, 1d), or never`;
 
 /** How often `serve` reads the providers' SPF records again, in milliseconds; null for never. */
 const refreshInterval = text(`a duration or never; ${refreshAllowed}`).transform((value, ctx): number | null => {
