@@ -176,38 +176,11 @@ export class ConfigReloader {
   }
 }
 
-/** The settings that listeners, certificate sources and stores were built from: a reload keeps the running ones. */
-function restartOnlySettings(config: Config) {
-  const {
-    listen,
-    tls,
-    stateDir,
-    admin,
-    reverseDns,
-    statistics,
-    reports,
-    providersFile,
-    providerRefresh,
-    retireRemovedDomains,
-    health,
-  } = config;
-  return {
-    listen,
-    tls,
-    stateDir,
-    admin,
-    reverseDns,
-    statistics,
-    reports,
-    providersFile,
-    providerRefresh,
-    retireRemovedDomains,
-    health,
-  };
-}
-
-/** Config file names of the restart-only settings, in the order the log names them. */
-const RESTART_ONLY_NAMES: Record<keyof ReturnType<typeof restartOnlySettings>, string> = {
+/**
+ * The settings that listeners, certificate sources and stores were built from (a reload keeps the
+ * running ones), with their names in the config file, in the order the log names them.
+ */
+const RESTART_ONLY_NAMES = {
   listen: 'listen',
   tls: 'tls',
   stateDir: 'state_dir',
@@ -219,12 +192,19 @@ const RESTART_ONLY_NAMES: Record<keyof ReturnType<typeof restartOnlySettings>, s
   reports: 'reports',
   retireRemovedDomains: 'retire_removed_domains',
   health: 'health',
-};
+} as const satisfies Partial<Record<keyof Config, string>>;
+
+type RestartOnlySetting = keyof typeof RESTART_ONLY_NAMES;
+const RESTART_ONLY_SETTINGS = Object.keys(RESTART_ONLY_NAMES) as RestartOnlySetting[];
+
+function restartOnlySettings(config: Config): Pick<Config, RestartOnlySetting> {
+  return Object.fromEntries(RESTART_ONLY_SETTINGS.map((key) => [key, config[key]])) as Pick<Config, RestartOnlySetting>;
+}
 
 function restartOnlyChanges(current: Config, next: Config): string[] {
   const running = restartOnlySettings(current);
   const wanted = restartOnlySettings(next);
-  return (Object.keys(RESTART_ONLY_NAMES) as (keyof typeof RESTART_ONLY_NAMES)[])
-    .filter((key) => JSON.stringify(running[key]) !== JSON.stringify(wanted[key]))
-    .map((key) => RESTART_ONLY_NAMES[key]);
+  return RESTART_ONLY_SETTINGS.filter((key) => JSON.stringify(running[key]) !== JSON.stringify(wanted[key])).map(
+    (key) => RESTART_ONLY_NAMES[key],
+  );
 }
