@@ -29,6 +29,9 @@ test('providers.refresh: never, or a duration from 1h to 7d, each bound included
       written,
     );
   }
+  assert.deepEqual(refreshOf('providers: { refersh: 1d }'), [
+    'mta-sts.yaml:3:14 providers.refersh: unknown key; did you mean refresh?',
+  ]);
   assert.deepEqual(refreshOf('providers: { refresh: 5 }'), [
     `mta-sts.yaml:3:23 providers.refresh: 5 is not text; expected a duration or never; ${ALLOWED}`,
   ]);

@@ -3,7 +3,6 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { refreshProvidersCommand } from '../src/cli/providers.js';
-import { parseConfigText } from '../src/config/load.js';
 import { ProviderClassifier } from '../src/fetches/providers.js';
 import { cliInProcess, TextSink } from './support/cli.js';
 import { TestDnsServer } from './support/dns-server.js';
@@ -253,35 +252,6 @@ test('serve: a refresh under load is applied without a restart and without a fai
   }
   assert.equal(restarted.log.events('policy_fetch')[0]!.provider, 'testmail');
   assert.equal(restarted.log.events('providers_refreshed').length, 0);
-});
-
-test('providers: { refresh } takes 1h to 7d or never; its keys are checked like every section', () => {
-  const config = (section: string) => parseConfigText(`domains:\n  example.com: { mode: none }\n${section}`, 'mta-sts.yaml');
-  const settings = (section: string) => {
-    const result = config(section);
-    assert.ok(result.ok, result.ok ? '' : result.errors.join('\n'));
-    return result.config.providerRefresh;
-  };
-  assert.deepEqual(settings(''), { intervalMs: 86_400_000, resolver: [], timeoutMs: 5_000 });
-  assert.deepEqual(settings('providers: { refresh: never, resolver: ["127.0.0.1:5353"] }\n'), {
-    intervalMs: null,
-    resolver: ['127.0.0.1:5353'],
-    timeoutMs: 5_000,
-  });
-  assert.equal(settings('providers: { refresh: 7d }\n').intervalMs, 7 * 86_400_000);
-  const problems = (section: string) => {
-    const result = config(section);
-    return result.ok ? [] : result.errors;
-  };
-  assert.deepEqual(problems('providers: { refresh: 30m }\n'), [
-    'mta-sts.yaml:3:23 providers.refresh: "30m" is not a refresh interval; allowed: 1h to 7d (written as 90m, 6h, 1d), or never',
-  ]);
-  assert.deepEqual(problems('providers: { refresh: 8d }\n'), [
-    'mta-sts.yaml:3:23 providers.refresh: "8d" is not a refresh interval; allowed: 1h to 7d (written as 90m, 6h, 1d), or never',
-  ]);
-  assert.deepEqual(problems('providers: { refersh: 1d }\n'), [
-    'mta-sts.yaml:3:14 providers.refersh: unknown key; did you mean refresh?',
-  ]);
 });
 
 test('refreshed ranges replace the written ones of providers with spf:, never a range another entry lists', async () => {
