@@ -79,7 +79,10 @@ test('a value the schema rejects is reported by the schema alone, not again as a
   );
   onlyError('address: "::", enabled: "yes"', 'mta-sts.yaml:2:34 admin.enabled: "yes" is not true or false');
   onlyError('address: 7', 'mta-sts.yaml:2:19 admin.address: 7 is not text; expected an IP address such as "::" or "0.0.0.0"');
-  onlyError('address: "mail.example.com"', 'mta-sts.yaml:2:19 admin.address: "mail.example.com" is not an IP address; use "::" for all IPv6 and IPv4 addresses');
+  onlyError(
+    'address: "mail.example.com"',
+    'mta-sts.yaml:2:19 admin.address: "mail.example.com" is not an IP address; use "::" for all IPv6 and IPv4 addresses',
+  );
   assert.deepEqual(parseConfigText(`${DOMAINS}admin: ~\n`, 'mta-sts.yaml'), {
     ok: false,
     errors: ['mta-sts.yaml:2:8 admin: null is not a mapping; expected one with enabled, address, port, token'],

@@ -93,7 +93,10 @@ test('a client trickling its headers to the admin port is cut off at the same de
       await once(socket, 'connect');
       return trickle(socket, request, 300);
     };
-    const [policy, admin] = await Promise.all([slowClient(running.httpPort), slowClient(running.service.listeners.adminAddress!.port)]);
+    const [policy, admin] = await Promise.all([
+      slowClient(running.httpPort),
+      slowClient(running.service.listeners.adminAddress!.port),
+    ]);
     for (const [listener, cut] of Object.entries({ policy, admin })) {
       assert.ok(cut.sent < request.length, `${listener}: the whole request went through in ${cut.elapsedMs} ms`);
       assert.match(cut.response, /^HTTP\/1\.1 408 /, listener);

@@ -60,7 +60,10 @@ test('a mistyped key is taken for an allowed one a few edits away: 1 for short k
     ['revxxxe_dns: {}\n', 'mta-sts.yaml:2:1 revxxxe_dns: unknown key; did you mean reverse_dns?'],
     ['rxxxxse_dns: {}\n', `mta-sts.yaml:2:1 rxxxxse_dns: unknown key; allowed: ${TOP_LEVEL_KEYS}`],
     ['retire_removed_doxxxxx: true\n', `mta-sts.yaml:2:1 retire_removed_doxxxxx: unknown key; allowed: ${TOP_LEVEL_KEYS}`],
-    ['retire_removed_doxxins: true\n', 'mta-sts.yaml:2:1 retire_removed_doxxins: unknown key; did you mean retire_removed_domains?'],
+    [
+      'retire_removed_doxxins: true\n',
+      'mta-sts.yaml:2:1 retire_removed_doxxins: unknown key; did you mean retire_removed_domains?',
+    ],
     // As near to two keys: the one the schema lists first (listen: address, https, http).
     ['listen: { httpx: 1 }\n', 'mta-sts.yaml:2:11 listen.httpx: unknown key; did you mean https?'],
     ['listen: { htt: 1 }\n', 'mta-sts.yaml:2:11 listen.htt: unknown key; did you mean http?'],

@@ -196,7 +196,8 @@ test('the domains served are what domainsToServe makes of the configured ones: a
   const { configPath, log, applied, reloader } = await reloaderFor(configWith('testing'), {
     domainsToServe: (configured) => (stillRetiring ? [...configured, retiring] : [...configured]),
   });
-  const served = () => ['example.com', 'example.org', 'example.net'].filter((name) => reloader.policies.forHost(`mta-sts.${name}`));
+  const served = () =>
+    ['example.com', 'example.org', 'example.net'].filter((name) => reloader.policies.forHost(`mta-sts.${name}`));
   assert.deepEqual(served(), ['example.com', 'example.org', 'example.net']);
 
   // Nothing changed: refresh() applies nothing.

@@ -38,7 +38,9 @@ async function serve(
 
 /** A connection to the server, over TLS (handshake done) when `tls`; everything it receives is collected. */
 async function client(port: number, tls = false): Promise<{ socket: Socket; received: () => string; closed: Promise<unknown> }> {
-  const socket = tls ? connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false }) : connectTcp({ host: '127.0.0.1', port });
+  const socket = tls
+    ? connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false })
+    : connectTcp({ host: '127.0.0.1', port });
   socket.on('error', () => undefined);
   let received = '';
   socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
@@ -51,7 +53,10 @@ const get = (path: string, connection = 'keep-alive') =>
   `GET ${path} HTTP/1.1\r\nHost: mta-sts.example.com\r\nConnection: ${connection}\r\n\r\n`;
 
 test('by default 10 s for headers, 30 s per request, 5 s idle keep-alive and 10 s of silence; a setting given replaces only itself', (t) => {
-  const servers = [createNodeServer(() => undefined, undefined), createNodeServer(() => undefined, undefined, { keepAliveTimeoutMs: 700 })];
+  const servers = [
+    createNodeServer(() => undefined, undefined),
+    createNodeServer(() => undefined, undefined, { keepAliveTimeoutMs: 700 }),
+  ];
   t.after(() => servers.forEach((server) => server.close()));
   assert.deepEqual(
     servers.map((server) => [server.headersTimeout, server.requestTimeout, server.keepAliveTimeout, server.timeout]),

@@ -117,7 +117,13 @@ test('items leave a long group in order however many are taken (the group compac
   // Every item taken came out once; those left are still in order.
   const left = drain(queue);
   assert.equal(taken.length + left.length, total);
-  assert.deepEqual([...taken, ...left].sort((x, y) => x - y), Array.from({ length: total }, (_, i) => i));
-  assert.deepEqual(left, [...left].sort((x, y) => x - y));
+  assert.deepEqual(
+    [...taken, ...left].sort((x, y) => x - y),
+    Array.from({ length: total }, (_, i) => i),
+  );
+  assert.deepEqual(
+    left,
+    [...left].sort((x, y) => x - y),
+  );
   assert.equal(queue.size, 0);
 });

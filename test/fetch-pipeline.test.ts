@@ -109,9 +109,7 @@ const withoutTime = ({ time: _time, ...rest }: Record<string, unknown>) => rest;
 
 test('the policy_fetch line: every field, client text escaped and cut, the response time to the microsecond', async () => {
   const { log, sink, pipeline } = pipelineWith();
-  pipeline.record(
-    fetchFrom('209.85.128.5', 'Google-SMTP-STS', { host: 'mta-sts.example.com\u009b2J', responseMs: 1.23456 }),
-  );
+  pipeline.record(fetchFrom('209.85.128.5', 'Google-SMTP-STS', { host: 'mta-sts.example.com\u009b2J', responseMs: 1.23456 }));
   pipeline.record(fetchFrom('198.51.100.1', `Google-SMTP-STS ${'x'.repeat(300)}`, { method: 'HEAD', tls: null }));
   pipeline.record(fetchFrom('203.0.113.9', 'curl/8', { domain: null, host: 'other.example', status: 404, policyId: null }));
   await pipeline.close();
@@ -340,7 +338,18 @@ test('a failing DNS server: the reverse DNS line says ptr_error "failed", not th
 test('loopback, private and link-local addresses are not looked up; the edges of those ranges are', async () => {
   const { log, sink, pipeline } = pipelineWith({ reverseDns: lookups() });
   const from = dns.queries.length;
-  const notPublic = ['127.0.0.1', '10.1.2.3', '172.16.5.4', '172.31.255.255', '192.168.1.1', '169.254.1.1', '100.64.0.1', '::1', 'fd00::1', 'fe80::1'];
+  const notPublic = [
+    '127.0.0.1',
+    '10.1.2.3',
+    '172.16.5.4',
+    '172.31.255.255',
+    '192.168.1.1',
+    '169.254.1.1',
+    '100.64.0.1',
+    '::1',
+    'fd00::1',
+    'fe80::1',
+  ];
   for (const ip of notPublic) pipeline.record(fetchFrom(ip));
   pipeline.record(fetchFrom('172.32.0.1'));
   pipeline.record(fetchFrom('100.128.0.1'));

@@ -23,7 +23,14 @@ import { LogCapture } from './support/log-capture.js';
 
 const scratch = () => mkdtemp(join(tmpdir(), 'mta-sts-recorder-'));
 
-function fetchAt(at: string, provider: string, ip: string, policyId: string, claimed = false, domain = 'example.com'): CountedFetch {
+function fetchAt(
+  at: string,
+  provider: string,
+  ip: string,
+  policyId: string,
+  claimed = false,
+  domain = 'example.com',
+): CountedFetch {
   return { atMs: Date.parse(at), domain, provider, ip, policyId, claimed };
 }
 
@@ -242,10 +249,34 @@ test('a refused batch keeps its last policy id when what came since was earlier,
   await recorder.flush();
   const rows = byKey(await store.query({ sinceDay: '2026-11-28' }));
   assert.deepEqual(
-    rows.map((row) => [row.provider, row.fetches, row.addresses, row.addressesCapped, row.firstSeen, row.lastSeen, row.lastPolicyId]),
+    rows.map((row) => [
+      row.provider,
+      row.fetches,
+      row.addresses,
+      row.addressesCapped,
+      row.firstSeen,
+      row.lastSeen,
+      row.lastPolicyId,
+    ]),
     [
-      ['google', MAX_ADDRESSES_PER_DAY + 6, MAX_ADDRESSES_PER_DAY, true, '2026-11-28T12:00:00.000Z', '2026-11-28T12:00:00.000Z', 'id-same-time'],
-      ['unknown', MAX_ADDRESSES_PER_DAY + 6, MAX_ADDRESSES_PER_DAY, true, '2026-11-28T11:00:00.000Z', '2026-11-28T12:00:00.000Z', 'id-late'],
+      [
+        'google',
+        MAX_ADDRESSES_PER_DAY + 6,
+        MAX_ADDRESSES_PER_DAY,
+        true,
+        '2026-11-28T12:00:00.000Z',
+        '2026-11-28T12:00:00.000Z',
+        'id-same-time',
+      ],
+      [
+        'unknown',
+        MAX_ADDRESSES_PER_DAY + 6,
+        MAX_ADDRESSES_PER_DAY,
+        true,
+        '2026-11-28T11:00:00.000Z',
+        '2026-11-28T12:00:00.000Z',
+        'id-late',
+      ],
     ],
   );
   await recorder.close();
@@ -264,7 +295,11 @@ test('retention: days before it are deleted at start and once a day, not at ever
   assert.equal(log.events('fetch_statistics_pruned').length, 0, 'nothing to delete: no line');
 
   // A second recorder, as the service after a restart the next day.
-  const restarted = new FetchStatisticsRecorder(store, { flushIntervalMs: 60_000, retentionDays: 30, log: createLogger('debug', log) });
+  const restarted = new FetchStatisticsRecorder(store, {
+    flushIntervalMs: 60_000,
+    retentionDays: 30,
+    log: createLogger('debug', log),
+  });
   await restarted.start();
   assert.deepEqual(
     log.events('fetch_statistics_pruned').map((line) => [line.before, line.rows, line.msg, line.level]),
@@ -285,7 +320,11 @@ test('retention: days before it are deleted at start and once a day, not at ever
 
   // A prune the database refuses is logged; the start goes on.
   const lock = holdWriteLock(stateDir);
-  const third = new FetchStatisticsRecorder(store, { flushIntervalMs: 60_000, retentionDays: 30, log: createLogger('debug', log) });
+  const third = new FetchStatisticsRecorder(store, {
+    flushIntervalMs: 60_000,
+    retentionDays: 30,
+    log: createLogger('debug', log),
+  });
   await third.start();
   lock.release();
   assert.deepEqual(

@@ -23,7 +23,15 @@ function fetch(seconds: number, ip: string, overrides: Partial<FetchLine> = {}):
 }
 
 function ptr(seconds: number, ip: string, provider: string, overrides: Partial<PtrLine> = {}): PtrLine {
-  return { time: at(seconds), domain: 'example.com', ip, ptr: `mx.${provider}.example`, provider, contradicted: false, ...overrides };
+  return {
+    time: at(seconds),
+    domain: 'example.com',
+    ip,
+    ptr: `mx.${provider}.example`,
+    provider,
+    contradicted: false,
+    ...overrides,
+  };
 }
 
 test('counted: a GET answered with a policy of ours; not a HEAD, not another host, not an answer without a policy', () => {
@@ -187,7 +195,14 @@ test('thousands of fetches waiting at once at one address pair with their lines 
   }
   assert.equal(summary.addPtr(ptr(61, '192.0.2.60', 'proofpoint')), undefined);
   assert.deepEqual(summary.rows(), [
-    { provider: 'proofpoint', fetches: waiting, addresses: 1, lastSeen: at((waiting - 1) / 100), lastPolicyId: `id-${waiting - 1}`, contradicted: 0 },
+    {
+      provider: 'proofpoint',
+      fetches: waiting,
+      addresses: 1,
+      lastSeen: at((waiting - 1) / 100),
+      lastPolicyId: `id-${waiting - 1}`,
+      contradicted: 0,
+    },
   ]);
 });
 
@@ -222,9 +237,29 @@ test('parseLogLine: policy_fetch and policy_fetch_ptr lines as who reads them; a
   // Fields of the wrong type (a forged or foreign line) read as absent.
   assert.deepEqual(
     parseLogLine(
-      JSON.stringify({ event: 'policy_fetch', ip: '192.0.2.1', provider: 'google', domain: 7, provider_claimed: 1, method: 2, status: '404', policy_id: 3 }),
+      JSON.stringify({
+        event: 'policy_fetch',
+        ip: '192.0.2.1',
+        provider: 'google',
+        domain: 7,
+        provider_claimed: 1,
+        method: 2,
+        status: '404',
+        policy_id: 3,
+      }),
     ),
-    { fetch: { time: '', domain: null, ip: '192.0.2.1', provider: 'google', provider_claimed: null, method: '', status: 404, policy_id: null } },
+    {
+      fetch: {
+        time: '',
+        domain: null,
+        ip: '192.0.2.1',
+        provider: 'google',
+        provider_claimed: null,
+        method: '',
+        status: 404,
+        policy_id: null,
+      },
+    },
   );
   assert.deepEqual(
     parseLogLine(
@@ -250,7 +285,17 @@ test('parseLogLine: policy_fetch and policy_fetch_ptr lines as who reads them; a
     },
   );
   assert.deepEqual(
-    parseLogLine(JSON.stringify({ time: 12, event: 'policy_fetch_ptr', domain: null, ip: '192.0.2.10', ptr: null, provider: 'unknown', contradicted: 'yes' })),
+    parseLogLine(
+      JSON.stringify({
+        time: 12,
+        event: 'policy_fetch_ptr',
+        domain: null,
+        ip: '192.0.2.10',
+        ptr: null,
+        provider: 'unknown',
+        contradicted: 'yes',
+      }),
+    ),
     { ptr: { time: '12', domain: null, ip: '192.0.2.10', ptr: null, provider: 'unknown', contradicted: false } },
   );
   for (const text of [

@@ -98,10 +98,30 @@ test('a port in use fails the start with the setting that chose it, and stop() t
   const port = await takenPort(t, '127.0.0.1');
   const port6 = await takenPort(t, '::1');
   const cases: [string, string, string, string][] = [
-    [`listen: { address: 127.0.0.1, https: ${port}, http: 0 }\nadmin: { enabled: false }\n`, 'listen.https', '127.0.0.1', `127.0.0.1:${port}`],
-    [`listen: { address: 127.0.0.1, https: 0, http: ${port} }\nadmin: { enabled: false }\n`, 'listen.http', '127.0.0.1', `127.0.0.1:${port}`],
-    [`listen: { address: "::1", https: ${port6}, http: 0 }\nadmin: { enabled: false }\n`, 'listen.https', '::1', `[::1]:${port6}`],
-    [`listen: { address: 127.0.0.1, https: 0, http: 0 }\nadmin: { address: 127.0.0.1, port: ${port} }\n`, 'admin.port', '127.0.0.1', `127.0.0.1:${port}`],
+    [
+      `listen: { address: 127.0.0.1, https: ${port}, http: 0 }\nadmin: { enabled: false }\n`,
+      'listen.https',
+      '127.0.0.1',
+      `127.0.0.1:${port}`,
+    ],
+    [
+      `listen: { address: 127.0.0.1, https: 0, http: ${port} }\nadmin: { enabled: false }\n`,
+      'listen.http',
+      '127.0.0.1',
+      `127.0.0.1:${port}`,
+    ],
+    [
+      `listen: { address: "::1", https: ${port6}, http: 0 }\nadmin: { enabled: false }\n`,
+      'listen.https',
+      '::1',
+      `[::1]:${port6}`,
+    ],
+    [
+      `listen: { address: 127.0.0.1, https: 0, http: 0 }\nadmin: { address: 127.0.0.1, port: ${port} }\n`,
+      'admin.port',
+      '127.0.0.1',
+      `127.0.0.1:${port}`,
+    ],
     [
       `listen: { address: 127.0.0.1, https: 0, http: 0 }\nadmin: { enabled: false }\nreports: { smtp: { enabled: true, address: 127.0.0.1, port: ${port} } }\n`,
       'reports.smtp.port',
@@ -128,7 +148,10 @@ test('an address this machine does not have names the address setting of that li
   // 192.0.2.1 is TEST-NET-1 (RFC 5737): no interface here has it.
   const cases: [string, string][] = [
     ['listen: { address: 192.0.2.1, https: 0, http: 0 }\nadmin: { enabled: false }\n', 'listen.address'],
-    ['listen: { address: 127.0.0.1, https: 0, http: 0 }\nadmin: { address: 192.0.2.1, port: 0, token: admin-token-0123456789 }\n', 'admin.address'],
+    [
+      'listen: { address: 127.0.0.1, https: 0, http: 0 }\nadmin: { address: 192.0.2.1, port: 0, token: admin-token-0123456789 }\n',
+      'admin.address',
+    ],
     [
       'listen: { address: 127.0.0.1, https: 0, http: 0 }\nadmin: { enabled: false }\nreports: { smtp: { enabled: true, address: 192.0.2.1, port: 0 } }\n',
       'reports.smtp.address',
@@ -185,7 +208,12 @@ test('service_started names every listener and the records to publish, up to the
   assert.equal(over!.publish, undefined);
   assert.equal(over!.domains, 2);
   assert.equal(one!.msg, 'serving 1 MTA-STS policy');
-  for (const port of [listeners.httpsAddress.port, listeners.httpAddress.port, listeners.adminAddress!.port, listeners.smtpAddress!.port])
+  for (const port of [
+    listeners.httpsAddress.port,
+    listeners.httpAddress.port,
+    listeners.adminAddress!.port,
+    listeners.smtpAddress!.port,
+  ])
     assert.notEqual(port, 0);
 });
 

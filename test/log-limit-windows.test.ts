@@ -68,7 +68,9 @@ test('each address has its own budget; the count is written when the clock minut
   assert.equal(admitted(limit, '192.0.2.1', 4), 3);
   limit.close();
   assert.deepEqual(
-    suppressedLines(log).slice(2).map(({ ip, suppressed, since, until }) => [ip, suppressed, since, until]),
+    suppressedLines(log)
+      .slice(2)
+      .map(({ ip, suppressed, since, until }) => [ip, suppressed, since, until]),
     [['192.0.2.1', 1, NEXT_MINUTE, NEXT_MINUTE]],
   );
 });
@@ -123,8 +125,16 @@ test('past maxAddresses in a window, the other addresses share one budget and on
   assert.deepEqual(
     suppressedLines(log).map(({ ip, suppressed, msg }) => [ip, suppressed, msg]),
     [
-      ['192.0.2.1', 1, '1 lines for requests from 192.0.2.1 that were not policy fetches left out (at most 2 per address in 60 s)'],
-      ['192.0.2.2', 1, '1 lines for requests from 192.0.2.2 that were not policy fetches left out (at most 2 per address in 60 s)'],
+      [
+        '192.0.2.1',
+        1,
+        '1 lines for requests from 192.0.2.1 that were not policy fetches left out (at most 2 per address in 60 s)',
+      ],
+      [
+        '192.0.2.2',
+        1,
+        '1 lines for requests from 192.0.2.2 that were not policy fetches left out (at most 2 per address in 60 s)',
+      ],
       [
         null,
         2,
@@ -138,7 +148,10 @@ test('past maxAddresses in a window, the other addresses share one budget and on
   assert.equal(admitted(limit, '192.0.2.5', 3), 2);
   limit.close();
   assert.deepEqual(
-    log.events('log_suppressed').slice(3).map(({ ip, suppressed }) => [ip, suppressed]),
+    log
+      .events('log_suppressed')
+      .slice(3)
+      .map(({ ip, suppressed }) => [ip, suppressed]),
     [[null, 1]],
   );
 });

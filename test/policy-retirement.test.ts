@@ -70,7 +70,10 @@ test('a removed domain is retired: mode none with a new id until its max_age has
     clock.now = Date.parse(until);
     await running.log.waitFor((line) => line.event === 'domain_dropped');
     await running.service.reload();
-    assert.deepEqual(running.log.events('domain_dropped').map((line) => line.domain), ['example.org']);
+    assert.deepEqual(
+      running.log.events('domain_dropped').map((line) => line.domain),
+      ['example.org'],
+    );
     assert.equal(running.service.currentPolicies.forHost('mta-sts.example.org'), undefined);
     assert.equal(running.service.currentPolicies.forHost('mta-sts.example.com')?.policy.mode, 'enforce');
   } finally {
@@ -167,14 +170,29 @@ test('dns: a retired domain with its new TXT record and the date its records can
   const text = await dns(false, clock.now);
   assert.equal(text.code, 0);
   assert.equal(text.err, '');
-  assert.match(text.out, /; example\.com: mode none, policy id (\w+)\n(?:.*\n)*?; safe to delete after 2026-12-02 12:00 UTC, when the last testing or enforce policy leaves senders' caches\n/);
-  assert.ok(text.out.includes(`; example.org: removed from the config, retiring (RFC 8461 §8.3): mode none, policy id ${retiredId}\n`));
+  assert.match(
+    text.out,
+    /; example\.com: mode none, policy id (\w+)\n(?:.*\n)*?; safe to delete after 2026-12-02 12:00 UTC, when the last testing or enforce policy leaves senders' caches\n/,
+  );
+  assert.ok(
+    text.out.includes(`; example.org: removed from the config, retiring (RFC 8461 §8.3): mode none, policy id ${retiredId}\n`),
+  );
   assert.ok(text.out.includes(`"v=STSv1; id=${retiredId}"`));
-  assert.ok(text.out.includes('; served until 2026-12-08 12:00 UTC, then dropped; delete these records and the host mta-sts.example.org after that\n'));
+  assert.ok(
+    text.out.includes(
+      '; served until 2026-12-08 12:00 UTC, then dropped; delete these records and the host mta-sts.example.org after that\n',
+    ),
+  );
 
   const json = JSON.parse((await dns(true, clock.now)).out) as { domains: Record<string, unknown>[] };
   assert.deepEqual(
-    json.domains.map(({ domain, policy_id, mode, retired, delete_after }) => ({ domain, policy_id, mode, retired, delete_after })),
+    json.domains.map(({ domain, policy_id, mode, retired, delete_after }) => ({
+      domain,
+      policy_id,
+      mode,
+      retired,
+      delete_after,
+    })),
     [
       { domain: 'example.com', policy_id: noneId, mode: 'none', retired: false, delete_after: comUntil.toISOString() },
       { domain: 'example.org', policy_id: retiredId, mode: 'none', retired: true, delete_after: orgUntil.toISOString() },
@@ -184,10 +202,16 @@ test('dns: a retired domain with its new TXT record and the date its records can
   const stats = { out: new TextSink(), err: new TextSink() };
   assert.equal(await printStats(running.configPath, { json: false, now: new Date(clock.now) }, stats.out, stats.err), 0);
   assert.ok(stats.out.text.includes('  example.com: mode none; delete its records after 2026-12-02 12:00 UTC\n'), stats.out.text);
-  assert.ok(stats.out.text.includes('  example.org: removed from the config, retiring: mode none; delete its records after 2026-12-08 12:00 UTC\n'));
+  assert.ok(
+    stats.out.text.includes(
+      '  example.org: removed from the config, retiring: mode none; delete its records after 2026-12-08 12:00 UTC\n',
+    ),
+  );
 
   // After the end: the retired domain is gone from the list, the none domain can go now.
   const later = await dns(false, orgUntil.getTime());
   assert.ok(!later.out.includes('example.org'));
-  assert.ok(later.out.includes("; safe to delete: the last testing or enforce policy left senders' caches on 2026-12-02 12:00 UTC\n"));
+  assert.ok(
+    later.out.includes("; safe to delete: the last testing or enforce policy left senders' caches on 2026-12-02 12:00 UTC\n"),
+  );
 });

@@ -277,7 +277,10 @@ test('data-file structure errors', () => {
 test('data-file errors for each kind of value a provider entry takes', () => {
   const problemsOf = (entry: Record<string, unknown>, id = 'one') => {
     try {
-      ProviderClassifier.fromData({ providers: { [id]: { name: 'One', user_agents: ['^One/'], ranges: [], ...entry } } }, 'p.yaml');
+      ProviderClassifier.fromData(
+        { providers: { [id]: { name: 'One', user_agents: ['^One/'], ranges: [], ...entry } } },
+        'p.yaml',
+      );
     } catch (error) {
       return (error as Error).message.split('\n');
     }
@@ -293,7 +296,9 @@ test('data-file errors for each kind of value a provider entry takes', () => {
   assert.deepEqual(problemsOf({ ptr_domains: 'example.com' }), [
     'p.yaml providers.one.ptr_domains: "example.com" is not a list; expected a list of domains (write [] for none)',
   ]);
-  assert.deepEqual(problemsOf({ ptr_domains: [7] }), ['p.yaml providers.one.ptr_domains[0]: expected a domain such as google.com']);
+  assert.deepEqual(problemsOf({ ptr_domains: [7] }), [
+    'p.yaml providers.one.ptr_domains[0]: expected a domain such as google.com',
+  ]);
   // The whole name must be lower-case labels: an upper-case first label, a trailing dot, one label.
   for (const domain of ['Mail.example.com', 'example.com.', 'example']) {
     assert.deepEqual(problemsOf({ ptr_domains: [domain] }), [

@@ -45,10 +45,7 @@ const ptrQuestions = (ip: string, from = 0) =>
 test('RFC 1035 §3.5 and RFC 3596 §2.5: the reverse-lookup names of IPv4 and IPv6 addresses', () => {
   assert.equal(reverseLookupName('192.0.2.10'), '10.2.0.192.in-addr.arpa');
   assert.equal(reverseLookupName('::ffff:192.0.2.10'), '10.2.0.192.in-addr.arpa');
-  assert.equal(
-    reverseLookupName('2001:DB8::a:25'),
-    '5.2.0.0.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa',
-  );
+  assert.equal(reverseLookupName('2001:DB8::a:25'), '5.2.0.0.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa');
   assert.throws(() => reverseLookupName('mail.example'), /^Error: not an IP address: mail\.example$/);
 });
 

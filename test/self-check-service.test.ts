@@ -33,15 +33,25 @@ test('serve checks its domains: status changes logged once, gauges scraped, a re
   await writeConfig('testing', ['mx1.example.com']);
 
   // Two MX hosts in DNS, both with valid STARTTLS; the policy names only the first.
-  for (const [host, address] of [['mx1.example.com', '127.0.0.2'], ['mx2.example.com', '127.0.0.3']] as const) {
+  for (const [host, address] of [
+    ['mx1.example.com', '127.0.0.2'],
+    ['mx2.example.com', '127.0.0.3'],
+  ] as const) {
     const certificate = await ca.issue([host]);
-    const server = new SMTPServer({ ...certificate, disabledCommands: ['AUTH'], authOptional: true, disableReverseLookup: true, logger: false });
+    const server = new SMTPServer({
+      ...certificate,
+      disabledCommands: ['AUTH'],
+      authOptional: true,
+      disableReverseLookup: true,
+      logger: false,
+    });
     server.listen(smtpPort, address);
     await once(server.server, 'listening');
     t.after(() => new Promise((resolve) => server.close(() => resolve(undefined))));
     dns.setA(host, [address]);
   }
-  const publishId = async () => dns.setTxt('_mta-sts.example.com', [`v=STSv1; id=${(await servedIds(configPath)).get('example.com')}`]);
+  const publishId = async () =>
+    dns.setTxt('_mta-sts.example.com', [`v=STSv1; id=${(await servedIds(configPath)).get('example.com')}`]);
   await publishId();
   dns.setA('mta-sts.example.com', ['127.0.0.1']);
   dns.setTxt('_smtp._tls.example.com', ['v=TLSRPTv1; rua=mailto:tlsrpt@example.com']);
@@ -67,7 +77,10 @@ test('serve checks its domains: status changes logged once, gauges scraped, a re
   // The first round: only what is not ok is news. mx2 is live but in no pattern: a warning under testing.
   await log.waitFor((line) => line.event === 'health_check', 30_000);
   assert.deepEqual(changes(), ['mx_covered: null -> warn']);
-  assert.match(String(log.events('health_check')[0]!.message), /^mx2\.example\.com is in no mx pattern \(mx1\.example\.com\): enforce would bounce mail to it/);
+  assert.match(
+    String(log.events('health_check')[0]!.message),
+    /^mx2\.example\.com is in no mx pattern \(mx1\.example\.com\): enforce would bounce mail to it/,
+  );
 
   const metrics = await scrape(running.service.listeners.adminAddress!.port);
   const statuses = Object.fromEntries(

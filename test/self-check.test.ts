@@ -95,7 +95,14 @@ test('health_check lines: a first result only when not ok, then only changes, wi
   selfCheck.start(() => set);
   mock.timers.tick(100);
   await roundDone(selfCheck);
-  const pick = ({ level, domain, check, from, to, message }: Record<string, unknown>) => ({ level, domain, check, from, to, message });
+  const pick = ({ level, domain, check, from, to, message }: Record<string, unknown>) => ({
+    level,
+    domain,
+    check,
+    from,
+    to,
+    message,
+  });
   assert.deepEqual(log.events('health_check').map(pick), [
     { level: 'warn', domain: 'example.com', check: 'sts_txt_id', from: null, to: 'fail', message: 'sts_txt_id is fail' },
   ]);
@@ -121,13 +128,22 @@ test('after a reload: a changed domain is checked at once, an unchanged one is n
   selfCheck.start(() => set);
   mock.timers.tick(100);
   await roundDone(selfCheck);
-  assert.deepEqual(selfCheck.results().map((checked) => checked.report.domain).sort(), ['example.com', 'example.org']);
+  assert.deepEqual(
+    selfCheck
+      .results()
+      .map((checked) => checked.report.domain)
+      .sort(),
+    ['example.com', 'example.org'],
+  );
   checker.asked.length = 0;
   set = setOf('  example.com: { mode: enforce, mx: [mx1.example.com] }\n');
   selfCheck.served(set);
   await roundDone(selfCheck);
   assert.deepEqual(checker.asked, ['example.com']);
-  assert.deepEqual(selfCheck.results().map((checked) => checked.report.domain), ['example.com']);
+  assert.deepEqual(
+    selfCheck.results().map((checked) => checked.report.domain),
+    ['example.com'],
+  );
   selfCheck.stop();
 });
 
@@ -153,13 +169,20 @@ test('a check that throws is logged as health_check_error and the next round run
   selfCheck.stop();
 });
 
-const checked = (domain: string, mx: string[], starttls: { host: string; status: CheckStatus; message: string }[]): CheckedDomain => ({
+const checked = (
+  domain: string,
+  mx: string[],
+  starttls: { host: string; status: CheckStatus; message: string }[],
+): CheckedDomain => ({
   checkedAt: new Date('2026-12-01T06:00:00Z'),
   report: {
     domain,
     mode: 'testing',
     status: 'ok',
-    checks: [result('mx_covered', 'ok', { mx, uncovered: [], unused_patterns: [] }), result('mx_starttls', 'ok', { hosts: starttls })],
+    checks: [
+      result('mx_covered', 'ok', { mx, uncovered: [], unused_patterns: [] }),
+      result('mx_starttls', 'ok', { hosts: starttls }),
+    ],
   },
 });
 
@@ -167,10 +190,14 @@ test('reload risks: enforce over an uncovered or failing MX, a removed pattern t
   const last = new Map([
     [
       'example.com',
-      checked('example.com', ['mx1.example.com', 'mx2.example.net'], [
-        { host: 'mx1.example.com', status: 'fail', message: 'the certificate has expired' },
-        { host: 'mx2.example.net', status: 'ok', message: 'STARTTLS' },
-      ]),
+      checked(
+        'example.com',
+        ['mx1.example.com', 'mx2.example.net'],
+        [
+          { host: 'mx1.example.com', status: 'fail', message: 'the certificate has expired' },
+          { host: 'mx2.example.net', status: 'ok', message: 'STARTTLS' },
+        ],
+      ),
     ],
     ['example.org', checked('example.org', ['mx1.example.org', 'mx2.example.org'], [])],
   ]);
@@ -180,13 +207,19 @@ test('reload risks: enforce over an uncovered or failing MX, a removed pattern t
   const after = setOf(
     '  example.com: { mode: enforce, mx: [mx1.example.com] }\n  example.org: { mode: enforce, mx: [mx1.example.org] }\n  example.net: { mode: enforce, mx: [other.example.net] }\n',
   );
-  assert.deepEqual(reloadRisks(before, after, (domain) => last.get(domain)), [
-    'example.com: switched to enforce, but mx2.example.net (an MX in DNS at the last check, 2026-12-01T06:00:00.000Z) is in no mx pattern: senders that enforce will not deliver to it',
-    'example.com: switched to enforce, but mx1.example.com failed STARTTLS at the last check, 2026-12-01T06:00:00.000Z (the certificate has expired): senders that enforce will not deliver to it',
-    'example.org: mx2.example.org (an MX in DNS at the last check, 2026-12-01T06:00:00.000Z) is in no mx pattern any more; senders that enforce will not deliver to it',
-  ]);
+  assert.deepEqual(
+    reloadRisks(before, after, (domain) => last.get(domain)),
+    [
+      'example.com: switched to enforce, but mx2.example.net (an MX in DNS at the last check, 2026-12-01T06:00:00.000Z) is in no mx pattern: senders that enforce will not deliver to it',
+      'example.com: switched to enforce, but mx1.example.com failed STARTTLS at the last check, 2026-12-01T06:00:00.000Z (the certificate has expired): senders that enforce will not deliver to it',
+      'example.org: mx2.example.org (an MX in DNS at the last check, 2026-12-01T06:00:00.000Z) is in no mx pattern any more; senders that enforce will not deliver to it',
+    ],
+  );
   // The same change in reverse makes nothing worse.
-  assert.deepEqual(reloadRisks(after, before, (domain) => last.get(domain)), []);
+  assert.deepEqual(
+    reloadRisks(after, before, (domain) => last.get(domain)),
+    [],
+  );
 });
 
 test('metrics: each check status as 0/1/2 per domain and check, and when each domain was last checked', async (t) => {

@@ -44,7 +44,9 @@ async function startTlsListener() {
     rawHttpsRequest(
       port,
       request,
-      servername !== undefined && byName.has(servername.toLowerCase()) ? { servername, ca } : { rejectUnauthorized: false, ...(servername && { servername }) },
+      servername !== undefined && byName.has(servername.toLowerCase())
+        ? { servername, ca }
+        : { rejectUnauthorized: false, ...(servername && { servername }) },
     );
   return { app, port, log, send };
 }
@@ -134,7 +136,9 @@ test('421 when the connection’s certificate does not cover the Host (RFC 9110 
   log
     .events('policy_fetch')
     .slice(earlier)
-    .forEach((line, i) => assert.ok(Number(line.response_ms) >= 0 && Number(line.response_ms) <= elapsed[i]!, `${line.response_ms} ms`));
+    .forEach((line, i) =>
+      assert.ok(Number(line.response_ms) >= 0 && Number(line.response_ms) <= elapsed[i]!, `${line.response_ms} ms`),
+    );
 });
 
 test('a policy host whose certificate is missing (its first order pending) is 421 even when SNI and Host agree', async (t) => {
@@ -148,8 +152,7 @@ test('a policy host whose certificate is missing (its first order pending) is 42
 
 test('an absolute-form target over TLS: its authority names the host (RFC 9112 §3.2.2), held to the certificate as well', async () => {
   const { send } = listener;
-  const absolute = (target: string, host: string) =>
-    `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
+  const absolute = (target: string, host: string) => `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
   const served = await send(ORG, absolute(`https://${ORG}/.well-known/mta-sts.txt`, COM));
   assert.equal(served.status, 200);
   assert.equal(served.body, EXAMPLE_ORG_POLICY);
@@ -182,7 +185,10 @@ test('ALPN: http/1.1 for every client, acme-tls/1 for a TLS-ALPN-01 validation (
     alpn: 'acme-tls/1',
     cipher: 'TLS_AES_256_GCM_SHA384',
   });
-  assert.equal(((await handshake(port, { servername: COM, ALPNProtocols: ['h2', 'http/1.1'] })) as { alpn: string }).alpn, 'http/1.1');
+  assert.equal(
+    ((await handshake(port, { servername: COM, ALPNProtocols: ['h2', 'http/1.1'] })) as { alpn: string }).alpn,
+    'http/1.1',
+  );
   assert.equal(((await handshake(port, { servername: COM })) as { alpn: unknown }).alpn, false);
   const h2Only = await handshake(port, { servername: COM, ALPNProtocols: ['h2'] });
   assert.ok(h2Only instanceof Error, 'a client that speaks only HTTP/2 is refused in the handshake');
@@ -194,13 +200,21 @@ test('the strict TLS settings apply: TLS 1.2 with ECDHE and AES-GCM or ChaCha20 
   assert.deepEqual(await tls12('ECDHE-ECDSA-AES128-GCM-SHA256'), { alpn: false, cipher: 'ECDHE-ECDSA-AES128-GCM-SHA256' });
   assert.deepEqual(await tls12('ECDHE-ECDSA-CHACHA20-POLY1305'), { alpn: false, cipher: 'ECDHE-ECDSA-CHACHA20-POLY1305' });
   assert.ok((await tls12('ECDHE-ECDSA-AES128-SHA')) instanceof Error, 'CBC with a SHA-1 MAC is refused');
-  const tls11 = await handshake(port, { servername: COM, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'ALL:@SECLEVEL=0' });
+  const tls11 = await handshake(port, {
+    servername: COM,
+    minVersion: 'TLSv1',
+    maxVersion: 'TLSv1.1',
+    ciphers: 'ALL:@SECLEVEL=0',
+  });
   assert.ok(tls11 instanceof Error, 'TLS 1.1 is refused');
 });
 
 test('through a trusted proxy (nginx sends no SNI upstream) the policy is served without a certificate check', async (t) => {
   const { served } = await certificateFor([COM]);
-  const { app, log } = await policyApp({ trustProxy: ['127.0.0.1'], tls: { certificateFor: (name) => (name === COM ? served : undefined) } });
+  const { app, log } = await policyApp({
+    trustProxy: ['127.0.0.1'],
+    tls: { certificateFor: (name) => (name === COM ? served : undefined) },
+  });
   const port = await listening(app, t);
   const proxied = await rawHttpsRequest(
     port,

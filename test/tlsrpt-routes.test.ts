@@ -93,7 +93,12 @@ test('POST /tlsrpt answers 503 with Retry-After while the database is locked, an
 test('POST /tlsrpt: 500 for a store failure that is not transient, logged; 405 with Allow for other methods; 415 without a media type, 400 for a bad length', async () => {
   const { app, log, store } = await reportsApp();
   const untyped = (headers: Record<string, string>) =>
-    app.inject({ method: 'POST', url: '/tlsrpt', headers: { host: 'mta-sts.example.com', ...headers }, payload: gzipBody(microsoftReport()) });
+    app.inject({
+      method: 'POST',
+      url: '/tlsrpt',
+      headers: { host: 'mta-sts.example.com', ...headers },
+      payload: gzipBody(microsoftReport()),
+    });
   for (const headers of [{}, { 'content-type': '' }] as Record<string, string>[]) {
     const answer = await untyped(headers);
     assert.equal(answer.statusCode, 415, JSON.stringify(headers));

@@ -55,7 +55,9 @@ export async function readYamlFile(
     let size = 0;
     // Read up to one byte past the limit: the file may have grown since stat().
     for (;;) {
-      const { buffer, bytesRead } = await readInto(file, { buffer: Buffer.alloc(Math.min(1 << 20, MAX_YAML_FILE_BYTES + 1 - size)) });
+      const { buffer, bytesRead } = await readInto(file, {
+        buffer: Buffer.alloc(Math.min(1 << 20, MAX_YAML_FILE_BYTES + 1 - size)),
+      });
       if (bytesRead === 0) break;
       chunks.push(buffer.subarray(0, bytesRead));
       size += bytesRead;

@@ -97,8 +97,7 @@ export class NodeTable {
     // js-yaml composes a node in a block as a would-be key first: two events, one node. For a
     // scalar (or alias) that is its only child at the same place; for a flow collection (`- { a: 1 }`),
     // the very object that child composed (a mapping whose only key is a collection is another object).
-    const sameNode =
-      only !== NONE && this.start[only] === start && (kind < MAPPING || this.results[only] === state.result);
+    const sameNode = only !== NONE && this.start[only] === start && (kind < MAPPING || this.results[only] === state.result);
     const finished = sameNode ? only : this.finish(node, kind, state);
     const parent = this.stack[this.stack.length - 1];
     if (parent === undefined) this.root = finished;

@@ -158,7 +158,9 @@ export class ReverseDns {
     const ptr = names[0]?.toLowerCase().replace(/\.$/, '') ?? null;
     if (ptr === null) return { ptr, confirmed: false };
     // A PTR record is whatever the address's owner wrote; only the forward lookup ties it to the name.
-    const addresses = await (ipFamily(ip) === 4 ? this.resolver.resolve4(ptr) : this.resolver.resolve6(ptr)).catch(() => [] as string[]);
+    const addresses = await (ipFamily(ip) === 4 ? this.resolver.resolve4(ptr) : this.resolver.resolve6(ptr)).catch(
+      () => [] as string[],
+    );
     return { ptr, confirmed: addresses.some((address) => address.toLowerCase() === ip.toLowerCase()) };
   }
 }

@@ -15,7 +15,8 @@ export function registerHealthMetrics(registry: Registry, results: () => readonl
     collect() {
       this.reset();
       for (const { report } of results())
-        for (const check of report.checks) this.set({ domain: report.domain, check: check.id }, CHECK_STATUSES.indexOf(check.status));
+        for (const check of report.checks)
+          this.set({ domain: report.domain, check: check.id }, CHECK_STATUSES.indexOf(check.status));
     },
   });
   new Gauge({

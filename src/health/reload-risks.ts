@@ -33,7 +33,11 @@ function failingStarttls(checked: CheckedDomain): MxHostResult[] {
  * `enforce` while an MX in DNS is in no pattern or failed STARTTLS (mail to it would bounce), and
  * dropping the pattern that covered an MX still in DNS. A domain never checked gives nothing.
  */
-export function reloadRisks(before: PolicySet, after: PolicySet, lastCheck: (domain: string) => CheckedDomain | undefined): string[] {
+export function reloadRisks(
+  before: PolicySet,
+  after: PolicySet,
+  lastCheck: (domain: string) => CheckedDomain | undefined,
+): string[] {
   const risks: string[] = [];
   for (const next of after.policies) {
     const checked = lastCheck(next.domain);
@@ -44,14 +48,20 @@ export function reloadRisks(before: PolicySet, after: PolicySet, lastCheck: (dom
     for (const host of liveMx(checked)) {
       if (covers(next, host)) continue;
       if (toEnforce) {
-        risks.push(`${next.domain}: switched to enforce, but ${host} (an MX in DNS at ${seen}) is in no mx pattern: senders that enforce will not deliver to it`);
+        risks.push(
+          `${next.domain}: switched to enforce, but ${host} (an MX in DNS at ${seen}) is in no mx pattern: senders that enforce will not deliver to it`,
+        );
       } else if (covers(previous, host)) {
-        risks.push(`${next.domain}: ${host} (an MX in DNS at ${seen}) is in no mx pattern any more; ${next.policy.mode === 'enforce' ? 'senders that enforce will not deliver to it' : 'enforce would bounce mail to it'}`);
+        risks.push(
+          `${next.domain}: ${host} (an MX in DNS at ${seen}) is in no mx pattern any more; ${next.policy.mode === 'enforce' ? 'senders that enforce will not deliver to it' : 'enforce would bounce mail to it'}`,
+        );
       }
     }
     if (!toEnforce) continue;
     for (const host of failingStarttls(checked)) {
-      risks.push(`${next.domain}: switched to enforce, but ${host.host} failed STARTTLS at ${seen} (${host.message}): senders that enforce will not deliver to it`);
+      risks.push(
+        `${next.domain}: switched to enforce, but ${host.host} failed STARTTLS at ${seen} (${host.message}): senders that enforce will not deliver to it`,
+      );
     }
   }
   return risks;

@@ -108,7 +108,10 @@ export class SelfCheck {
         this.last.set(served.domain, { checkedAt: new Date(now()), report });
       } catch (error) {
         if (this.stopped) return;
-        log.error({ event: 'health_check_error', domain: served.domain, error: (error as Error).message }, `could not check ${served.domain}`);
+        log.error(
+          { event: 'health_check_error', domain: served.domain, error: (error as Error).message },
+          `could not check ${served.domain}`,
+        );
       }
     });
   }

@@ -87,7 +87,8 @@ function isZone(text: string, start: number): boolean {
   if (start >= text.length) return false;
   for (let position = start; position < text.length; position++) {
     const code = text.charCodeAt(position);
-    const allowed = (code >= 48 && code <= 58) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 45 || code === 46;
+    const allowed =
+      (code >= 48 && code <= 58) || (code >= 65 && code <= 90) || (code >= 97 && code <= 122) || code === 45 || code === 46;
     if (!allowed) return false;
   }
   return true;

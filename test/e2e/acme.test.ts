@@ -28,7 +28,8 @@ const timing = { now: () => Date.now() + clockOffsetMs, checkIntervalMs: 300, mi
 
 before(async () => {
   dns = await TestDnsServer.start();
-  for (const host of ['mta-sts.example.com', 'mta-sts.example.org', 'mta-sts.example.net', 'mta-sts.example.io']) dns.setA(host, ['127.0.0.1']);
+  for (const host of ['mta-sts.example.com', 'mta-sts.example.org', 'mta-sts.example.net', 'mta-sts.example.io'])
+    dns.setA(host, ['127.0.0.1']);
   [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
   pebble = await TestPebble.start({ dnsPort: dns.port, httpPort, tlsPort: httpsPort });
 });

@@ -63,10 +63,7 @@ export async function policyApp(
 }
 
 /** Starts `app` on an ephemeral loopback port, closed when the test ends; resolves with the port. */
-export async function listening(
-  app: FastifyInstance,
-  t: { after: (fn: () => Promise<unknown>) => void },
-): Promise<number> {
+export async function listening(app: FastifyInstance, t: { after: (fn: () => Promise<unknown>) => void }): Promise<number> {
   t.after(() => app.close());
   await app.listen({ host: '127.0.0.1', port: 0 });
   return (app.server.address() as AddressInfo).port;

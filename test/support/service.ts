@@ -69,5 +69,12 @@ export async function startTestServiceAt(
 ): Promise<TestService> {
   const log = new LogCapture();
   const service = await Service.start({ ...options, configPath, logDestination: log });
-  return { service, log, dir, configPath, httpsPort: service.listeners.httpsAddress.port, httpPort: service.listeners.httpAddress.port };
+  return {
+    service,
+    log,
+    dir,
+    configPath,
+    httpsPort: service.listeners.httpsAddress.port,
+    httpPort: service.listeners.httpAddress.port,
+  };
 }
