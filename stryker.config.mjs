@@ -47,6 +47,8 @@ const testsByFolder = {
     'statistics-address-cap',
     'reverse-dns',
     'providers-refresh',
+    'dashboard',
+    'dashboard-cli',
   ],
   server: [
     'tls-listener',
