@@ -1,6 +1,6 @@
 import { ipFamily } from '../net/ip-family.js';
 import { quote } from '../text/quote.js';
-import { mapping } from './issues.js';
+import { defaultsWhenAbsent, mapping } from './issues.js';
 import { dnsServer, duration, durationMs, list, onOff, text } from './schema-values.js';
 
 /**
@@ -15,18 +15,18 @@ const publicAddress = text('an IP address of this server as the internet reaches
   error: (issue) => `${quote(issue.input)} is not an IP address`,
 });
 
-export const healthSchema = mapping({
-  enabled: onOff.default(true),
-  interval: interval.default(durationMs(DEFAULT_INTERVAL)!),
-  // The DNS servers to ask, as a sender's resolver would answer; the system's resolvers when empty.
-  resolver: list(dnsServer, 'a list of DNS server addresses').default([]),
-  // This server's addresses as the internet reaches it: mta-sts.<domain> should resolve to one.
-  public_addresses: list(publicAddress, 'a list of IP addresses').default([]),
-})
-  .default({ enabled: true, interval: durationMs(DEFAULT_INTERVAL)!, resolver: [], public_addresses: [] })
-  .transform((raw) => ({
-    enabled: raw.enabled,
-    intervalMs: raw.interval,
-    resolver: raw.resolver,
-    publicAddresses: raw.public_addresses,
-  }));
+export const healthSchema = defaultsWhenAbsent(
+  mapping({
+    enabled: onOff.default(true),
+    interval: interval.default(durationMs(DEFAULT_INTERVAL)!),
+    // The DNS servers to ask, as a sender's resolver would answer; the system's resolvers when empty.
+    resolver: list(dnsServer, 'a list of DNS server addresses').default([]),
+    // This server's addresses as the internet reaches it: mta-sts.<domain> should resolve to one.
+    public_addresses: list(publicAddress, 'a list of IP addresses').default([]),
+  }),
+).transform((raw) => ({
+  enabled: raw.enabled,
+  intervalMs: raw.interval,
+  resolver: raw.resolver,
+  publicAddresses: raw.public_addresses,
+}));

@@ -33,6 +33,15 @@ export interface IssueParams {
 export const PARSE_ONCE = { jitless: true } as const;
 
 /**
+ * A section that may be left out: then each of its settings takes its own default, exactly as
+ * when the section is written empty. Its default is what parsing an empty mapping gives, so no
+ * default is written twice (once on the field, once for the whole section).
+ */
+export function defaultsWhenAbsent<Section extends z.ZodType<unknown, object>>(section: Section) {
+  return section.default(() => section.parse({}, PARSE_ONCE) as z.util.NoUndefined<z.output<Section>>);
+}
+
+/**
  * A mapping whose unknown keys are errors: a typo such as `nmx:` must not pass silently.
  * describeIssues names each unknown key, with the closest allowed one, from this shape.
  */

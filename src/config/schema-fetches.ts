@@ -37,5 +37,3 @@ export const providers = mapping({
   resolver: list(dnsServer, 'a list of DNS server addresses').default([]),
   timeout_ms: wholeNumber('milliseconds', 100, 30_000).default(5_000),
 });
-
-export const PROVIDERS_DEFAULTS = { refresh: durationMs('24h')!, resolver: [], timeout_ms: 5_000 };

@@ -1,7 +1,7 @@
 import { ipFamily } from '../net/ip-family.js';
 import { z } from 'zod';
 import { quote } from '../text/quote.js';
-import { mapping, PARSE_ONCE } from './issues.js';
+import { mapping } from './issues.js';
 import { emailAddress, ipAddress, list, onOff, port, text, wholeNumber } from './schema-values.js';
 
 /** The config's `reports`: TLS reports (RFC 8460) received by the service itself: SMTP, HTTPS POST, an IMAP mailbox. */
@@ -57,8 +57,6 @@ export const reports = mapping({
   max_report_bytes: wholeNumber('bytes', 1_024, 1_073_741_824).default(20_971_520),
   retention_days: wholeNumber('days', 1, 3660).default(400),
 });
-
-export const REPORTS_DEFAULTS = reports.parse({}, PARSE_ONCE);
 
 /** Whether any way of receiving TLS reports is on; with none, the service opens no report store. */
 export const receivesReports = (settings: z.output<typeof reports>): boolean =>

@@ -3,11 +3,11 @@ import { normaliseDomainName } from '../policy/domain-name.js';
 import type { DomainPolicy } from '../policy/policy.js';
 import { quote } from '../text/quote.js';
 import { healthSchema } from './health-schema.js';
-import { mapping } from './issues.js';
+import { defaultsWhenAbsent, mapping } from './issues.js';
 import { checkDomainNames, defaults, domains } from './schema-domains.js';
-import { PROVIDERS_DEFAULTS, providers, reverseDns, statistics } from './schema-fetches.js';
+import { providers, reverseDns, statistics } from './schema-fetches.js';
 import { admin, listen, trustProxy } from './schema-listeners.js';
-import { REPORTS_DEFAULTS, reports } from './schema-reports.js';
+import { reports } from './schema-reports.js';
 import { tls } from './schema-tls.js';
 import { onOff, text } from './schema-values.js';
 
@@ -27,25 +27,25 @@ const log = mapping({
 });
 
 export const configSchema = mapping({
-  defaults: defaults.default({ mode: 'testing', max_age: 604_800 }),
+  defaults: defaultsWhenAbsent(defaults),
   domains,
-  listen: listen.default({ address: '::', https: 443, http: 80 }),
+  listen: defaultsWhenAbsent(listen),
   tls: tls.default({ source: 'self-signed' }),
   state_dir: text('a directory path').min(1, { error: 'must not be empty' }).default('/var/lib/mta-sts'),
   trust_proxy: trustProxy.default([]),
-  log: log.default({ level: 'info' }),
+  log: defaultsWhenAbsent(log),
   // The admin listener: Prometheus metrics on loopback unless told otherwise.
-  admin: admin.default({ enabled: true, address: '127.0.0.1', port: 9464 }),
+  admin: defaultsWhenAbsent(admin),
   // Your own providers, in the format of config/providers.yaml: same ids replace shipped entries, new ids are added.
   providers_file: text('the path of a YAML file of providers (format of config/providers.yaml)').optional(),
   // Provider ranges read again from their SPF records (the `spf:` of each provider), by serve and `providers refresh`.
-  providers: providers.default(PROVIDERS_DEFAULTS),
+  providers: defaultsWhenAbsent(providers),
   // Reverse DNS of fetching addresses, to confirm who fetched (the system's resolvers unless servers are given).
-  reverse_dns: reverseDns.default({ enabled: true, servers: [], timeout_ms: 2_000 }),
+  reverse_dns: defaultsWhenAbsent(reverseDns),
   // Fetch counts per domain, provider and day in the state directory (`mta-sts-server stats`).
-  statistics: statistics.default({ enabled: true, retention_days: 400, flush_interval_s: 10 }),
+  statistics: defaultsWhenAbsent(statistics),
   // TLS reports (RFC 8460) received and kept in the state directory (`mta-sts-server reports`).
-  reports: reports.default(() => REPORTS_DEFAULTS),
+  reports: defaultsWhenAbsent(reports),
   // RFC 8461 §8.3: a domain removed from the config is served as mode none until senders' caches expire.
   retire_removed_domains: onOff.default(true),
   // Checks of each domain from the outside: DNS records, the policy host, the MX hosts (`mta-sts-server check`).
