@@ -20,13 +20,35 @@ export interface LiveFetch {
 
 export type LiveFetchListener = (fetch: LiveFetch) => void;
 
+/** A request as it is kept: the objects the pipeline already made, turned into a LiveFetch only when shown. */
+interface KeptFetch {
+  fetch: PolicyFetch;
+  attribution: Attribution;
+  atMs: number;
+}
+
+function shown({ fetch, attribution, atMs }: KeptFetch): LiveFetch {
+  return {
+    at: new Date(atMs).toISOString(),
+    domain: fetch.domain,
+    host: fetch.host,
+    ip: fetch.ip,
+    user_agent: fetch.ua,
+    method: fetch.method,
+    status: fetch.status,
+    policy_id: fetch.policyId,
+    provider: attribution.provider,
+    claimed: attribution.claimed,
+  };
+}
+
 /**
  * The latest policy requests, in memory: a ring of the last `capacity` for a page that opens, and
  * the listeners (the live view's open connections) told of each new one. Both are bounded, so a
  * flood of requests or of watchers costs a fixed amount of memory.
  */
 export class LiveFetches implements FetchSink {
-  private readonly ring: LiveFetch[] = [];
+  private readonly ring: KeptFetch[] = [];
   private next = 0;
   private readonly listeners = new Set<LiveFetchListener>();
 
@@ -36,29 +58,26 @@ export class LiveFetches implements FetchSink {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Every request for the policy path, once its provider is known (after reverse DNS, as `stats` counts it). */
+  /**
+   * Every request for the policy path, once its provider is known (after reverse DNS, as `stats`
+   * counts it). It runs for every fetch, so what the page shows is built only when a page asks
+   * for it or watches.
+   */
   attributed(fetch: PolicyFetch, attribution: Attribution): void {
-    const live: LiveFetch = {
-      at: new Date(this.now()).toISOString(),
-      domain: fetch.domain,
-      host: fetch.host,
-      ip: fetch.ip,
-      user_agent: fetch.ua,
-      method: fetch.method,
-      status: fetch.status,
-      policy_id: fetch.policyId,
-      provider: attribution.provider,
-      claimed: attribution.claimed,
-    };
-    if (this.ring.length < this.capacity) this.ring.push(live);
-    else this.ring[this.next] = live;
+    const kept = { fetch, attribution, atMs: this.now() };
+    if (this.ring.length < this.capacity) this.ring.push(kept);
+    else this.ring[this.next] = kept;
     this.next = (this.next + 1) % this.capacity;
+    if (this.listeners.size === 0) return;
+    const live = shown(kept);
     for (const listener of this.listeners) listener(live);
   }
 
   /** The kept requests, oldest first. */
   latest(): LiveFetch[] {
-    return this.ring.length < this.capacity ? [...this.ring] : [...this.ring.slice(this.next), ...this.ring.slice(0, this.next)];
+    const ordered =
+      this.ring.length < this.capacity ? this.ring : [...this.ring.slice(this.next), ...this.ring.slice(0, this.next)];
+    return ordered.map(shown);
   }
 
   /** Adds a listener; undefined when `maxListeners` are already listening. The function returned removes it. */

@@ -104,7 +104,8 @@ export async function buildParts(options: ServiceOptions): Promise<{ log: Logger
   const { pipeline: fetches, logLimit } = await startFetches(config, {
     log,
     classifier: () => providers.classifier,
-    sinks: [metrics, live],
+    // The live view is on the admin listener: without it, no fetch is kept for a page.
+    sinks: config.admin.enabled ? [metrics, live] : [metrics],
     openStatistics: () => backends.openFetchStatistics('read-write'),
     logLimits: options.logLimits,
   });
