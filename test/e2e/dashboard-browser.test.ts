@@ -81,6 +81,20 @@ async function cli<T>(args: string[]): Promise<T> {
   return JSON.parse(result.stdout) as T;
 }
 
+/**
+ * A command's JSON once the statistics stop changing: the policy fetches an earlier test made
+ * (`check` fetches each policy) reach the statistics database up to a second later.
+ */
+async function settled<T>(args: string[]): Promise<T> {
+  let last = await cli<T>(args);
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const next = await cli<T>(args);
+    if (JSON.stringify(next) === JSON.stringify(last)) return next;
+    last = next;
+  }
+}
+
 /** The overview table as text: one record per row, by column header. */
 async function overviewRows(page: Page): Promise<Record<string, string>[]> {
   return page.locator('#overview').evaluate((table: HTMLTableElement) => {
@@ -189,17 +203,17 @@ test('the overview shows what the CLI prints for the same state, sorts and filte
 });
 
 test('a domain page: the providers table as `stats` prints it, TLS report failures, checks; no errors', async () => {
+  const stats = await settled<{ domains: { providers: { name: string; fetches: number }[] }[] }>([
+    'stats',
+    '--domain',
+    'example.com',
+  ]);
   const context = await loggedIn();
   const page = await context.newPage();
   const problems = watch(page);
   await page.goto(`http://127.0.0.1:${demo.adminPort}/`);
   await page.getByRole('link', { name: 'example.com', exact: true }).click();
   await page.waitForURL(/\/domains\/example\.com$/);
-  const stats = await cli<{ domains: { providers: { name: string; fetches: number }[] }[] }>([
-    'stats',
-    '--domain',
-    'example.com',
-  ]);
   const providerRows = await page
     .locator('table', { has: page.locator('caption', { hasText: 'as stats shows them' }) })
     .locator('tbody tr')
