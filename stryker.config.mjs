@@ -35,6 +35,7 @@ const testsByFolder = {
   fetches: [
     'fair-queue',
     'spf-ranges',
+    'provider-refresher',
     'log-limit-windows',
     'fetch-summary',
     'fetch-pipeline',
