@@ -108,6 +108,27 @@ test('without a token (loopback): the pages and the API answer without credentia
   assert.equal((await app.inject({ url: '/api/domains' })).statusCode, 200);
 });
 
+test('the overview takes q, sort, order and page from its address; anything else in them is 400 naming the parameter', async () => {
+  const { app } = await adminApp();
+  const filtered = await app.inject({ url: '/?q=EXAMPLE.ORG&sort=fetches&order=desc&page=1' });
+  assert.equal(filtered.statusCode, 200);
+  assert.deepEqual(
+    [...filtered.body.matchAll(/<tr><td><a href="\/domains\/([^"]+)">/g)].map((match) => match[1]),
+    ['example.org'],
+  );
+  for (const [query, named] of [
+    ['sort=bogus', 'querystring/sort'],
+    ['order=up', 'querystring/order'],
+    ['page=0', 'querystring/page'],
+    ['page=two', 'querystring/page'],
+    [`q=${'x'.repeat(254)}`, 'querystring/q'],
+  ]) {
+    const refused = await app.inject({ url: `/?${query}` });
+    assert.equal(refused.statusCode, 400, query);
+    assert.match(JSON.parse(refused.body).message, new RegExp(`^${named} `), query);
+  }
+});
+
 test('pages: a strict Content-Security-Policy, no inline script or style, the two assets from the package', async () => {
   const { app } = await adminApp();
   for (const url of ['/', '/domains/example.com', '/live']) {
@@ -116,7 +137,7 @@ test('pages: a strict Content-Security-Policy, no inline script or style, the tw
     assert.equal(page.headers['content-type'], 'text/html; charset=utf-8');
     assert.equal(
       page.headers['content-security-policy'],
-      "default-src 'none';script-src 'self';style-src 'self';img-src 'self' data:;connect-src 'self';base-uri 'none';form-action 'none';frame-ancestors 'none'",
+      "default-src 'none';script-src 'self';style-src 'self';img-src 'self' data:;connect-src 'self';base-uri 'none';form-action 'self';frame-ancestors 'none'",
     );
     assert.match(page.body, /<meta name="viewport" content="width=device-width, initial-scale=1">/);
     assert.deepEqual(page.body.match(/<script[^>]*>/g), ['<script src="/assets/dashboard.js" defer>'], url);

@@ -5,63 +5,9 @@
  * Content-Security-Policy allows as 'self'; nothing is inline.
  */
 
-/** Sorting and filtering of the overview table, and the live view's server-sent events. Plain ES2020, no library. */
+/** The live view's server-sent events (the overview sorts, filters and pages on the service). Plain ES2020, no library. */
 export const DASHBOARD_JS = String.raw`'use strict';
 (function () {
-  /** Numbers compare as numbers, text as text; an empty value (no data) sorts last either way. */
-  var collator = new Intl.Collator(undefined, { numeric: true });
-  function compare(a, b, direction) {
-    if (a === '' || b === '') return a === b ? 0 : a === '' ? 1 : -1;
-    var x = Number(a), y = Number(b);
-    var order = !isNaN(x) && !isNaN(y) ? x - y : collator.compare(a, b);
-    return order * direction;
-  }
-
-  /**
-   * Keys are read once per row, and the rows go into a new body that replaces the old one in a
-   * single step: with thousands of domains, moving rows one by one in the live table lays it out
-   * again and again.
-   */
-  function sortBy(table, button) {
-    var header = button.parentElement;
-    var column = Number(button.getAttribute('data-sort-column'));
-    var direction = header.getAttribute('aria-sort') === 'ascending' ? -1 : 1;
-    table.querySelectorAll('thead th').forEach(function (th) { th.setAttribute('aria-sort', 'none'); });
-    header.setAttribute('aria-sort', direction === 1 ? 'ascending' : 'descending');
-    var body = table.tBodies[0];
-    var keyed = Array.prototype.map.call(body.rows, function (row) {
-      var cell = row.cells[column];
-      var key = cell.getAttribute('data-sort-value');
-      return { row: row, key: key === null ? cell.textContent : key };
-    });
-    keyed.sort(function (a, b) { return compare(a.key, b.key, direction); });
-    var sorted = document.createElement('tbody');
-    keyed.forEach(function (entry) { sorted.appendChild(entry.row); });
-    table.replaceChild(sorted, body);
-  }
-
-  document.querySelectorAll('table.sortable').forEach(function (table) {
-    table.querySelectorAll('thead button[data-sort-column]').forEach(function (button) {
-      button.addEventListener('click', function () { sortBy(table, button); });
-    });
-  });
-
-  var filter = document.getElementById('filter');
-  var overview = document.getElementById('overview');
-  var count = document.getElementById('shown-count');
-  if (filter && overview) {
-    filter.addEventListener('input', function () {
-      var wanted = filter.value.trim().toLowerCase();
-      var shown = 0;
-      Array.prototype.forEach.call(overview.tBodies[0].rows, function (row) {
-        var match = (row.getAttribute('data-filter-text') || '').indexOf(wanted) !== -1;
-        row.hidden = !match;
-        if (match) shown++;
-      });
-      if (count) count.textContent = shown + ' domains';
-    });
-  }
-
   var live = document.getElementById('live-fetches');
   var status = document.getElementById('live-status');
   if (live && window.EventSource) {
@@ -110,16 +56,19 @@ h2 { font-size: 1.2rem; margin: 1.75rem 0 0.5rem; }
 pre { background: #fff; border: 1px solid #ddd; padding: 0.75rem; overflow-x: auto; }
 code, pre, .policy-id { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 0.9em; }
 .controls { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; margin-bottom: 0.75rem; }
-.controls input { font: inherit; padding: 0.35rem 0.5rem; min-width: 16rem; max-width: 100%; }
+.controls input, .controls button { font: inherit; padding: 0.35rem 0.5rem; max-width: 100%; }
+.controls input { min-width: 16rem; }
 .table-scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; background: #fff; width: 100%; }
 #overview th { white-space: normal; }
 caption { text-align: left; padding: 0.25rem 0; color: #444; }
 th, td { text-align: left; padding: 0.35rem 0.6rem; border-bottom: 1px solid #e3e3e3; vertical-align: top; }
 th { background: #f0f0f0; white-space: nowrap; }
-th button { font: inherit; font-weight: 700; background: none; border: 0; padding: 0; cursor: pointer; color: inherit; }
-th[aria-sort="ascending"] button::after { content: " ▲" / ""; }
-th[aria-sort="descending"] button::after { content: " ▼" / ""; }
+th a { color: inherit; }
+th[aria-sort="ascending"] a::after { content: " ▲" / ""; }
+th[aria-sort="descending"] a::after { content: " ▼" / ""; }
+.pages { display: flex; flex-wrap: wrap; gap: 0.5rem 1rem; margin: 0.75rem 0; }
+.pages [aria-disabled="true"] { color: #767676; }
 td.user-agent { overflow-wrap: anywhere; max-width: 30rem; }
 .status { display: inline-block; padding: 0 0.4rem; border-radius: 3px; border-left: 4px solid var(--none); background: #f1f1f1; white-space: nowrap; }
 .status-ok { border-color: var(--ok); background: #e3f4ee; }

@@ -8,7 +8,7 @@ import { domainDetail, overview } from './dashboard-data.js';
 import type { DashboardSources } from './dashboard-sources.js';
 import { domainPage, notFoundPage } from './domain-page.js';
 import { livePage } from './live-page.js';
-import { overviewPage } from './overview-page.js';
+import { overviewPage, SORT_KEYS, type OverviewQuery } from './overview-page.js';
 import { ASSET_CSS, ASSET_JS } from './page-parts.js';
 
 export interface DashboardRoutesOptions {
@@ -33,7 +33,8 @@ const CONTENT_SECURITY_POLICY = {
     imgSrc: ["'self'", 'data:'],
     connectSrc: ["'self'"],
     baseUri: ["'none'"],
-    formAction: ["'none'"],
+    // The overview's filter is a GET form to the page itself.
+    formAction: ["'self'"],
     frameAncestors: ["'none'"],
   },
 };
@@ -42,6 +43,16 @@ const domainParams = {
   type: 'object',
   properties: { domain: { type: 'string', minLength: 1, maxLength: 253 } },
   required: ['domain'],
+} as const;
+
+const overviewQuery = {
+  type: 'object',
+  properties: {
+    q: { type: 'string', maxLength: 253 },
+    sort: { type: 'string', enum: SORT_KEYS },
+    order: { type: 'string', enum: ['asc', 'desc'] },
+    page: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+  },
 } as const;
 
 const sendPage = (reply: FastifyReply, page: string) =>
@@ -65,7 +76,9 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     strictTransportSecurity: false,
   });
 
-  app.get('/', async (_request, reply) => sendPage(reply, overviewPage(await overview(sources))));
+  app.get<{ Querystring: OverviewQuery }>('/', { schema: { querystring: overviewQuery } }, async (request, reply) =>
+    sendPage(reply, overviewPage(await overview(sources), request.query)),
+  );
   app.get('/live', async (_request, reply) => sendPage(reply, livePage(sources.live.latest())));
   app.get<{ Params: { domain: string } }>('/domains/:domain', { schema: { params: domainParams } }, async (request, reply) => {
     const domain = domainOf(request.params.domain);
