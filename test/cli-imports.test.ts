@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SqliteFetchStatistics } from '../src/storage/sqlite-fetch-statistics.js';
+import { issueTestCertificate } from './support/certificates.js';
 import { writeTestConfig } from './support/service.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -91,8 +93,63 @@ test('providers refresh loads neither SQLite nor anything only serve needs', asy
   assertNotLoaded(packages, [...SERVE_ONLY, SQLITE], 'providers refresh');
 });
 
-test('the recorder sees what serve loads: Fastify, acme-client, prom-client and pino', async () => {
-  // A start that fails at once, on a config that does not exist, has already loaded the service.
-  const packages = await packagesLoadedBy(['serve', '--config', '/nonexistent/mta-sts.yaml'], 2);
-  for (const name of ['fastify', 'acme-client', 'prom-client', 'pino']) assert.ok(packages.has(name), `${name} not seen`);
+/**
+ * What `serve` loaded by the time it was up: started with the recorder, stopped with SIGTERM once
+ * its `service_started` line is out.
+ */
+async function packagesLoadedByServe(configText: string): Promise<Set<string>> {
+  const { dir, configPath } = await writeTestConfig(configText);
+  const record = join(dir, 'loaded.txt');
+  const child = spawn(process.execPath, ['--import', RECORDER, MAIN, 'serve', '--config', configPath], {
+    env: { ...process.env, RECORD_IMPORTS_TO: record, MTA_STS_CONFIG: undefined },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = once(child, 'exit');
+  let output = '';
+  for await (const chunk of child.stdout) {
+    output += String(chunk);
+    if (output.includes('"event":"service_started"')) break;
+  }
+  child.kill('SIGTERM');
+  await exited;
+  assert.match(output, /"event":"service_started"/, output);
+  const loaded = (await readFile(record, 'utf8')).split('\n');
+  return new Set(
+    loaded.flatMap(
+      (entry) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(entry.slice(entry.lastIndexOf('/node_modules/')))?.[1] ?? [],
+    ),
+  );
+}
+
+/** The packages of parts a deployment may leave off: each is loaded only when the config turns its part on. */
+const OPTIONAL_PARTS = [
+  'acme-client',
+  '@peculiar/x509',
+  'prom-client',
+  'imapflow',
+  'mailparser',
+  'smtp-server',
+  'better-sqlite3',
+];
+
+test('serve loads the packages of the parts its config uses, and no others', async () => {
+  const certificate = await issueTestCertificate(await mkdtemp(join(tmpdir(), 'mta-sts-imports-')), ['mta-sts.example.com']);
+  const domains = 'domains:\n  example.com: { mode: testing, mx: [mail.example.com] }\n';
+  const loopback =
+    'listen: { address: 127.0.0.1, https: 0, http: 0 }\nreverse_dns: { enabled: false }\nhealth: { enabled: false }\n';
+  const lean = await packagesLoadedByServe(
+    `${domains}${loopback}admin: { enabled: false }\nstatistics: { enabled: false }\n` +
+      `tls: { source: files, certificates: [{ cert: ${certificate.certPath}, key: ${certificate.keyPath} }] }\n`,
+  );
+  for (const name of ['fastify', 'pino']) assert.ok(lean.has(name), `${name} not seen`);
+  assertNotLoaded(lean, OPTIONAL_PARTS, 'serve with certificate files and no admin listener, statistics or reports');
+
+  const full = await packagesLoadedByServe(
+    `${domains}${loopback}admin: { address: 127.0.0.1, port: 0 }\nstate_dir: state\n` +
+      'reports: { smtp: { enabled: true, address: 127.0.0.1, port: 0 } }\n',
+  );
+  // Self-signed certificates (the X.509 library), metrics, statistics and reports by mail; not ACME or IMAP.
+  for (const name of ['@peculiar/x509', 'prom-client', 'smtp-server', 'better-sqlite3'])
+    assert.ok(full.has(name), `${name} not seen`);
+  assertNotLoaded(full, ['acme-client', 'imapflow'], 'serve without ACME or IMAP');
 });

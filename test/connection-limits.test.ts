@@ -5,7 +5,7 @@ import { connect as connectTcp, type AddressInfo, type Socket } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { connect as connectTls } from 'node:tls';
 import { closeConnectionsWithoutRequest, createNodeServer, type ConnectionLimits } from '../src/server/node-server.js';
-import { createNeutralCertificate } from '../src/tls/self-signed.js';
+import { createNeutralCertificate } from '../src/tls/neutral-certificate.js';
 import { msUntil } from './support/deadline.js';
 import { trickle } from './support/raw-client.js';
 
@@ -25,7 +25,7 @@ async function serve(
     if (options.hold && request.url === '/hold') held.push({ request, response });
     else response.end('answered\n');
   };
-  const tls = options.tls ? { certificateFor: () => undefined, neutral: await createNeutralCertificate() } : undefined;
+  const tls = options.tls ? { certificateFor: () => undefined, neutral: createNeutralCertificate() } : undefined;
   const server = createNodeServer(handler, tls, limits);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

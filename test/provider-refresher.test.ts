@@ -107,8 +107,9 @@ async function advance(ms: number): Promise<void> {
   for (let turn = 0; turn < 50; turn++) await new Promise((resolve) => setImmediate(resolve));
 }
 
-async function storedRefresh(providers: RefreshFile['providers']): Promise<FileStorage> {
-  const storage = new FileStorage(join(dir, 'state'));
+/** A state folder of its own holding a stored refresh (a refresher's own store may still be writing to another). */
+async function storedRefresh(folder: string, providers: RefreshFile['providers']): Promise<FileStorage> {
+  const storage = new FileStorage(join(dir, folder));
   await storage.store(REFRESHED_RANGES_KEY, JSON.stringify({ version: 1, providers }));
   return storage;
 }
@@ -152,7 +153,7 @@ test('later refreshes come at the interval with jitter: 0.9 × interval at the l
 });
 
 test('a stored refresh sets the first one due at its latest date plus the interval; a stale one is refreshed after the start delay', async () => {
-  const storage = await storedRefresh({
+  const storage = await storedRefresh('fresh', {
     testmail: entry(new Date(NOW.getTime() - 40 * 60_000).toISOString()),
     other: entry(new Date(NOW.getTime() - 50 * 60_000).toISOString()),
   });
@@ -165,7 +166,7 @@ test('a stored refresh sets the first one due at its latest date plus the interv
   fresh.refresher.stop();
 
   const stale = await open({
-    storage: await storedRefresh({ testmail: entry(new Date(NOW.getTime() - 2 * HOUR).toISOString()) }),
+    storage: await storedRefresh('stale', { testmail: entry(new Date(NOW.getTime() - 2 * HOUR).toISOString()) }),
   });
   mock.method(Math, 'random', () => 0);
   stale.refresher.start();

@@ -6,7 +6,6 @@ import { parseServerAddress, type ServerAddress } from '../net/server-address.js
 import type { CheckEnvironment } from './check-environment.js';
 import { DnsLookup } from './dns-lookup.js';
 import { checkDomain } from './domain-check.js';
-import { registerHealthMetrics } from './health-metrics.js';
 import { SelfCheck } from './self-check.js';
 import { trustAnchors } from './tls-peer.js';
 
@@ -26,12 +25,15 @@ const STEP_TIMEOUT_MS = 10_000;
 /** The first round waits a minute after start: the listeners (and a new certificate) come first. */
 const FIRST_CHECK_DELAY_MS = 60_000;
 
-/** The `health:` section's self-check, checking as `mta-sts-server check` does, with its gauges on `registry`. */
-export function createSelfCheck(
+/**
+ * The `health:` section's self-check, checking as `mta-sts-server check` does, with its gauges on
+ * `registry` when the service has metrics (prom-client is loaded only then).
+ */
+export async function createSelfCheck(
   settings: Config['health'],
-  context: { log: Logger; registry: Registry },
+  context: { log: Logger; registry: Registry | undefined },
   overrides: SelfCheckOverrides = {},
-): SelfCheck {
+): Promise<SelfCheck> {
   const timeoutMs = overrides.timeoutMs ?? STEP_TIMEOUT_MS;
   const environment: CheckEnvironment = {
     dns: new DnsLookup(overrides.resolver ?? settings.resolver.map((text) => parseServerAddress(text)!), timeoutMs),
@@ -50,6 +52,6 @@ export function createSelfCheck(
     firstCheckDelayMs: overrides.firstCheckDelayMs ?? FIRST_CHECK_DELAY_MS,
     jitter: 0.1,
   });
-  registerHealthMetrics(context.registry, () => selfCheck.results());
+  if (context.registry) (await import('./health-metrics.js')).registerHealthMetrics(context.registry, () => selfCheck.results());
   return selfCheck;
 }

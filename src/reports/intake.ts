@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import { loggable, printable } from '../text/printable.js';
 import { decodeReport, type DecodedReport } from './decode.js';
-import { extractReportParts } from './mime.js';
 import {
   ReportStoreUnavailableError,
   type IntakePath,
@@ -83,6 +82,8 @@ class StoreIntake implements ReportIntake {
     return this.counted(via, async () => {
       let parts;
       try {
+        // The MIME parser (mailparser, about 30 MB of memory) loads with the first report by mail.
+        const { extractReportParts } = await import('./mime.js');
         parts = await extractReportParts(message);
       } catch (error) {
         return this.reject(

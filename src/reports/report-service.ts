@@ -1,12 +1,11 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { receivesReports, type Config } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import type { PolicySet } from '../policy/policy-set.js';
 import { ReportStoreUnavailableError, type TlsReportStore } from '../storage/tls-report-store.js';
 import { DAY_MS, daysBefore } from '../time/days.js';
-import { ImapImporter } from './imap-import.js';
+import type { ImapImporter } from './imap-import.js';
 import { createReportIntake, type ReportIntake } from './intake.js';
-import { ReportMetrics } from './report-metrics.js';
 
 export interface TlsReportsOptions {
   settings: Config['reports'];
@@ -17,7 +16,8 @@ export interface TlsReportsOptions {
   /** MTA_STS_IMAP_PASSWORD; config loading refuses reports.imap enabled without it. */
   imapPassword: string | undefined;
   log: Logger;
-  registry: Registry;
+  /** The service's metrics registry, when it has one (the admin listener is on). */
+  registry: Registry | undefined;
 }
 
 /**
@@ -36,21 +36,21 @@ export interface TlsReports {
 }
 
 /**
- * Opens the report store and the intake, or nothing when no way of receiving reports is on. A
+ * Opens the report store and the intake, for a service that receives reports (the composition
+ * root imports this module only then: src/service/parts.ts). A
  * store that cannot be opened (unwritable state directory, a newer schema) does not stop the
  * policies being served: every report is then answered "try again later" (HTTP 503, SMTP 4xx),
  * so senders keep them until it can be.
  */
-export async function startTlsReports(options: TlsReportsOptions): Promise<TlsReports | undefined> {
+export async function startTlsReports(options: TlsReportsOptions): Promise<TlsReports> {
   const { settings, log } = options;
-  if (!receivesReports(settings)) return undefined;
   const store = await openStore(options.openStore, log);
   const domains = servedDomains(options.policies);
   const intake = createReportIntake({
     store,
     domains,
     log,
-    metrics: new ReportMetrics(options.registry),
+    ...(options.registry && { metrics: new (await import('./report-metrics.js')).ReportMetrics(options.registry) }),
     maxReportBytes: settings.max_report_bytes,
   });
   const prune = async () => {
@@ -65,7 +65,7 @@ export async function startTlsReports(options: TlsReportsOptions): Promise<TlsRe
   void prune();
   const timer = setInterval(() => void prune(), DAY_MS);
   timer.unref();
-  const imap = settings.imap.enabled ? startImapImport(settings, intake, options.imapPassword!, log) : undefined;
+  const imap = settings.imap.enabled ? await startImapImport(settings, intake, options.imapPassword!, log) : undefined;
   return {
     intake,
     https: settings.https.enabled ? { intake, maxBodyBytes: settings.https.max_body_bytes } : undefined,
@@ -78,8 +78,15 @@ export async function startTlsReports(options: TlsReportsOptions): Promise<TlsRe
   };
 }
 
-function startImapImport(settings: Config['reports'], intake: ReportIntake, password: string, log: Logger): ImapImporter {
+/** The IMAP client (imapflow, about 30 MB of memory) is loaded only when the import is on. */
+async function startImapImport(
+  settings: Config['reports'],
+  intake: ReportIntake,
+  password: string,
+  log: Logger,
+): Promise<ImapImporter> {
   const { imap } = settings;
+  const { ImapImporter } = await import('./imap-import.js');
   const importer = new ImapImporter({
     intake,
     // Config loading refuses IMAP enabled without host and user.

@@ -5,7 +5,7 @@ import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMT
 import type { CertificateSelector } from '../tls/certificate.js';
 import { strictTlsServerOptions } from '../tls/server-settings.js';
 import { loggable, printable } from '../text/printable.js';
-import { createNeutralCertificate } from '../tls/self-signed.js';
+import { createNeutralCertificate } from '../tls/neutral-certificate.js';
 import { ReportStoreUnavailableError, type IntakeOutcome, type ReportIntake } from './intake.js';
 
 /** What one client may take of the receiver: the README's "Receiving reports by mail". */
@@ -106,7 +106,7 @@ export class SmtpReceiver {
   }
 
   static async create(options: SmtpReceiverOptions): Promise<SmtpReceiver> {
-    return new SmtpReceiver(options, await createNeutralCertificate());
+    return new SmtpReceiver(options, createNeutralCertificate());
   }
 
   /**

@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino';
 import type { FetchRecorder } from '../fetches/fetch-log.js';
 import type { PolicySet } from '../policy/policy-set.js';
-import { createNeutralCertificate } from '../tls/self-signed.js';
+import { createNeutralCertificate } from '../tls/neutral-certificate.js';
 import { healthRoutes, type Readiness } from './health-routes.js';
 import { createNodeServer, type ConnectionLimits } from './node-server.js';
 import { createPolicyResponder, withPolicyFastPath, type PolicyResponder } from './policy-responder.js';
@@ -43,7 +43,7 @@ export type AppOptions = CommonOptions &
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const tls =
-    options.listener === 'https' && options.tls ? { ...options.tls, neutral: await createNeutralCertificate() } : undefined;
+    options.listener === 'https' && options.tls ? { ...options.tls, neutral: createNeutralCertificate() } : undefined;
   // Made once the app is complete: it sends the security headers the app's helmet sets.
   let policyResponder: PolicyResponder | undefined;
   const respond: PolicyResponder | undefined =

@@ -9,9 +9,8 @@ import type { FetchRecorder } from '../fetches/fetch-log.js';
 import type { ServiceMetrics } from '../metrics/service-metrics.js';
 import type { PolicySet } from '../policy/policy-set.js';
 import type { ReportIntake } from '../reports/intake.js';
-import { SmtpReceiver } from '../reports/smtp-receiver.js';
+import type { SmtpReceiver } from '../reports/smtp-receiver.js';
 import type { ServedCertificate } from '../tls/certificate.js';
-import { buildAdminApp } from './admin-app.js';
 import { buildApp } from './app.js';
 import type { Readiness } from './health-routes.js';
 import { closeConnectionsWithoutRequest, type ConnectionLimits } from './node-server.js';
@@ -29,7 +28,8 @@ export interface ListenersOptions {
   /** POST /tlsrpt (RFC 8460 §3) on the policy listener, when reports.https is enabled. */
   tlsReports?: TlsRptEndpoint | undefined;
   certificates: CertificateLookup;
-  metrics: ServiceMetrics;
+  /** The service's metrics, served on the admin listener; made only when it is enabled. */
+  metrics: ServiceMetrics | undefined;
   /** What the admin listener's dashboard reads; without it the admin listener serves the metrics only. */
   dashboard?: DashboardSources | undefined;
   connectionLimits?: Partial<ConnectionLimits> | undefined;
@@ -99,10 +99,14 @@ export class Listeners {
     await listenOn(this.https, { port: 'listen.https', address: 'listen.address' }, listen.address, listen.https, log);
     await listenOn(this.http, { port: 'listen.http', address: 'listen.address' }, listen.address, listen.http, log);
     if (admin.enabled) {
+      const { metrics } = this.options;
+      if (!metrics) throw new Error('the admin listener is enabled but the service has no metrics');
+      // The admin app, the dashboard and helmet load only for a service that has the admin listener.
+      const { buildAdminApp } = await import('./admin-app.js');
       this.admin = this.track(
         await buildAdminApp({
           logger: log,
-          metrics: this.options.metrics,
+          metrics,
           token: admin.token,
           dashboard: this.options.dashboard,
           connectionLimits,
@@ -113,6 +117,8 @@ export class Listeners {
     const { smtpReports } = this.options;
     if (smtpReports) {
       const { settings } = smtpReports;
+      // smtp-server and the MIME parser load only for a service that receives reports by mail.
+      const { SmtpReceiver } = await import('../reports/smtp-receiver.js');
       this.smtp = await SmtpReceiver.create({
         intake: smtpReports.intake,
         domains: smtpReports.domains,

@@ -1,7 +1,8 @@
 import type { FastifyError, FastifyPluginCallback } from 'fastify';
 import type { PolicySet } from '../policy/policy-set.js';
 import { REPORT_MEDIA_TYPES } from '../reports/decode.js';
-import { ReportStoreUnavailableError, type ReportIntake } from '../reports/intake.js';
+import type { ReportIntake } from '../reports/intake.js';
+import { ReportStoreUnavailableError } from '../storage/tls-report-store.js';
 import { requestedHost } from './request-target.js';
 
 // RFC 8460 §3: the https: rua this server publishes, https://mta-sts.<domain>/tlsrpt.

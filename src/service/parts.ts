@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Config } from '../config/schema.js';
+import { receivesReports, type Config } from '../config/schema.js';
 import { readEnvironment } from '../config/environment.js';
 import { loadStartConfig } from '../config/load.js';
 import { ConfigReloader } from '../config/reloader.js';
@@ -10,9 +10,8 @@ import type { FetchPipeline } from '../fetches/pipeline.js';
 import { createSelfCheck } from '../health/self-check-from-config.js';
 import type { SelfCheck } from '../health/self-check.js';
 import { createLogger } from '../log/logger.js';
-import { ServiceMetrics } from '../metrics/service-metrics.js';
 import { trustedProxies } from '../net/trust-proxy.js';
-import { startTlsReports, type TlsReports } from '../reports/report-service.js';
+import type { TlsReports } from '../reports/report-service.js';
 import { Listeners } from '../server/listeners.js';
 import { PolicyLifecycle } from '../lifecycle/policy-lifecycle.js';
 import { openBackends } from '../storage/backends.js';
@@ -67,19 +66,22 @@ export async function buildParts(options: ServiceOptions): Promise<{ log: Logger
         ...options.lifecycleTiming,
       })
     : undefined;
-  const certificates = new Certificates(config.tls, {
+  const certificates = await Certificates.open(config.tls, {
     stateDir: config.stateDir,
     storage: backends.storage,
     log,
     ...(options.acmeTiming && { acmeTiming: options.acmeTiming }),
   });
   let trustProxy = trustedProxies(config.trustProxy);
-  const metrics = new ServiceMetrics({
-    policies: () => reloader.policies,
-    certificateFor: (host) => certificates.certificateFor(host),
-  });
+  // prom-client and the metrics load only with the admin listener, the one place they are read.
+  const metrics = config.admin.enabled
+    ? new (await import('../metrics/service-metrics.js')).ServiceMetrics({
+        policies: () => reloader.policies,
+        certificateFor: (host) => certificates.certificateFor(host),
+      })
+    : undefined;
   const selfCheck = config.health.enabled
-    ? createSelfCheck(config.health, { log, registry: metrics.registry }, options.selfCheck)
+    ? await createSelfCheck(config.health, { log, registry: metrics?.registry }, options.selfCheck)
     : undefined;
   const reloader: ConfigReloader = new ConfigReloader({
     path: options.configPath,
@@ -95,7 +97,7 @@ export async function buildParts(options: ServiceOptions): Promise<{ log: Logger
         lifecycle?.served(policies);
         selfCheck?.served(policies);
       },
-      reloaded: (result) => metrics.reloaded(result),
+      reloaded: (result) => metrics?.reloaded(result),
       ...(lifecycle && { domainsToServe: (configured) => lifecycle.domainsToServe(configured) }),
       ...(selfCheck && { risks: (before, after) => selfCheck.risks(before, after) }),
     },
@@ -104,19 +106,24 @@ export async function buildParts(options: ServiceOptions): Promise<{ log: Logger
   const { pipeline: fetches, logLimit } = await startFetches(config, {
     log,
     classifier: () => providers.classifier,
-    // The live view is on the admin listener: without it, no fetch is kept for a page.
-    sinks: config.admin.enabled ? [metrics, live] : [metrics],
+    // The metrics and the live view are read on the admin listener: without it, a fetch goes to neither.
+    sinks: metrics ? [metrics, live] : [],
     openStatistics: () => backends.openFetchStatistics('read-write'),
     logLimits: options.logLimits,
   });
-  const reports = await startTlsReports({
-    settings: config.reports,
-    openStore: () => backends.openTlsReportStore('read-write'),
-    policies: () => reloader.policies,
-    imapPassword: readEnvironment(env).imapPassword,
-    log,
-    registry: metrics.registry,
-  });
+  // The report intake and its parsers load only for a service that receives reports.
+  const reports = receivesReports(config.reports)
+    ? await (
+        await import('../reports/report-service.js')
+      ).startTlsReports({
+        settings: config.reports,
+        openStore: () => backends.openTlsReportStore('read-write'),
+        policies: () => reloader.policies,
+        imapPassword: readEnvironment(env).imapPassword,
+        log,
+        registry: metrics?.registry,
+      })
+    : undefined;
   const listeners = new Listeners({
     log,
     listen: config.listen,

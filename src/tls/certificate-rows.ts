@@ -1,12 +1,10 @@
 import type { Config } from '../config/schema.js';
 import { openBackends } from '../storage/backends.js';
 import { DAY_MS } from '../time/days.js';
-import { caIdOf } from './acme/acme-issuer.js';
 import { parseHostStatus, renewalDue, storageKey } from './acme/host-state.js';
 import { loadCertificate, type LiveCertificate } from './certificate.js';
 import { CertificateCache } from './certificate-cache.js';
 import { CertificateFiles } from './certificate-files.js';
-import { SelfSignedIssuer } from './self-signed.js';
 
 /** Whole days until the certificate expires, as `certs` counts them. */
 export const daysLeft = (certificate: { notAfter: Date }, now: number) =>
@@ -52,7 +50,9 @@ export async function certificateRows(
   };
 
   switch (config.tls.source) {
+    // The issuers' packages are loaded only for the source in use (src/tls/sources.ts).
     case 'self-signed': {
+      const { SelfSignedIssuer } = await import('./self-signed.js');
       const stored = await new SelfSignedIssuer(openBackends(config).storage).storedCertificates();
       const cache = cacheOf(stored);
       return hosts.map((host) => row(host, cache.certificateFor(host), null, null));
@@ -65,7 +65,7 @@ export async function certificateRows(
     case 'acme': {
       const settings = config.tls.acme;
       const { storage } = openBackends(config);
-      const caId = caIdOf(settings);
+      const caId = (await import('./acme/acme-issuer.js')).caIdOf(settings);
       return Promise.all(
         hosts.map(async (host) => {
           const [chain, key, statusText] = await Promise.all(

@@ -23,20 +23,25 @@ export interface CertificatesContext {
  * inside.
  */
 export class Certificates {
-  private readonly cache = new CertificateCache();
-  private readonly challenges: AcmeChallengeTokens;
-  private readonly source: CertificateSource;
   private readonly reloads: SequentialSync;
 
-  constructor(
-    settings: TlsSettings,
+  private constructor(
     private readonly context: CertificatesContext,
+    private readonly cache: CertificateCache,
+    private readonly challenges: AcmeChallengeTokens,
+    private readonly source: CertificateSource,
   ) {
-    this.challenges = new AcmeChallengeTokens(context.storage);
-    this.source = createCertificateSource(settings, { ...context, cache: this.cache, challenges: this.challenges });
     this.reloads = new SequentialSync(this.source, (error) => {
       context.log.error({ event: 'certificate_error', error: error.message }, 'could not prepare certificates for the new hosts');
     });
+  }
+
+  /** The certificates of the configured source, which is loaded now (src/tls/sources.ts); nothing is read or issued yet. */
+  static async open(settings: TlsSettings, context: CertificatesContext): Promise<Certificates> {
+    const cache = new CertificateCache();
+    const challenges = new AcmeChallengeTokens(context.storage);
+    const source = await createCertificateSource(settings, { ...context, cache, challenges });
+    return new Certificates(context, cache, challenges, source);
   }
 
   /** At start, before the listeners open: rejects when the hosts' certificates cannot be prepared. */

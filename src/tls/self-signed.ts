@@ -154,21 +154,6 @@ export class SelfSignedIssuer {
   }
 }
 
-/**
- * The certificate for TLS clients that send no SNI, or a name no certificate covers: made in
- * memory at every start, self-signed, with no subjectAltName, so that it names no configured
- * domain (the customer certificates would list them to anyone who scans the address).
- */
-export async function createNeutralCertificate(now = new Date()): Promise<{ cert: string; key: string }> {
-  const key = await generateKey();
-  const certificate = await createSelfSigned('CN=mta-sts-server', key.keys, now, [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-  ]);
-  return { cert: certificate.toString('pem') + '\n', key: key.pem };
-}
-
 /** Self-signed with ECDSA P-256, valid from a minute ago for the CA lifetime. */
 function createSelfSigned(
   name: string,

@@ -4,8 +4,7 @@ import type { TlsSettings } from '../config/schema.js';
 import { watchFiles, type Watch } from '../files/watch.js';
 import type { CertificateCache } from './certificate-cache.js';
 import { CertificateFiles } from './certificate-files.js';
-import { SELF_SIGNED_CA_KEY, SelfSignedIssuer } from './self-signed.js';
-import { AcmeIssuer } from './acme/acme-issuer.js';
+import type { SelfSignedIssuer } from './self-signed.js';
 import { AcmeMaintenance, DEFAULT_TIMING, type MaintenanceTiming } from './acme/maintenance.js';
 import type { Storage } from '../storage/storage.js';
 import type { AcmeChallengeTokens } from './acme/challenges.js';
@@ -31,16 +30,24 @@ export interface SourceContext {
   acmeTiming?: Partial<MaintenanceTiming>;
 }
 
-export function createCertificateSource(settings: TlsSettings, context: SourceContext): CertificateSource {
+/**
+ * The configured source. The self-signed and ACME issuers are imported here, when chosen: their
+ * packages (an X.509 library; acme-client with its HTTP client and node-forge) hold about 50 MB
+ * of memory that a deployment with another source would carry for nothing.
+ */
+export async function createCertificateSource(settings: TlsSettings, context: SourceContext): Promise<CertificateSource> {
   const { stateDir, cache, log } = context;
   switch (settings.source) {
-    case 'self-signed':
+    case 'self-signed': {
+      const { SELF_SIGNED_CA_KEY, SelfSignedIssuer } = await import('./self-signed.js');
       // ca_file in the log: where the file storage keeps the CA that clients are to trust.
       return new SelfSignedSource(new SelfSignedIssuer(context.storage), join(stateDir, SELF_SIGNED_CA_KEY), cache, log);
+    }
     case 'files':
       return new FileSource(new CertificateFiles(settings.certificates), cache, log);
     case 'acme': {
       const { storage } = context;
+      const { AcmeIssuer } = await import('./acme/acme-issuer.js');
       const issuer = new AcmeIssuer(settings.acme, storage, context.challenges);
       const timing = { ...DEFAULT_TIMING, renewWhenRemaining: settings.acme.renew_when_remaining, ...context.acmeTiming };
       return new AcmeSource(
