@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import { get, type IncomingMessage } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,6 +11,7 @@ import { fetchPolicy } from './support/fetch-policy.js';
 import { serveProcess, type JsonLogProcess } from './support/json-log-process.js';
 import { freePorts } from './support/ports.js';
 import { LOOPBACK_LISTEN, startTestService, writeTestConfig } from './support/service.js';
+import { serveUntilExit, theFailure } from './support/start-failure.js';
 
 // log.buffer_bytes and log.flush_interval_ms on the service as it runs in production: its own
 // process, its log on a pipe, fetches over HTTPS, and signals (kill -9 among them) from outside.
@@ -159,6 +161,28 @@ test('log.flush_interval_ms 200: the interval writes the lines out, and kill -9 
     );
   } finally {
     await served.kill();
+  }
+});
+
+test('log.buffer_bytes 65536: a start that fails writes the lines gathered so far, then the service_failed line', async () => {
+  const busy = createServer();
+  busy.listen(0, '127.0.0.1');
+  await once(busy, 'listening');
+  try {
+    const { configPath } = await writeTestConfig(
+      `${ONE_DOMAIN}${LOOPBACK_LISTEN.replace('https: 0', `https: ${(busy.address() as AddressInfo).port}`)}` +
+        'log: { buffer_bytes: 65536, flush_interval_ms: 60000 }\n',
+    );
+    const run = serveUntilExit(configPath);
+    assert.equal(run.code, 1);
+    assert.equal(theFailure(run).setting, 'listen.https');
+    // The certificate was made before the listeners failed: its line was gathered, and comes first.
+    assert.deepEqual(
+      run.lines.map((line) => line.event),
+      ['certificate_loaded', 'service_failed'],
+    );
+  } finally {
+    busy.close();
   }
 });
 
