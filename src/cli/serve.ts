@@ -17,14 +17,15 @@ export async function serve(configPath: string, stdout: NodeJS.WritableStream): 
   // stream (a test's) is used as it is.
   const open = (buffer: LogBuffer) => (stdout === process.stdout ? createLogDestination(buffer) : stdout);
   let destination: DestinationStream | undefined;
-  // SIGUSR1 writes out the lines log.buffer_bytes gathered, e.g. before a `kill -9`. Handled from
-  // the first moment: otherwise Node takes the signal to open its inspector on 127.0.0.1:9229,
-  // where any local user could run code as the service. Until the service has started there is
-  // no log to flush, and the signal is ignored.
+  // SIGUSR1 writes out the lines log.buffer_bytes gathered, e.g. before a `kill -9`. Handled as
+  // soon as serve runs, before the start: Node would take the signal to open its inspector on
+  // 127.0.0.1:9229, where any local user could run code as the service. Until the service has
+  // started there is no log to flush, and the signal is ignored.
   let started: Service | undefined;
   const flushLog = () => {
-    started?.log.info({ event: 'log_flushed', signal: 'SIGUSR1' }, 'the log is written out up to this line');
-    started?.log.flush();
+    if (!started) return;
+    started.log.info({ event: 'log_flushed', signal: 'SIGUSR1' }, 'the log is written out up to this line');
+    started.log.flush();
   };
   process.on('SIGUSR1', flushLog);
   let service: Service;
