@@ -7,7 +7,7 @@ import { parseConfigText } from '../src/config/load.js';
 const ONE_DOMAIN = 'domains:\n  example.com: { mode: none }\n';
 // Every section written but empty: each of its settings takes its own default (tls is left out: a
 // written tls section must say its source).
-const EMPTY_SECTIONS = ['listen', 'admin', 'reverse_dns', 'statistics', 'reports', 'providers', 'health']
+const EMPTY_SECTIONS = ['listen', 'log', 'admin', 'reverse_dns', 'statistics', 'reports', 'providers', 'health']
   .map((section) => `${section}: {}\n`)
   .join('');
 
@@ -29,6 +29,8 @@ test('a config with only its domains, or with every section empty, gets the docu
         stateDir: '/var/lib/mta-sts',
         trustProxy: [],
         logLevel: 'info',
+        logBufferBytes: 0,
+        logFlushIntervalMs: 1_000,
         admin: { enabled: true, address: '127.0.0.1', port: 9464 },
         reverseDns: { enabled: true, servers: [], timeout_ms: 2_000 },
         statistics: { enabled: true, retention_days: 400, flush_interval_s: 10 },

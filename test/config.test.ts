@@ -418,7 +418,7 @@ test('unknown keys are named in every mapping, with the key probably meant, neve
       ['mta-sts.yaml:2:15 statistics.retention: unknown key; allowed: enabled, retention_days, flush_interval_s'],
     ],
     ['defaults: { tlsrpt: { ruа: [] } }\n', ['mta-sts.yaml:2:23 defaults.tlsrpt.ruа: unknown key; did you mean rua?']],
-    ['log: info\n', ['mta-sts.yaml:2:6 log: "info" is not a mapping; expected one with level']],
+    ['log: info\n', ['mta-sts.yaml:2:6 log: "info" is not a mapping; expected one with level, buffer_bytes, flush_interval_ms']],
   ];
   for (const [extra, expected] of cases) {
     const errors = errorsOf(domain + extra);

@@ -1,4 +1,5 @@
-import { createLogDestination, createLogger } from '../log/logger.js';
+import type { DestinationStream } from 'pino';
+import { createLogDestination, createLogger, UNBUFFERED, type LogBuffer } from '../log/logger.js';
 import { StartError } from '../config/start-error.js';
 import { Service } from '../service/service.js';
 
@@ -8,26 +9,40 @@ const SHUTDOWN_DEADLINE_MS = 10_000;
 /**
  * `mta-sts-server serve`. Everything it says goes to the JSON log on stdout, a failed start too:
  * one `service_failed` line with the reason (and the setting to blame), exit 2 for an invalid
- * config and 1 otherwise. Once started, it runs until SIGTERM or SIGINT.
+ * config and 1 otherwise. Once started, it runs until SIGTERM or SIGINT; SIGHUP reloads the
+ * config and SIGUSR1 flushes the log.
  */
 export async function serve(configPath: string, stdout: NodeJS.WritableStream): Promise<number> {
-  // One destination for the service's lines and the failure line, so that they stay in order:
-  // the buffered writer to fd 1 for the process's own stdout; another stream (a test's) as it is.
-  const buffered = stdout === process.stdout ? createLogDestination() : undefined;
-  const destination = buffered ?? stdout;
+  // The process's own stdout gets the writer to fd 1, buffered as the config says; another
+  // stream (a test's) is used as it is.
+  const open = (buffer: LogBuffer) => (stdout === process.stdout ? createLogDestination(buffer) : stdout);
+  let destination: DestinationStream | undefined;
+  // SIGUSR1 writes out the lines log.buffer_bytes gathered, e.g. before a `kill -9`. Handled as
+  // soon as serve runs, before the start: Node would take the signal to open its inspector on
+  // 127.0.0.1:9229, where any local user could run code as the service. Until the service has
+  // started there is no log to flush, and the signal is ignored.
+  let started: Service | undefined;
+  const flushLog = () => {
+    if (!started) return;
+    started.log.info({ event: 'log_flushed', signal: 'SIGUSR1' }, 'the log is written out up to this line');
+    started.log.flush();
+  };
+  process.on('SIGUSR1', flushLog);
   let service: Service;
   try {
-    service = await Service.start({ configPath, logDestination: destination });
+    service = await Service.start({ configPath, logDestination: (buffer) => (destination = open(buffer)) });
   } catch (error) {
+    process.off('SIGUSR1', flushLog);
     const failure = error instanceof StartError ? error : unexpectedFailure(error);
-    createLogger('info', destination).error(
-      { event: 'service_failed', reason: failure.message, ...failure.fields },
-      'the service did not start',
-    );
-    buffered?.flushSync();
+    // After the service's lines, through the same destination, so that they stay in order; and
+    // flushed. A start that failed before its config was read has none yet: stdout, unbuffered.
+    const log = createLogger('info', destination ?? open(UNBUFFERED));
+    log.error({ event: 'service_failed', reason: failure.message, ...failure.fields }, 'the service did not start');
+    log.flush();
     return failure.exitCode;
   }
 
+  started = service;
   process.on('SIGHUP', () => {
     service.log.info({ event: 'reload_requested', signal: 'SIGHUP' }, 'reloading the config');
     void service.reload();

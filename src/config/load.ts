@@ -145,5 +145,15 @@ function warningsFor(config: Config, data: unknown): Problem[] {
       });
     }
   });
+  const writtenLog = (data as { log?: { flush_interval_ms?: unknown } }).log;
+  if (writtenLog?.flush_interval_ms !== undefined && config.logBufferBytes === 0) {
+    warnings.push({
+      path: ['log', 'flush_interval_ms'],
+      at: 'key',
+      message:
+        'has no effect while log.buffer_bytes is 0 (every line is written as it is logged); ' +
+        'set buffer_bytes to gather lines, or remove flush_interval_ms',
+    });
+  }
   return warnings;
 }

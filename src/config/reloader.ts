@@ -177,13 +177,16 @@ export class ConfigReloader {
 }
 
 /**
- * The settings that listeners, certificate sources and stores were built from (a reload keeps the
- * running ones), with their names in the config file, in the order the log names them.
+ * The settings that listeners, certificate sources, stores and the log's destination were built
+ * from (a reload keeps the running ones), with their names in the config file, in the order the
+ * log names them.
  */
 const RESTART_ONLY_NAMES = {
   listen: 'listen',
   tls: 'tls',
   stateDir: 'state_dir',
+  logBufferBytes: 'log.buffer_bytes',
+  logFlushIntervalMs: 'log.flush_interval_ms',
   admin: 'admin',
   reverseDns: 'reverse_dns',
   providersFile: 'providers_file',

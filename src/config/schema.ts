@@ -9,7 +9,7 @@ import { providers, reverseDns, statistics } from './schema-fetches.js';
 import { admin, listen, trustProxy } from './schema-listeners.js';
 import { reports } from './schema-reports.js';
 import { tls } from './schema-tls.js';
-import { onOff, text } from './schema-values.js';
+import { onOff, text, wholeNumber } from './schema-values.js';
 
 /**
  * The config file's shape: its sections (each in its own schema-*.ts) and the transform into the
@@ -20,10 +20,27 @@ import { onOff, text } from './schema-values.js';
 export { receivesReports } from './schema-reports.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const LOG_BUFFER_MIN = 512;
+const LOG_BUFFER_MAX = 1_048_576;
+const logBufferAllowed =
+  `allowed: 0 (every line written as it is logged) or ${LOG_BUFFER_MIN} to ${LOG_BUFFER_MAX} bytes ` +
+  '(lines gathered into writes of that size)';
+const logBufferBytes = z
+  .number({ error: (issue) => `${quote(issue.input)} is not a number; ${logBufferAllowed}` })
+  .int({ error: (issue) => `${quote(issue.input)} is not a whole number; ${logBufferAllowed}` })
+  .refine((bytes) => bytes === 0 || (bytes >= LOG_BUFFER_MIN && bytes <= LOG_BUFFER_MAX), {
+    error: (issue) =>
+      `${quote(issue.input)} ${(issue.input as number) > LOG_BUFFER_MAX ? 'is too large' : 'is too small'}; ${logBufferAllowed}`,
+  });
 const log = mapping({
   level: z
     .enum(LOG_LEVELS, { error: (issue) => `${quote(issue.input)} is not a log level; allowed: ${LOG_LEVELS.join(', ')}` })
     .default('info'),
+  // 0: each line is one write to stdout, so kill -9 loses none; more: fewer writes, and kill -9
+  // loses what is gathered (at most flush_interval_ms of lines).
+  buffer_bytes: logBufferBytes.default(0),
+  // With buffer_bytes: how late a gathered line is written at most.
+  flush_interval_ms: wholeNumber('milliseconds', 10, 60_000).default(1_000),
 });
 
 export const configSchema = mapping({
@@ -68,6 +85,8 @@ export const configSchema = mapping({
     stateDir: raw.state_dir,
     trustProxy: raw.trust_proxy,
     logLevel: raw.log.level,
+    logBufferBytes: raw.log.buffer_bytes,
+    logFlushIntervalMs: raw.log.flush_interval_ms,
     admin: raw.admin,
     reverseDns: raw.reverse_dns,
     statistics: raw.statistics,

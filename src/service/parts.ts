@@ -9,7 +9,7 @@ import { ProviderRefresher } from '../fetches/provider-refresher.js';
 import type { FetchPipeline } from '../fetches/pipeline.js';
 import { createSelfCheck } from '../health/self-check-from-config.js';
 import type { SelfCheck } from '../health/self-check.js';
-import { createLogger } from '../log/logger.js';
+import { createLogDestination, createLogger } from '../log/logger.js';
 import { trustedProxies } from '../net/trust-proxy.js';
 import type { TlsReports } from '../reports/report-service.js';
 import { Listeners } from '../server/listeners.js';
@@ -46,7 +46,9 @@ export interface Parts {
 export async function buildParts(options: ServiceOptions): Promise<{ log: Logger; config: Config; parts: Parts }> {
   const env = options.env ?? process.env;
   const { config, warnings, text } = await loadStartConfig(options.configPath, env);
-  const log = createLogger(config.logLevel, options.logDestination);
+  const { logDestination = createLogDestination } = options;
+  const buffer = { bytes: config.logBufferBytes, flushIntervalMs: config.logFlushIntervalMs };
+  const log = createLogger(config.logLevel, typeof logDestination === 'function' ? logDestination(buffer) : logDestination);
   for (const warning of warnings) log.warn({ event: 'config_warning', warning }, warning);
   const keepsState = usesStateDir(config);
   if (keepsState) await prepareStateDir(config.stateDir);

@@ -1,6 +1,7 @@
 import type { DestinationStream } from 'pino';
 import type { ConfigEnvironment } from '../config/environment.js';
 import type { LogLimits } from '../fetches/log-limit.js';
+import type { LogBuffer } from '../log/logger.js';
 import type { ProviderRefresherOptions } from '../fetches/provider-refresher.js';
 import type { SelfCheckOverrides } from '../health/self-check-from-config.js';
 import type { PolicyLifecycleOptions } from '../lifecycle/policy-lifecycle.js';
@@ -10,8 +11,11 @@ import type { MaintenanceTiming } from '../tls/acme/maintenance.js';
 /** What the caller of Service.start (the `serve` command, the tests) sets beyond the config file. */
 export interface ServiceOptions {
   configPath: string;
-  /** Where log lines go; stdout by default. Tests pass a stream to read them. */
-  logDestination?: DestinationStream;
+  /**
+   * Where log lines go: a stream (tests read it), or what makes it from the config's log buffer
+   * settings (serve, which writes a failed start's line to it too); stdout as configured by default.
+   */
+  logDestination?: DestinationStream | ((buffer: LogBuffer) => DestinationStream);
   /** Provider data file; the shipped one by default. */
   providersFile?: string;
   /** ACME renewal timing; tests shorten it. */
