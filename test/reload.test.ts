@@ -199,8 +199,11 @@ test('a reload that fails in an unforeseen way is logged, and the reloads after 
     ]);
     await replaceFile(running.configPath, configWith('enforce', ['mx2.example.com']));
     await running.service.reload();
-    const reloaded = running.log.events('config_reloaded');
-    assert.equal(reloaded.length, 1);
+    // The file watcher may reload the first edit again once apply is back, so one or two reloads
+    // follow the fault; what matters is that they work and the last edit is served.
+    const fault = running.log.lines.indexOf(running.log.events('config_error').at(-1)!);
+    const reloaded = running.log.lines.slice(fault).filter((line) => line.event === 'config_reloaded');
+    assert.ok(reloaded.length >= 1 && reloaded.length <= 2, `${reloaded.length} reloads after the fault`);
     assert.equal(
       running.service.currentPolicies.forHost('mta-sts.example.com')!.body.toString(),
       body('enforce', ['mx2.example.com']),
