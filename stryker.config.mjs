@@ -34,6 +34,7 @@ const testsByFolder = {
   ],
   fetches: [
     'fair-queue',
+    'fetch-report',
     'spf-ranges',
     'provider-refresher',
     'log-limit-windows',

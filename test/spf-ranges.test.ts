@@ -262,3 +262,95 @@ test('a refresh compares with the previous one: ranges added and removed, per pr
   );
   assert.equal(outcome.file.providers.mail!.refreshed_at, now.toISOString());
 });
+
+test('terms read as RFC 7208 §4.6.1 writes them: case, spacing, exp=, terms after all, qualifiers, null MX, dual CIDR', async () => {
+  dns.setTxt('spelling.example', [
+    'v=spf1  IP4:192.0.2.9   exp=explain.example ?ip4:192.0.2.10 -a:out.mail.example -include:never.example mx:nullmx.example ~all ip4:192.0.2.11',
+  ]);
+  dns.setMx('nullmx.example', [{ priority: 0, exchange: '.' }]);
+  dns.setTxt('bare.example', ['v=spf1']);
+  dns.setTxt('spf10.example', ['v=spf10 ip4:192.0.2.12']);
+  const spelling = await expandSpfRecords(['spelling.example'], lookup);
+  // "?" and "-" terms name no sender; "~all" ends the record; the null MX names no host.
+  assert.deepEqual(spelling, { ok: true, ranges: [{ range: '192.0.2.9/32', record: 'spelling.example' }], notes: [] });
+  assert.deepEqual(await expandSpfRecords(['bare.example'], lookup), { ok: true, ranges: [], notes: [] });
+  assert.deepEqual(await expandSpfRecords(['spf10.example'], lookup), {
+    ok: false,
+    problem: 'spf10.example has no SPF record (no TXT value starts with v=spf1)',
+    notes: [],
+  });
+});
+
+test('malformed terms end the expansion with the term named', async () => {
+  const records: [string, string, string][] = [
+    [
+      'two-redirects.example',
+      'v=spf1 redirect=a.example redirect=b.example',
+      'two-redirects.example: more than one redirect= modifier',
+    ],
+    ['include-bare.example', 'v=spf1 include -all', 'include-bare.example: "include" names no domain'],
+    ['include-empty.example', 'v=spf1 include: -all', 'include-empty.example: "include:" names no domain'],
+    ['bad-a.example', 'v=spf1 a:out.mail.example/24x -all', 'bad-a.example: "a:out.mail.example/24x" is not a valid a term'],
+    ['bad-mx.example', 'v=spf1 mx//2x -all', 'bad-mx.example: "mx//2x" is not a valid mx term'],
+    [
+      'ip4-slashes.example',
+      'v=spf1 ip4:192.0.2.0/24/8 -all',
+      'ip4-slashes.example: "ip4:192.0.2.0/24/8" is not a valid address range',
+    ],
+    ['ip4-family.example', 'v=spf1 ip4:2001:db8::1 -all', 'ip4-family.example: "ip4:2001:db8::1" is not a valid address range'],
+    ['ip4-prefix.example', 'v=spf1 ip4:192.0.2.0/2x -all', 'ip4-prefix.example: "ip4:192.0.2.0/2x" is not a valid address range'],
+    [
+      'ip6-prefix.example',
+      'v=spf1 ip6:2001:db8::/129 -all',
+      'ip6-prefix.example: "ip6:2001:db8::/129" is not a valid address range',
+    ],
+    ['reach.example', 'v=spf1 include:missing.example -all', 'missing.example has no TXT record (reached by reach.example)'],
+    ['many-mx.example', 'v=spf1 mx -all', 'many-mx.example has 11 MX records; RFC 7208 §4.6.4 allows 10 for an mx term'],
+  ];
+  dns.setMx(
+    'many-mx.example',
+    Array.from({ length: 11 }, (_, index) => ({ priority: index, exchange: `mx${index}.many-mx.example` })),
+  );
+  const problems = [];
+  for (const [name, record] of records) {
+    dns.setTxt(name, [record]);
+    const expansion = await expandSpfRecords([name], lookup);
+    problems.push(expansion.ok ? 'ok' : expansion.problem);
+  }
+  assert.deepEqual(
+    problems,
+    records.map(([, , problem]) => problem),
+  );
+});
+
+test("DNS names up to 253 characters; at most 2 000 ranges over all of a provider's records", async () => {
+  const label = 'a'.repeat(61);
+  const longest = `${label}.${label}.${label}.${'b'.repeat(61)}`;
+  assert.equal(longest.length, 247);
+  const at253 = `${'c'.repeat(5)}.${longest}`;
+  const at254 = `${'c'.repeat(6)}.${longest}`;
+  dns.setTxt(at253, ['v=spf1 ip4:192.0.2.13 -all']);
+  assert.deepEqual(await expandSpfRecords([at253], lookup), {
+    ok: true,
+    ranges: [{ range: '192.0.2.13/32', record: at253 }],
+    notes: [],
+  });
+  const tooLong = await expandSpfRecords([at254], lookup);
+  // The name is cut to a readable length in the message.
+  assert.match(tooLong.ok ? 'ok' : tooLong.problem, /^"cccccc\.a{61}\.a+…\(\+\d+\)" is not a DNS name$/);
+
+  // 20 records of 100 ranges: 2 000 in all, the most a provider may have; one more range is refused.
+  const names = Array.from({ length: 20 }, (_, record) => {
+    const name = `bulk${record}.example`;
+    dns.setTxt(name, [`v=spf1 ${Array.from({ length: 100 }, (__, index) => `ip4:10.${record}.${index}.0/24`).join(' ')} -all`]);
+    return name;
+  });
+  const full = await expandSpfRecords(names, lookup);
+  assert.equal(full.ok ? full.ranges.length : full.problem, 2_000);
+  dns.setTxt('bulk-one-more.example', ['v=spf1 ip4:10.200.0.0/24 -all']);
+  assert.deepEqual(await expandSpfRecords([...names, 'bulk-one-more.example'], lookup), {
+    ok: false,
+    problem: 'more than 2000 ranges; refused as implausible for one provider',
+    notes: [],
+  });
+});
