@@ -5,7 +5,8 @@ import type { WhoTiming } from './who.js';
 
 /**
  * The issues' targets: service / minimal throughput with the fetch log on; throughput with
- * attribution and statistics on / off; the 10 000-domain limits.
+ * attribution and statistics on / off; the scale limits (issue 14: 100 000 domains with their
+ * certificates on disk start in 5 s within 600 MB, and a one-domain change reloads in 1 s).
  */
 export const TARGETS = {
   keepAliveRatio: 0.7,
@@ -13,7 +14,8 @@ export const TARGETS = {
   attributionRatio: 0.9,
   // Issue 11: the policy path must not get slower with the TLS report intake on (within the runs' noise).
   tlsRptRatio: 0.95,
-  startMs: 3_000,
+  scaleStartMs: 5_000,
+  scalePeakRssMb: 600,
   reloadMs: 1_000,
   checkConfigRatio: 3,
 } as const;
@@ -30,6 +32,13 @@ if (unknownSections.length > 0) {
   process.exit(2);
 }
 export const wants = (section: Section) => only.includes(section);
+
+/** `--scale-domains N`: the domain count of the scale section (issue 14's hosting provider: 100 000). */
+export const scaleDomains = argv.includes('--scale-domains') ? Number(argv[argv.indexOf('--scale-domains') + 1]) : 100_000;
+if (!Number.isInteger(scaleDomains) || scaleDomains < 1) {
+  process.stderr.write('--scale-domains takes a positive whole number\n');
+  process.exit(2);
+}
 export const timing: Timing = flags.has('--quick')
   ? { rounds: 1, warmupMs: 500, durationMs: 2_000, connections: 16 }
   : { rounds: 3, warmupMs: 1_000, durationMs: 5_000, connections: 16 };

@@ -14,7 +14,8 @@ export type ServerCommand =
   | { type: 'stop' };
 
 export type ServerReport =
-  | { type: 'ready'; port: number; startMs: number }
+  /** rssKb: the resident set once started, before any request. */
+  | { type: 'ready'; port: number; startMs: number; rssKb: number }
   | { type: 'sample'; cpuUs: number; atMs: number; maxRssKb: number }
   | { type: 'reloaded'; reloadMs: number; maxStallMs: number; newHostsReadyMs: number }
   | { type: 'profiling' }

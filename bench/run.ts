@@ -1,15 +1,16 @@
 /**
  * `npm run bench`: the policy over HTTPS, the real service against a minimal node:https server,
  * keep-alive and one new TLS connection per request; then the service with provider attribution
- * and fetch statistics on against off; then a 10 000-domain config (start-up, hot reload under
+ * and fetch statistics on against off; then a 100 000-domain config (start-up, hot reload under
  * load, RSS); then the provider classifier's lookup cost; then the CLI's start-up against
  * `node -e 0`; then `who` on a recorded log of 1 M lines against reading and parsing it; then how
  * much log one client can make the service write. A report, not a test: it exits 0 whatever the
  * numbers, and non-zero only when something crashed.
  *
  * Flags: --quick (one short round, for trying changes), --profile (adds CPU profiles of both
- * servers under each kind of load, compared by self time per request) and --only SECTION[,SECTION]
- * (https, attribution, tlsrpt, scale, classifier, cli, who, logs; `npm run bench -- --only who`).
+ * servers under each kind of load, compared by self time per request), --only SECTION[,SECTION]
+ * (https, attribution, tlsrpt, scale, classifier, cli, who, logs; `npm run bench -- --only who`)
+ * and --scale-domains N (the scale section's domain count, 100 000 by default).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';

@@ -10,7 +10,10 @@ import { scaleConfig, scaleDomain } from './fixtures.js';
 import { median } from './report.js';
 import type { LoadCommand, LoadReport, LoadResult, ServerCommand, ServerReport } from './protocol.js';
 
-export const SCALE_DOMAINS = 10_000;
+/** The comparison service for memory per domain: the same config shape with only a handful of domains. */
+export const BASELINE_DOMAINS = 5;
+/** 100 000 new policy histories are as many synced files: minutes on a slow disk. */
+const STOP_DEADLINE_MS = 600_000;
 /** Concurrent fetches while the config is reloaded; each opens a new connection, as real fetchers do. */
 const RELOAD_CLIENT_CONNECTIONS = 4;
 /** Load before the reload (so SNI contexts are built and the server is busy when the file changes) and after it. */
@@ -21,7 +24,11 @@ export interface StartMeasurement {
   serviceStartMs: number;
   /** Fork until the child reported ready: adds Node's own start and module loading. */
   processReadyMs: number;
+  /** Resident set once started, before any request. */
+  rssAfterStartMb: number;
   peakRssMb: number;
+  /** Asked to stop until stopped: a first start writes every domain's new policy history, and a stop waits for them. */
+  stopMs: number;
 }
 
 /** The synchronous steps of a reload, timed in the bench process after a warm-up pass (medians of a few). */
@@ -34,65 +41,115 @@ export interface ReloadSteps {
   diffMs: number;
 }
 
+export interface ReloadMeasurement {
+  reloadMs: number;
+  maxStallMs: number;
+  newHostsReadyMs: number;
+  client: LoadResult;
+}
+
 export interface ScaleResult {
   domains: number;
   configBytes: number;
   steps: ReloadSteps;
   cold: StartMeasurement;
   warm: StartMeasurement;
-  reload: {
-    reloadMs: number;
-    maxStallMs: number;
-    newHostsReadyMs: number;
-    client: LoadResult;
-  };
+  reload: ReloadMeasurement;
+  /** The same warm run with BASELINE_DOMAINS domains. */
+  baseline: StartMeasurement;
+  /** (N domains − baseline) / (N − BASELINE_DOMAINS), in KiB: after start, and peak over the warm run. */
+  perDomainKb: { afterStart: number; peak: number };
 }
 
 type ServiceChild = Child<ServerCommand, ServerReport>;
 
 /**
- * A hosting provider's case: starts from a 10 000-domain config twice (cold: the state dir is
- * empty and certificates are issued; warm: they are reused), then changes the file under load.
+ * A hosting provider's case: starts from a config of `domains` domains twice (cold: the state
+ * dir is empty and certificates are issued; warm: they are reused), then changes the file under
+ * load. The same warm run with a handful of domains gives the memory each domain costs.
  */
-export async function runScale(work: string, progress: (line: string) => void): Promise<ScaleResult> {
-  const dir = join(work, 'scale');
+export async function runScale(work: string, domains: number, progress: (line: string) => void): Promise<ScaleResult> {
+  const text = scaleConfig(domains);
+  const full = await scaleDir(join(work, 'scale'), text);
+  const nextText = scaleConfig(domains + 1, 1);
+  const steps = timeReloadSteps(text, nextText, full.configPath);
+  progress(`reload steps timed in-process: loadConfigText ${steps.loadConfigTextMs.toFixed(0)} ms`);
+
+  const cold = await stop(await start(full, 'cold'));
+  progress(`cold start ${cold.serviceStartMs.toFixed(0)} ms`);
+  const { warm, reload } = await warmRunUnderLoad(full, domains, nextText);
+  progress(`warm start ${warm.serviceStartMs.toFixed(0)} ms, reload ${reload.reloadMs.toFixed(0)} ms`);
+
+  const small = await scaleDir(join(work, 'scale-baseline'), scaleConfig(BASELINE_DOMAINS));
+  await stop(await start(small, 'baseline-cold'));
+  const { warm: baseline } = await warmRunUnderLoad(small, BASELINE_DOMAINS, scaleConfig(BASELINE_DOMAINS + 1, 1));
+  const perDomainKb = (key: 'rssAfterStartMb' | 'peakRssMb') =>
+    ((warm[key] - baseline[key]) * 1024) / (domains - BASELINE_DOMAINS);
+  return {
+    domains,
+    configBytes: Buffer.byteLength(text),
+    steps,
+    cold,
+    warm,
+    reload,
+    baseline,
+    perDomainKb: { afterStart: perDomainKb('rssAfterStartMb'), peak: perDomainKb('peakRssMb') },
+  };
+}
+
+interface ScaleDir {
+  dir: string;
+  configPath: string;
+}
+
+async function scaleDir(dir: string, text: string): Promise<ScaleDir> {
   // The config folder holds only the config: the service watches the whole folder.
   const configDir = join(dir, 'config');
   await mkdir(configDir, { recursive: true });
   await mkdir(join(dir, 'logs'));
   const configPath = join(configDir, 'mta-sts.yaml');
-  const text = scaleConfig(SCALE_DOMAINS);
   await writeFile(configPath, text);
+  return { dir, configPath };
+}
 
-  const start = async (name: string) => {
-    const forked = performance.now();
-    const child: ServiceChild = new Child(`service (${name})`, 'service-host', [
-      JSON.stringify({ configPath, tapLog: join(dir, 'logs', `${name}.log`) }),
-    ]);
-    const ready = await child.next('ready', 120_000);
-    return { child, ready, processReadyMs: performance.now() - forked };
+interface Started {
+  child: ServiceChild;
+  ready: Extract<ServerReport, { type: 'ready' }>;
+  processReadyMs: number;
+}
+
+async function start({ dir, configPath }: ScaleDir, name: string): Promise<Started> {
+  const forked = performance.now();
+  const child: ServiceChild = new Child(`service (${name})`, 'service-host', [
+    JSON.stringify({ configPath, tapLog: join(dir, 'logs', `${name}.log`) }),
+  ]);
+  const ready = await child.next('ready', 600_000);
+  return { child, ready, processReadyMs: performance.now() - forked };
+}
+
+async function stop({ child, ready, processReadyMs }: Started): Promise<StartMeasurement> {
+  const asked = performance.now();
+  const stopped = await child.ask({ type: 'stop' }, 'stopped', STOP_DEADLINE_MS);
+  const stopMs = performance.now() - asked;
+  await child.exit(10_000);
+  return {
+    serviceStartMs: ready.startMs,
+    processReadyMs,
+    rssAfterStartMb: ready.rssKb / 1024,
+    peakRssMb: stopped.maxRssKb / 1024,
+    stopMs,
   };
-  const stop = async (child: ServiceChild) => {
-    const stopped = await child.ask({ type: 'stop' }, 'stopped', 15_000);
-    await child.exit(10_000);
-    return stopped.maxRssKb / 1024;
-  };
+}
 
-  const nextText = scaleConfig(SCALE_DOMAINS + 1, 1);
-  const steps = timeReloadSteps(text, nextText, configPath);
-  progress(`reload steps timed in-process: loadConfigText ${steps.loadConfigTextMs.toFixed(0)} ms`);
-
-  const cold = await start('cold');
-  const coldResult = {
-    serviceStartMs: cold.ready.startMs,
-    processReadyMs: cold.processReadyMs,
-    peakRssMb: await stop(cold.child),
-  };
-  progress(`cold start ${coldResult.serviceStartMs.toFixed(0)} ms`);
-
-  const warm = await start('warm');
-  const ca = await readFile(join(dir, 'state', 'self-signed', 'ca.pem'), 'utf8');
-  const hosts = Array.from({ length: SCALE_DOMAINS }, (_, index) => POLICY_HOST_PREFIX + scaleDomain(index + 1));
+/** Starts from the state dir a cold run filled, then writes `nextText` while clients fetch over new connections. */
+async function warmRunUnderLoad(
+  scale: ScaleDir,
+  domains: number,
+  nextText: string,
+): Promise<{ warm: StartMeasurement; reload: ReloadMeasurement }> {
+  const warm = await start(scale, `warm-${domains}`);
+  const ca = await readFile(join(scale.dir, 'state', 'self-signed', 'ca.pem'), 'utf8');
+  const hosts = Array.from({ length: domains }, (_, index) => POLICY_HOST_PREFIX + scaleDomain(index + 1));
   const load = new Child<LoadCommand, LoadReport>('load (reload)', 'load', []);
   load.send({
     type: 'start',
@@ -116,19 +173,8 @@ export async function runScale(work: string, progress: (line: string) => void): 
   load.send({ type: 'stop' });
   const { type: _type, ...client } = await load.next('result', 30_000);
   await load.exit(5_000);
-  const warmResult = {
-    serviceStartMs: warm.ready.startMs,
-    processReadyMs: warm.processReadyMs,
-    peakRssMb: await stop(warm.child),
-  };
-  return {
-    domains: SCALE_DOMAINS,
-    configBytes: Buffer.byteLength(text),
-    steps,
-    cold: coldResult,
-    warm: warmResult,
-    reload: { reloadMs: reloaded.reloadMs, maxStallMs: reloaded.maxStallMs, newHostsReadyMs: reloaded.newHostsReadyMs, client },
-  };
+  const { reloadMs, maxStallMs, newHostsReadyMs } = reloaded;
+  return { warm: await stop(warm), reload: { reloadMs, maxStallMs, newHostsReadyMs, client } };
 }
 
 /** Which synchronous step of a reload costs what: the service runs them back to back on its event loop. */

@@ -40,7 +40,7 @@ export function serveControl(server: ControlledServer): void {
         return;
     }
   });
-  void toParent({ type: 'ready', port: server.port, startMs: server.startMs });
+  void toParent({ type: 'ready', port: server.port, startMs: server.startMs, rssKb: process.memoryUsage.rss() / 1024 });
 }
 
 function maxRssKb(): number {

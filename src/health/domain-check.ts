@@ -2,7 +2,7 @@ import type { PolicyMode } from '../policy/policy.js';
 import type { ServedPolicy } from '../policy/policy-set.js';
 import type { CheckEnvironment } from './check-environment.js';
 import { CHECK_IDS, worstStatus, type CheckResult, type CheckStatus } from './check-result.js';
-import { mapWithLimit } from './concurrency.js';
+import { mapWithLimit } from '../files/concurrency.js';
 import { checkMxHosts } from './mx-checks.js';
 import { checkPolicyHost } from './policy-host-checks.js';
 import { checkStsRecord } from './sts-record-checks.js';

@@ -2,7 +2,7 @@ import { dnsNameCovers } from '../policy/dns-name.js';
 import type { ServedPolicy } from '../policy/policy-set.js';
 import type { CheckEnvironment } from './check-environment.js';
 import { expiryStatus, shown, worstStatus, type CheckResult, type CheckStatus } from './check-result.js';
-import { mapWithLimit } from './concurrency.js';
+import { mapWithLimit } from '../files/concurrency.js';
 import { probeStarttls } from './smtp-probe.js';
 import { daysLeft } from './tls-peer.js';
 

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { PolicySet, ServedPolicy } from '../policy/policy-set.js';
 import type { CheckResult, CheckStatus } from './check-result.js';
-import { mapWithLimit } from './concurrency.js';
+import { mapWithLimit } from '../files/concurrency.js';
 import type { DomainCheck } from './domain-check.js';
 import { reloadRisks, type CheckedDomain } from './reload-risks.js';
 
