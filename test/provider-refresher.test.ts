@@ -12,6 +12,7 @@ import { ProviderRefresher } from '../src/fetches/provider-refresher.js';
 import type { SpfDns } from '../src/fetches/spf-ranges.js';
 import { FileStorage } from '../src/storage/file-storage.js';
 import { LogCapture } from './support/log-capture.js';
+import { TESTMAIL_PROVIDER_LIST } from './support/provider-lists.js';
 
 // The refresher's schedule under mocked timers: when the first refresh comes (from the stored
 // refresh's date, else a delay spread over minutes), the jitter of the later ones, what a failed
@@ -21,13 +22,7 @@ import { LogCapture } from './support/log-capture.js';
 const HOUR = 3_600_000;
 const NOW = new Date('2026-12-02T12:00:00Z');
 
-const PROVIDERS = `providers:
-  testmail:
-    name: Test Mail
-    user_agents: []
-    ranges: ['198.51.100.0/24']
-    spf: [_spf.testmail.example]
-`;
+const PROVIDERS = TESTMAIL_PROVIDER_LIST;
 
 /** A stand-in resolver that counts the questions and can hold them until released. */
 class CountingDns implements SpfDns {

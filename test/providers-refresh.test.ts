@@ -7,6 +7,7 @@ import { ProviderClassifier } from '../src/fetches/providers.js';
 import { cliInProcess, TextSink } from './support/cli.js';
 import { TestDnsServer } from './support/dns-server.js';
 import { fetchPolicy } from './support/fetch-policy.js';
+import { TESTMAIL_PROVIDER_LIST } from './support/provider-lists.js';
 import { startTestServiceAt, writeTestConfig } from './support/service.js';
 
 // `providers refresh` and the service's refresh, against a real DNS server on loopback: the ranges
@@ -15,13 +16,7 @@ import { startTestServiceAt, writeTestConfig } from './support/service.js';
 let dns: TestDnsServer;
 
 /** A provider list standing in for the shipped one: one provider refreshed from SPF, one whose record is missing. */
-const PROVIDERS = `providers:
-  testmail:
-    name: Test Mail
-    user_agents: []
-    ranges: ['198.51.100.0/24']
-    spf: [_spf.testmail.example]
-  gone:
+const PROVIDERS = `${TESTMAIL_PROVIDER_LIST}  gone:
     name: Gone Mail
     user_agents: []
     ranges: []
