@@ -63,6 +63,7 @@ const testsByFolder = {
     'listeners',
     'log-limits',
     'metrics',
+    'dashboard',
     'client-address',
   ],
 };
