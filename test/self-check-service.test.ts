@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { SMTPServer } from 'smtp-server';
 import { TestDnsServer } from './support/dns-server.js';
 import { samples, scrape } from './support/metrics.js';
 import { freePorts } from './support/ports.js';
-import { servedIds } from './support/check-setup.js';
+import { selfCheckAt, servedIds, startTestMx, writePolicyCertificate } from './support/check-setup.js';
 import { startTestServiceAt, writeTestConfig } from './support/service.js';
 import { TestCa } from './support/test-ca.js';
 
@@ -21,9 +18,7 @@ test('serve checks its domains: status changes logged once, gauges scraped, a re
   const dns = await TestDnsServer.start();
   t.after(() => dns.close());
   const { dir, configPath } = await writeTestConfig('');
-  const policyCertificate = await ca.issue(['mta-sts.example.com']);
-  await writeFile(join(dir, 'policy.crt'), policyCertificate.cert);
-  await writeFile(join(dir, 'policy.key'), policyCertificate.key);
+  await writePolicyCertificate(ca, dir, ['mta-sts.example.com']);
   const [httpsPort, smtpPort] = await freePorts(2);
   const rest =
     'tls: { source: files, certificates: [{ cert: policy.crt, key: policy.key }] }\n' +
@@ -37,16 +32,7 @@ test('serve checks its domains: status changes logged once, gauges scraped, a re
     ['mx1.example.com', '127.0.0.2'],
     ['mx2.example.com', '127.0.0.3'],
   ] as const) {
-    const certificate = await ca.issue([host]);
-    const server = new SMTPServer({
-      ...certificate,
-      disabledCommands: ['AUTH'],
-      authOptional: true,
-      disableReverseLookup: true,
-      logger: false,
-    });
-    server.listen(smtpPort, address);
-    await once(server.server, 'listening');
+    const server = await startTestMx(address, smtpPort, await ca.issue([host]));
     t.after(() => new Promise((resolve) => server.close(() => resolve(undefined))));
     dns.setA(host, [address]);
   }
@@ -61,14 +47,7 @@ test('serve checks its domains: status changes logged once, gauges scraped, a re
   ]);
 
   const running = await startTestServiceAt(dir, configPath, {
-    selfCheck: {
-      resolver: [{ address: '127.0.0.1', port: dns.port }],
-      ca: [ca.pem],
-      httpsPort,
-      smtpPort,
-      timeoutMs: 5_000,
-      firstCheckDelayMs: 0,
-    },
+    selfCheck: selfCheckAt(dns, ca, { httpsPort, smtpPort }, 5_000),
   });
   t.after(() => running.service.stop());
   const { log } = running;

@@ -125,19 +125,21 @@ export function overviewRows(rows: readonly OverviewRow[], query: OverviewQuery)
   const wanted = (query.q ?? '').trim().toLowerCase();
   const matching = rows.filter((row) => `${row.domain} ${modeOf(row)} ${row.health ?? ''}`.toLowerCase().includes(wanted));
   const column = COLUMNS.find((candidate) => candidate.key === query.sort);
-  if (column) {
-    const direction = query.order === 'desc' ? -1 : 1;
-    const keyed = matching.map((row) => ({ row, value: column.sortValue(row) }));
-    keyed.sort((a, b) => {
-      if (a.value === null || b.value === null) return a.value === b.value ? 0 : a.value === null ? 1 : -1;
-      return compare(a.value, b.value) * direction || collator.compare(a.row.domain, b.row.domain);
-    });
-    matching.splice(0, matching.length, ...keyed.map(({ row }) => row));
-  }
-  const pages = Math.max(1, Math.ceil(matching.length / ROWS_PER_PAGE));
+  const ordered = column ? sortedBy(matching, column, query.order === 'desc' ? -1 : 1) : matching;
+  const pages = Math.max(1, Math.ceil(ordered.length / ROWS_PER_PAGE));
   const page = Math.min(query.page ?? 1, pages);
   const first = (page - 1) * ROWS_PER_PAGE;
-  return { matching: matching.length, page, pages, first, shown: matching.slice(first, first + ROWS_PER_PAGE) };
+  return { matching: ordered.length, page, pages, first, shown: ordered.slice(first, first + ROWS_PER_PAGE) };
+}
+
+/** Each row's value read once; no data last in either direction, ties by domain. */
+function sortedBy(rows: readonly OverviewRow[], column: Column, direction: 1 | -1): OverviewRow[] {
+  const keyed = rows.map((row) => ({ row, value: column.sortValue(row) }));
+  keyed.sort((a, b) => {
+    if (a.value === null || b.value === null) return a.value === b.value ? 0 : a.value === null ? 1 : -1;
+    return compare(a.value, b.value) * direction || collator.compare(a.row.domain, b.row.domain);
+  });
+  return keyed.map(({ row }) => row);
 }
 
 /** The page's own address with some of its query changed; empty values are left out. */

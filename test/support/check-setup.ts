@@ -44,11 +44,7 @@ export async function startCheckSetup(
   const ca = await TestCa.create();
   const { dir, configPath } = await writeTestConfig('');
   const policyHosts = [...domainsYaml.matchAll(/^ {2}([a-z0-9.-]+):/gm)].map((match) => `mta-sts.${match[1]}`);
-  const policyCertificate = await ca.issue(policyHosts);
-  await writeFile(join(dir, 'policy.crt'), policyCertificate.cert);
-  await writeFile(join(dir, 'policy.key'), policyCertificate.key);
-  const caPath = join(dir, 'ca.pem');
-  await writeFile(caPath, ca.pem);
+  const caPath = await writePolicyCertificate(ca, dir, policyHosts);
   await writeFile(
     configPath,
     `domains:\n${domainsYaml}tls:\n  source: files\n  certificates: [{ cert: policy.crt, key: policy.key }]\n` +
@@ -60,19 +56,7 @@ export async function startCheckSetup(
   const [smtpPort] = await freePorts(1);
   const servers: (SMTPServer | Server)[] = [];
   const held: Socket[] = [];
-  for (const host of await mx(ca)) {
-    const server = new SMTPServer({
-      ...(host.tls ? { key: host.tls.key, cert: host.tls.cert } : {}),
-      disabledCommands: host.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
-      authOptional: true,
-      // The client's name through the system's resolvers would be asked per connection: slow, and not the test's business.
-      disableReverseLookup: true,
-      logger: false,
-    });
-    server.listen(smtpPort, host.address);
-    await once(server.server, 'listening');
-    servers.push(server);
-  }
+  for (const host of await mx(ca)) servers.push(await startTestMx(host.address, smtpPort!, host.tls));
   for (const address of silent) {
     const server = createServer((socket) => held.push(socket.on('error', () => undefined)));
     server.listen(smtpPort, address);
@@ -86,18 +70,7 @@ export async function startCheckSetup(
     caPath,
     smtpPort: smtpPort!,
     ids,
-    args: [
-      '--config',
-      configPath,
-      '--resolver',
-      `127.0.0.1:${dns.port}`,
-      '--ca-file',
-      caPath,
-      '--smtp-port',
-      String(smtpPort),
-      '--https-port',
-      String(running.httpsPort),
-    ],
+    args: ['--config', configPath, ...checkArgsAt(dns, caPath, { httpsPort: running.httpsPort, smtpPort: smtpPort! })],
     stop: async () => {
       for (const socket of held) socket.destroy();
       await Promise.all(servers.map((server) => new Promise((resolve) => server.close(() => resolve(undefined)))));
@@ -124,4 +97,51 @@ export function publishHealthyDomain(setup: CheckSetup, domain: string, mx: { ho
     mx.map((record, index) => ({ priority: 10 * (index + 1), exchange: record.host })),
   );
   for (const record of mx) setup.dns.setA(record.host, [record.address]);
+}
+
+/** Where the self-check of `serve` looks in a test: the tests' DNS server, CA and ports; its first round at once. */
+export function selfCheckAt(dns: TestDnsServer, ca: TestCa, ports: { httpsPort: number; smtpPort: number }, timeoutMs: number) {
+  return { resolver: [{ address: '127.0.0.1', port: dns.port }], ca: [ca.pem], ...ports, timeoutMs, firstCheckDelayMs: 0 };
+}
+
+/** The check command's arguments that point it at the tests' DNS server, CA file and ports. */
+export function checkArgsAt(dns: TestDnsServer, caPath: string, ports: { httpsPort: number; smtpPort: number }): string[] {
+  return [
+    '--resolver',
+    `127.0.0.1:${dns.port}`,
+    '--ca-file',
+    caPath,
+    '--smtp-port',
+    String(ports.smtpPort),
+    '--https-port',
+    String(ports.httpsPort),
+  ];
+}
+
+/**
+ * A certificate from `ca` for `hosts` as policy.crt and policy.key in `dir` (a config names them
+ * in `tls.certificates`), and the CA as ca.pem, whose path it returns (`check --ca-file`).
+ */
+export async function writePolicyCertificate(ca: TestCa, dir: string, hosts: string[]): Promise<string> {
+  const certificate = await ca.issue(hosts);
+  await writeFile(join(dir, 'policy.crt'), certificate.cert);
+  await writeFile(join(dir, 'policy.key'), certificate.key);
+  const caPath = join(dir, 'ca.pem');
+  await writeFile(caPath, ca.pem);
+  return caPath;
+}
+
+/** An MX host on `address:port`: STARTTLS with `tls`, none when it is undefined. */
+export async function startTestMx(address: string, port: number, tls: PemPair | undefined): Promise<SMTPServer> {
+  const server = new SMTPServer({
+    ...(tls ? { key: tls.key, cert: tls.cert } : {}),
+    disabledCommands: tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
+    authOptional: true,
+    // The client's name through the system's resolvers would be asked per connection: slow, and not the test's business.
+    disableReverseLookup: true,
+    logger: false,
+  });
+  server.listen(port, address);
+  await once(server.server, 'listening');
+  return server;
 }

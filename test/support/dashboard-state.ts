@@ -1,14 +1,12 @@
-import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SMTPServer } from 'smtp-server';
 import { FetchStatisticsRecorder } from '../../src/fetches/fetch-statistics.js';
 import { createLogger } from '../../src/log/logger.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
 import { StoragePolicyHistory } from '../../src/storage/policy-history-store.js';
 import { SqliteFetchStatistics } from '../../src/storage/sqlite-fetch-statistics.js';
 import { DAY_MS, daysBefore } from '../../src/time/days.js';
-import { servedIds } from './check-setup.js';
+import { checkArgsAt, selfCheckAt, servedIds, startTestMx, writePolicyCertificate } from './check-setup.js';
 import { cliInProcess } from './cli.js';
 import { TestDnsServer } from './dns-server.js';
 import { freePorts } from './ports.js';
@@ -58,11 +56,11 @@ export async function startDashboardDemo({ token, generatedDomains = 0 }: DemoOp
   const { dir, configPath } = await writeTestConfig('');
   const stateDir = join(dir, 'state');
   await mkdir(stateDir, { recursive: true });
-  const certificate = await ca.issue([...DEMO_DOMAINS, RETIRING_DOMAIN].map((domain) => `mta-sts.${domain}`));
-  await writeFile(join(dir, 'policy.crt'), certificate.cert);
-  await writeFile(join(dir, 'policy.key'), certificate.key);
-  const caPath = join(dir, 'ca.pem');
-  await writeFile(caPath, ca.pem);
+  const caPath = await writePolicyCertificate(
+    ca,
+    dir,
+    [...DEMO_DOMAINS, RETIRING_DOMAIN].map((domain) => `mta-sts.${domain}`),
+  );
   const [httpsPort, smtpPort] = await freePorts(2);
   const health = generatedDomains === 0;
   await writeFile(
@@ -115,26 +113,10 @@ export async function startDashboardDemo({ token, generatedDomains = 0 }: DemoOp
   dns.setMx('example.org', [{ priority: 10, exchange: 'mx.example.org' }]);
   // Nothing listens there: STARTTLS fails, as for an MX that is down.
   dns.setA('mx.example.org', ['127.0.0.3']);
-  const mxCertificate = await ca.issue(['mx1.example.com']);
-  const smtp = new SMTPServer({
-    ...mxCertificate,
-    disabledCommands: ['AUTH'],
-    authOptional: true,
-    disableReverseLookup: true,
-    logger: false,
-  });
-  smtp.listen(smtpPort, '127.0.0.2');
-  await once(smtp.server, 'listening');
+  const smtp = await startTestMx('127.0.0.2', smtpPort, await ca.issue(['mx1.example.com']));
 
   const running = await startTestServiceAt(dir, configPath, {
-    selfCheck: {
-      resolver: [{ address: '127.0.0.1', port: dns.port }],
-      ca: [ca.pem],
-      httpsPort,
-      smtpPort,
-      timeoutMs: 2_000,
-      firstCheckDelayMs: 0,
-    },
+    selfCheck: selfCheckAt(dns, ca, { httpsPort, smtpPort }, 2_000),
   });
   const adminPort = running.service.listeners.adminAddress!.port;
   if (health) {
@@ -149,16 +131,7 @@ export async function startDashboardDemo({ token, generatedDomains = 0 }: DemoOp
     adminPort,
     token,
     ids,
-    checkArgs: [
-      '--resolver',
-      `127.0.0.1:${dns.port}`,
-      '--ca-file',
-      caPath,
-      '--smtp-port',
-      String(smtpPort),
-      '--https-port',
-      String(httpsPort),
-    ],
+    checkArgs: checkArgsAt(dns, caPath, { httpsPort, smtpPort }),
     ca,
     stop: async () => {
       await running.service.stop();
