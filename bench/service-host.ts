@@ -9,6 +9,7 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pino, { type DestinationStream } from 'pino';
+import { capYoungGeneration } from '../src/cli/young-generation.js';
 import { Service } from '../src/service/service.js';
 import { serveControl } from './server-control.js';
 
@@ -61,6 +62,8 @@ const service = await Service.start({
   ...(options.providersFile !== undefined && { providersFile: options.providersFile }),
 });
 const startMs = performance.now() - started;
+// As `serve` does once started, so that memory is measured as deployed.
+capYoungGeneration();
 
 serveControl({
   port: service.listeners.httpsAddress.port,
