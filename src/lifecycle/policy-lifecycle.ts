@@ -12,13 +12,19 @@ import {
   type DomainHistory,
   type Retirement,
 } from '../policy/retirement.js';
-import type { PolicyHistoryStore } from '../storage/policy-history-store.js';
+import type { PolicyHistoryImport, PolicyHistoryStore } from '../storage/policy-history-store.js';
 
-/** History writes at a time: each is a synced file, and the file system overlaps a few of them. */
-const SAVE_CONCURRENCY = 16;
+/**
+ * Histories handed to the store at a time. The state database commits those that arrive together
+ * in one transaction with one fsync (src/storage/sqlite-policy-history.ts): a hosting provider's
+ * first start hands over 100 000, which 16 at a time were 6 250 commits.
+ */
+export const SAVE_CONCURRENCY = 256;
 
 export interface PolicyLifecycleOptions {
   store: PolicyHistoryStore;
+  /** What the store's open imported from an older version's history files, to log. */
+  imported?: PolicyHistoryImport | undefined;
   log: Logger;
   /** `retire_removed_domains`: serve removed domains as `mode: none` until senders' caches expire. */
   retireRemoved: boolean;
@@ -67,6 +73,19 @@ export class PolicyLifecycle {
 
   /** Reads every stored history; damaged entries are logged and left out, never fatal. */
   static async open(options: PolicyLifecycleOptions): Promise<PolicyLifecycle> {
+    const { imported, log } = options;
+    if (imported) {
+      for (const problem of imported.problems) {
+        log.error(
+          { event: 'policy_history_error', error: `${problem}; not imported, the file is left where it is` },
+          'a policy history file of an older version cannot be read',
+        );
+      }
+      log.info(
+        { event: 'policy_history_imported', histories: imported.histories, failed: imported.problems.length },
+        `imported ${imported.histories} policy histories from the older version's files in state_dir/policy-history into the state database; the files are no longer read`,
+      );
+    }
     const { histories, problems } = await options.store.loadAll();
     for (const problem of problems) {
       options.log.error({ event: 'policy_history_error', error: problem }, 'a stored policy history cannot be read');
@@ -157,6 +176,7 @@ export class PolicyLifecycle {
     clearTimeout(this.timer);
     if (this.servedSet) this.record(this.servedSet, this.now());
     await this.saving;
+    await this.options.store.close();
   }
 
   private record(policies: PolicySet, now: number): void {
@@ -177,7 +197,7 @@ export class PolicyLifecycle {
     this.saving ??= this.writeUnsaved();
   }
 
-  /** Writes the unsaved histories, a few at a time (one file each, synced), until none is left. */
+  /** Writes the unsaved histories, SAVE_CONCURRENCY at a time, until none is left. */
   private async writeUnsaved(): Promise<void> {
     // Begun by the first save of a pass over the served set: the writers start once the pass has
     // queued every history, or all but the first of them would find nothing to write and end.
