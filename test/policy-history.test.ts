@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -77,11 +77,17 @@ async function writeOldHistoryFile(stateDir: string, history: DomainHistory): Pr
   await writeFile(join(stateDir, 'policy-history', `${history.domain}.json`), `${JSON.stringify(stored, null, 1)}\n`);
 }
 
-/** An older version's state_dir: two good history files, one cut short, one holding another domain's history. */
+/**
+ * An older version's state_dir: two good history files, one whose time is not one, one cut short,
+ * one holding another domain's history.
+ */
 async function oldStateDir(): Promise<string> {
   const stateDir = await newStateDir();
   await writeOldHistoryFile(stateDir, COM);
   await writeOldHistoryFile(stateDir, ORG);
+  await writeOldHistoryFile(stateDir, { ...ORG, domain: 'example.biz' });
+  const biz = join(stateDir, 'policy-history', 'example.biz.json');
+  await writeFile(biz, (await readFile(biz, 'utf8')).replace('2026-12-01T00:00:00.000Z', 'yesterday'));
   await writeFile(join(stateDir, 'policy-history', 'example.net.json'), '{"domain": "example.net", "policies": [');
   await writeFile(join(stateDir, 'policy-history', 'example.info.json'), JSON.stringify({ domain: 'example.com', policies: [] }));
   return stateDir;
@@ -94,9 +100,13 @@ test('an upgrade imports the history files of an older version, names the damage
   const filesBefore = (await readdir(join(stateDir, 'policy-history'))).sort();
   const { store, imported } = await open(stateDir);
   assert.equal(imported?.histories, 2);
-  assert.equal(imported.problems.length, 2);
-  assert.equal(imported.problems[0], 'policy-history/example.info.json: holds another domain');
-  assert.match(imported.problems[1]!, /^policy-history\/example\.net\.json: not JSON \(.+\)$/);
+  assert.equal(imported.problems.length, 3);
+  assert.equal(
+    imported.problems[0],
+    'policy-history/example.biz.json: policies.0.last_served: "yesterday" is not a UTC time such as 2026-12-01T10:00:00.000Z',
+  );
+  assert.equal(imported.problems[1], 'policy-history/example.info.json: holds another domain');
+  assert.match(imported.problems[2]!, /^policy-history\/example\.net\.json: not JSON \(.+\)$/);
   assert.deepEqual(await store.loadAll(), { histories: byDomain([COM, ORG]), problems: [] });
   await store.close();
   assert.deepEqual((await readdir(join(stateDir, 'policy-history'))).sort(), filesBefore);
@@ -139,9 +149,9 @@ test('a damaged row is named with where it is and what is wrong, and only its do
     ['max_age', 1.5, /position 1: max_age: 1.5 is not a number of seconds;/],
     ['policy_id', 'not-an-id', /position 1: id: "not-an-id" is not a policy id \(1 to 32 letters and digits\);/],
     ['body', Buffer.from('mode: enforce'), /position 1: body: \{"type":"Buffer","data":\[.+ is not text;/],
-    ['first_served', 'yesterday', /position 1: first_served: "yesterday" is not a UTC time such as 2026-12-01T10:00:00\.000Z;/],
-    ['last_served', '2026-12-01 10:00:00', /position 1: last_served: "2026-12-01 10:00:00" is not a UTC time/],
-    ['last_served', '2026-13-45T10:00:00Z', /position 1: last_served: "2026-13-45T10:00:00Z" is not a UTC time/],
+    ['first_served', 'yesterday', /position 1: first_served: "yesterday" is not a time in milliseconds since 1970;/],
+    ['last_served', 1.5, /position 1: last_served: 1\.5 is not a time in milliseconds since 1970;/],
+    ['last_served', 1.5e300, /position 1: last_served: 1\.5e\+300 is not a time in milliseconds since 1970;/],
   ];
   for (const [column, value, message] of damages) {
     const database = new Database(stateDatabasePath(stateDir));
@@ -166,8 +176,9 @@ test("commands read the older version's files until the service has opened the d
   const backends = openBackends({ stateDir });
   const fromFiles = await backends.readPolicyHistory();
   assert.deepEqual(byDomain(fromFiles.histories), byDomain([COM, ORG]));
-  assert.equal(fromFiles.problems[0], "policy-history/example.info.json: holds another domain; that domain's history is ignored");
-  assert.match(fromFiles.problems[1]!, /^policy-history\/example\.net\.json: not JSON \(.+\); that domain's history is ignored$/);
+  assert.equal(fromFiles.problems.length, 3);
+  assert.equal(fromFiles.problems[1], "policy-history/example.info.json: holds another domain; that domain's history is ignored");
+  assert.match(fromFiles.problems[2]!, /^policy-history\/example\.net\.json: not JSON \(.+\); that domain's history is ignored$/);
   assert.equal(existsSync(stateDatabasePath(stateDir)), false, 'a command created the state database');
 
   // Statistics written, the history not yet: still the files.

@@ -18,13 +18,15 @@ import type { Storage } from './storage.js';
  * migrations[n] takes the policy history table from version n to n + 1; never edit a shipped step.
  * One row per served policy, not one JSON value per domain: a start reads every row in key order
  * in one query, and the columns' types need no JSON parse; `position` keeps a domain's policies
- * in the order they were served.
+ * in the order they were served. The times are epoch milliseconds, not ISO text: 200 000 strings
+ * made and parsed were a quarter of reading 100 000 histories
+ * (`datetime(last_served / 1000, 'unixepoch')` shows one in a sqlite3 shell).
  */
 const MIGRATIONS = [
   `CREATE TABLE policy_history (
      domain TEXT NOT NULL, position INTEGER NOT NULL,
      policy_id TEXT NOT NULL, mode TEXT NOT NULL, max_age INTEGER NOT NULL, body TEXT NOT NULL,
-     first_served TEXT NOT NULL, last_served TEXT NOT NULL,
+     first_served INTEGER NOT NULL, last_served INTEGER NOT NULL,
      PRIMARY KEY (domain, position)) WITHOUT ROWID;`,
 ];
 
@@ -35,16 +37,17 @@ const PART: StatePart = {
   whyEmpty: 'the service has not written it',
 };
 
-interface Row {
-  domain: unknown;
-  position: unknown;
-  id: unknown;
-  mode: unknown;
-  max_age: unknown;
-  body: unknown;
-  first_served: unknown;
-  last_served: unknown;
-}
+/** A row as the query hands it over: an array, which better-sqlite3 builds faster than an object. */
+type Row = [
+  domain: unknown,
+  position: unknown,
+  id: unknown,
+  mode: unknown,
+  maxAge: unknown,
+  body: unknown,
+  firstServed: unknown,
+  lastServed: unknown,
+];
 
 interface PendingSave {
   history: DomainHistory;
@@ -94,17 +97,18 @@ export class SqlitePolicyHistory implements PolicyHistoryStore {
   async loadAll(): Promise<{ histories: DomainHistory[]; problems: string[] }> {
     const rows = this.db
       .prepare(
-        `SELECT domain, position, policy_id AS id, mode, max_age, body, first_served, last_served
+        `SELECT domain, position, policy_id, mode, max_age, body, first_served, last_served
          FROM policy_history ORDER BY domain, position`,
       )
+      .raw()
       .all() as Row[];
     const histories: DomainHistory[] = [];
     const problems: string[] = [];
     // Rows come in key order: a domain's rows are consecutive.
     for (let start = 0; start < rows.length;) {
-      const domain = rows[start]!.domain;
+      const domain = rows[start]![0];
       let end = start + 1;
-      while (end < rows.length && rows[end]!.domain === domain) end++;
+      while (end < rows.length && rows[end]![0] === domain) end++;
       const history = historyFrom(rows, start, end);
       if (typeof history === 'string') problems.push(history);
       else histories.push(history);
@@ -156,7 +160,9 @@ export class SqlitePolicyHistory implements PolicyHistoryStore {
     this.db.transaction(() => {
       for (const { domain, policies } of histories) {
         remove.run(domain);
-        for (const [position, record] of policies.entries()) insert.run(domain, position, ...columnsOf(record));
+        for (const [position, { id, mode, maxAge, body, firstServed, lastServed }] of policies.entries()) {
+          insert.run(domain, position, id, mode, maxAge, body, firstServed, lastServed);
+        }
       }
     })();
   }
@@ -188,20 +194,16 @@ function openOrExplain(stateDir: string): SqliteDatabase {
   }
 }
 
-function columnsOf(record: ServedPolicyRecord) {
-  const { id, mode, maxAge, body, firstServed, lastServed } = record;
-  return [id, mode, maxAge, body, new Date(firstServed).toISOString(), new Date(lastServed).toISOString()] as const;
-}
-
 /** A domain's rows as its history, or the problem with the first damaged one: the whole history is then left out. */
 function historyFrom(rows: readonly Row[], start: number, end: number): DomainHistory | string {
-  const { domain } = rows[start]!;
-  const where = (row: Row) => `policy_history in mta-sts.db, domain ${shownDomain(domain)} position ${String(row.position)}`;
+  const [domain] = rows[start]!;
+  const where = (row: Row) => `policy_history in mta-sts.db, domain ${shownDomain(domain)} position ${String(row[1])}`;
   if (typeof domain !== 'string' || domain === '') return `${where(rows[start]!)}: not a domain name; that history is ignored`;
   const policies: ServedPolicyRecord[] = [];
   for (let index = start; index < end; index++) {
-    const record = recordFrom(rows[index]! as unknown as Record<string, unknown>);
-    if (typeof record === 'string') return `${where(rows[index]!)}: ${record}; that domain's history is ignored`;
+    const row = rows[index]!;
+    const record = recordFrom(row[2], row[3], row[4], row[5], row[6], row[7]);
+    if (typeof record === 'string') return `${where(row)}: ${record}; that domain's history is ignored`;
     policies.push(record);
   }
   return { domain, policies };
