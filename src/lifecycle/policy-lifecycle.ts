@@ -53,6 +53,8 @@ export class PolicyLifecycle {
   /** The retirements last served (and so announced), to log each start and end once. */
   private announced = new Map<string, Retirement>();
   private servedSet: PolicySet | undefined;
+  /** Each domain's history as served so far, by name. */
+  private readonly histories = new Map<string, DomainHistory>();
   /** When each domain's history was last written. */
   private readonly savedAt = new Map<string, number>();
   /** The newest history of each domain not yet handed to the store: a newer one replaces it unwritten. */
@@ -64,10 +66,7 @@ export class PolicyLifecycle {
   private hooks: ServedSet | undefined;
   private closed = false;
 
-  private constructor(
-    private readonly options: PolicyLifecycleOptions,
-    private readonly histories: Map<string, DomainHistory>,
-  ) {
+  private constructor(private readonly options: PolicyLifecycleOptions) {
     this.now = options.now ?? Date.now;
   }
 
@@ -90,10 +89,11 @@ export class PolicyLifecycle {
     for (const problem of problems) {
       options.log.error({ event: 'policy_history_error', error: problem }, 'a stored policy history cannot be read');
     }
-    const lifecycle = new PolicyLifecycle(options, new Map(histories.map((history) => [history.domain, history])));
-    // A stored history was written when its last record was last served: a restart within the
-    // interval rewrites none of them (100 000 domains were 100 000 writes at every start).
+    const lifecycle = new PolicyLifecycle(options);
     for (const history of histories) {
+      lifecycle.histories.set(history.domain, history);
+      // A stored history was written when its last record was last served: a restart within the
+      // interval rewrites none of them (100 000 domains were 100 000 writes at every start).
       const lastServed = history.policies.at(-1)?.lastServed;
       if (lastServed !== undefined) lifecycle.savedAt.set(history.domain, lastServed);
     }
