@@ -10,7 +10,7 @@ import pino from 'pino';
 import { FetchStatisticsRecorder } from '../src/fetches/fetch-statistics.js';
 import { ProviderClassifier, SHIPPED_PROVIDERS_FILE } from '../src/fetches/providers.js';
 import { SqliteFetchStatistics } from '../src/storage/sqlite-fetch-statistics.js';
-import { stateDatabasePath } from '../src/storage/sqlite-database.js';
+import { stateDatabasePath } from '../src/storage/state-dir.js';
 import {
   alternateRuns,
   countLines,

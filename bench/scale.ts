@@ -12,7 +12,7 @@ import type { LoadCommand, LoadReport, LoadResult, ServerCommand, ServerReport }
 
 /** The comparison service for memory per domain: the same config shape with only a handful of domains. */
 export const BASELINE_DOMAINS = 5;
-/** 100 000 new policy histories are as many synced files: minutes on a slow disk. */
+/** A first stop waits for 100 000 new policy histories to be written: minutes on a slow disk. */
 const STOP_DEADLINE_MS = 600_000;
 /** Concurrent fetches while the config is reloaded; each opens a new connection, as real fetchers do. */
 const RELOAD_CLIENT_CONNECTIONS = 4;

@@ -52,9 +52,11 @@ function assertNotLoaded(packages: Set<string>, forbidden: string[], command: st
 }
 
 test('check-config, dns, who and --help do not load what only serve needs, nor SQLite', async () => {
+  // dns reads the policy history from the state database once there is one; not before.
+  const { configPath: noStateYet } = await writeTestConfig('domains:\n  example.com: { mode: none }\nstate_dir: state\n');
   const runs: [string[], number?][] = [
     [['check-config', '--config', EXAMPLE]],
-    [['dns', '--config', EXAMPLE, '--ipv4', '192.0.2.1']],
+    [['dns', '--config', noStateYet, '--ipv4', '192.0.2.1']],
     [['who']],
     [['--help']],
     [['--version']],
@@ -137,12 +139,21 @@ test('serve loads the packages of the parts its config uses, and no others', asy
   const domains = 'domains:\n  example.com: { mode: testing, mx: [mail.example.com] }\n';
   const loopback =
     'listen: { address: 127.0.0.1, https: 0, http: 0 }\nreverse_dns: { enabled: false }\nhealth: { enabled: false }\n';
-  const lean = await packagesLoadedByServe(
+  const leanParts =
     `${domains}${loopback}admin: { enabled: false }\nstatistics: { enabled: false }\n` +
-      `tls: { source: files, certificates: [{ cert: ${certificate.certPath}, key: ${certificate.keyPath} }] }\n`,
-  );
+    `tls: { source: files, certificates: [{ cert: ${certificate.certPath}, key: ${certificate.keyPath} }] }\n`;
+  const lean = await packagesLoadedByServe(`${leanParts}retire_removed_domains: false\n`);
   for (const name of ['fastify', 'pino']) assert.ok(lean.has(name), `${name} not seen`);
-  assertNotLoaded(lean, OPTIONAL_PARTS, 'serve with certificate files and no admin listener, statistics or reports');
+  assertNotLoaded(lean, OPTIONAL_PARTS, 'serve with certificate files and no admin listener, statistics, reports or retirement');
+
+  // Retiring removed domains (on by default) keeps the policy history in the state database.
+  const retiring = await packagesLoadedByServe(leanParts);
+  assert.ok(retiring.has('better-sqlite3'), 'better-sqlite3 not seen');
+  assertNotLoaded(
+    retiring,
+    OPTIONAL_PARTS.filter((name) => name !== 'better-sqlite3'),
+    'serve with certificate files, retirement and no admin listener, statistics or reports',
+  );
 
   const full = await packagesLoadedByServe(
     `${domains}${loopback}admin: { address: 127.0.0.1, port: 0 }\nstate_dir: state\n` +

@@ -13,7 +13,7 @@ import {
 import type { PolicyFetch } from '../src/fetches/fetch-log.js';
 import { createLogger } from '../src/log/logger.js';
 import { MAX_ADDRESSES_PER_DAY, type ProviderFetchStatistics } from '../src/storage/fetch-statistics-store.js';
-import { stateDatabasePath } from '../src/storage/sqlite-database.js';
+import { stateDatabasePath } from '../src/storage/state-dir.js';
 import { SqliteFetchStatistics } from '../src/storage/sqlite-fetch-statistics.js';
 import { daysBefore, utcDay } from '../src/time/days.js';
 import { LogCapture } from './support/log-capture.js';

@@ -2,12 +2,14 @@ import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import { printDnsRecords } from '../src/cli/dns.js';
 import { printStats } from '../src/cli/stats.js';
 import { RETIREMENT_MAX_AGE, SERVED_RECORD_INTERVAL_MS } from '../src/policy/retirement.js';
+import { stateDatabasePath } from '../src/storage/state-dir.js';
 import { TextSink } from './support/cli.js';
 import { fetchPolicy } from './support/fetch-policy.js';
-import { LOOPBACK_LISTEN, startTestService, startTestServiceAt, type TestService } from './support/service.js';
+import { LOOPBACK_LISTEN, startTestService, startTestServiceAt, writeTestConfig, type TestService } from './support/service.js';
 
 // RFC 8461 §8.3 through the real service: a removed domain is served as mode none until the
 // longest max_age it was served with has passed since it last served that policy, across
@@ -127,20 +129,50 @@ test('a damaged policy history is reported, and the service starts and serves', 
   const { lifecycleTiming } = testClock();
   const first = await startTestService(configOf(`${COM}\n${ORG}`), { lifecycleTiming });
   await first.service.stop();
-  const historyDir = join(first.dir, 'state', 'policy-history');
-  await mkdir(historyDir, { recursive: true });
-  await writeFile(join(historyDir, 'example.org.json'), '{"domain": "example.org", "policies": [');
-  await writeFile(join(historyDir, 'example.net.json'), JSON.stringify({ domain: 'example.com', policies: [] }));
+  const database = new Database(stateDatabasePath(join(first.dir, 'state')));
+  database.prepare("UPDATE policy_history SET mode = 'strict' WHERE domain = 'example.org'").run();
+  database.close();
   await writeFile(first.configPath, configOf(COM));
   const running = await startTestServiceAt(first.dir, first.configPath, { lifecycleTiming });
   try {
     const errors = running.log.events('policy_history_error').map((line) => line.error as string);
-    assert.equal(errors.length, 2);
-    assert.match(errors[0]!, /^policy-history\/example\.net\.json: holds another domain; that domain's history is ignored$/);
-    assert.match(errors[1]!, /^policy-history\/example\.org\.json: not JSON \(.+\); that domain's history is ignored$/);
+    assert.deepEqual(errors, [
+      'policy_history in mta-sts.db, domain "example.org" position 0: mode: "strict" is not one of enforce, testing, none; that domain\'s history is ignored',
+    ]);
     // Its history unreadable, example.org cannot be retired: it is not served.
     assert.equal(running.service.currentPolicies.forHost('mta-sts.example.org'), undefined);
     assert.equal(running.service.currentPolicies.forHost('mta-sts.example.com')?.policy.mode, 'enforce');
+  } finally {
+    await running.service.stop();
+  }
+});
+
+test('after an upgrade, a domain removed while the older version served it is retired from the history files it left', async () => {
+  const { clock, lifecycleTiming } = testClock();
+  const { dir, configPath } = await writeTestConfig(configOf(COM));
+  const historyDir = join(dir, 'state', 'policy-history');
+  await mkdir(historyDir, { recursive: true });
+  // As the older version wrote it (one JSON file per domain): example.org served in testing until an hour ago.
+  const lastServed = new Date(clock.now - 3_600_000).toISOString();
+  const orgFile =
+    '{\n "domain": "example.org",\n "policies": [\n  {\n   "id": "20261101000000",\n   "mode": "testing",\n' +
+    `   "max_age": ${WEEK_S},\n   "body": "version: STSv1\\r\\nmode: testing\\r\\nmx: mail.example.org\\r\\nmax_age: ${WEEK_S}\\r\\n",\n` +
+    `   "first_served": "2026-11-01T00:00:00.000Z",\n   "last_served": "${lastServed}"\n  }\n ]\n}\n`;
+  await writeFile(join(historyDir, 'example.org.json'), orgFile);
+  await writeFile(join(historyDir, 'example.net.json'), '{"domain": "example.net", "policies": [');
+  const running = await startTestServiceAt(dir, configPath, { lifecycleTiming });
+  try {
+    const [imported] = running.log.events('policy_history_imported');
+    assert.equal(imported?.histories, 1);
+    assert.equal(imported.failed, 1);
+    const errors = running.log.events('policy_history_error').map((line) => line.error as string);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!, /^policy-history\/example\.net\.json: not JSON \(.+\); not imported, the file is left where it is$/);
+    const [retired] = running.log.events('domain_retired');
+    assert.equal(retired?.domain, 'example.org');
+    assert.equal(retired.until, new Date(Date.parse(lastServed) + SERVED_RECORD_INTERVAL_MS + WEEK_S * 1000).toISOString());
+    assert.deepEqual(await fetchOrg(running), { status: 200, body: NONE_BODY });
+    assert.equal(await readFile(join(historyDir, 'example.org.json'), 'utf8'), orgFile);
   } finally {
     await running.service.stop();
   }

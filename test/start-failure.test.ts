@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -71,4 +71,22 @@ test('serve: a state_dir that cannot be a folder (a file in its path) is a state
   await writeFile(join(dir, 'not-a-folder'), 'a regular file\n');
   const stateDir = join(dir, 'not-a-folder', 'state');
   assertStateDirProblem(await serveInThisProcess(configPath), stateDir, 'ENOTDIR', 'part of the path is a file, not a folder');
+});
+
+test('serve: a state database that is not one is named in the failure: without the policy history, retiring domains would be dropped', async () => {
+  const { dir, configPath } = await writeTestConfig(
+    'domains:\n  example.com: { mode: none }\nlisten: { address: 127.0.0.1, https: 0, http: 0 }\nadmin: { enabled: false }\n' +
+      'state_dir: state\n',
+  );
+  const database = join(dir, 'state', 'mta-sts.db');
+  await mkdir(join(dir, 'state'));
+  await writeFile(database, 'not a database, but long enough to hold a header of one: '.repeat(20));
+  const run = await serveInThisProcess(configPath);
+  assert.equal(run.code, 1);
+  const failure = theFailure(run);
+  assert.deepEqual([failure.setting, failure.path, failure.code], ['state_dir', database, 'SQLITE_NOTADB']);
+  assert.equal(
+    failure.reason,
+    `the policy history in ${database} cannot be opened (file is not a database); the service does not start without it, since it would drop the domains it is retiring`,
+  );
 });

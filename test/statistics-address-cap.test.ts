@@ -9,7 +9,7 @@ import { MAX_ADDRESSES_PER_DAY, type DailyFetches, type FetchStatisticsStore } f
 import { utcDay } from '../src/time/days.js';
 import { SqliteFetchStatistics } from '../src/storage/sqlite-fetch-statistics.js';
 import { createLogger } from '../src/log/logger.js';
-import { stateDatabasePath } from '../src/storage/sqlite-database.js';
+import { stateDatabasePath } from '../src/storage/state-dir.js';
 import { writeTestConfig } from './support/service.js';
 
 // A flood from many addresses: the statistics count every fetch but keep at most 1 000 addresses

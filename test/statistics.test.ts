@@ -11,7 +11,7 @@ import { SqliteFetchStatistics } from '../src/storage/sqlite-fetch-statistics.js
 import { loadConfigFile } from '../src/config/load.js';
 import { PolicySet } from '../src/policy/policy-set.js';
 import { createLogger } from '../src/log/logger.js';
-import { stateDatabasePath } from '../src/storage/sqlite-database.js';
+import { stateDatabasePath } from '../src/storage/state-dir.js';
 import { cliInProcess } from './support/cli.js';
 import { TestDnsServer } from './support/dns-server.js';
 import { JsonLogProcess, serveProcess } from './support/json-log-process.js';

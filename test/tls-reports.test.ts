@@ -9,7 +9,7 @@ import { decodeReport } from '../src/reports/decode.js';
 import { createReportIntake, ReportStoreUnavailableError, type IntakeOutcome } from '../src/reports/intake.js';
 import { SqliteTlsReportStore } from '../src/storage/sqlite-tls-report-store.js';
 import { createLogger } from '../src/log/logger.js';
-import { stateDatabasePath } from '../src/storage/sqlite-database.js';
+import { stateDatabasePath } from '../src/storage/state-dir.js';
 import { LogCapture } from './support/service.js';
 import { tlsReportStoreConformance } from './support/tls-report-store-conformance.js';
 import { gzipBody, jsonBody, mailRuReport, microsoftReport, reportMessage, rfcExampleReport } from './support/tls-reports.js';

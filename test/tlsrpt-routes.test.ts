@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { createReportIntake } from '../src/reports/intake.js';
 import { createLogger } from '../src/log/logger.js';
 import { openBackends } from '../src/storage/backends.js';
-import { stateDatabasePath } from '../src/storage/sqlite-database.js';
+import { stateDatabasePath } from '../src/storage/state-dir.js';
 import { policyApp } from './support/apps.js';
 import { gzipBody, jsonBody, microsoftReport, rfcExampleReport } from './support/tls-reports.js';
 

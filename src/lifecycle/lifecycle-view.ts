@@ -20,7 +20,7 @@ export interface LifecycleView {
 export async function readLifecycle(config: Config, now: number): Promise<LifecycleView> {
   const configured = new Set(config.domains.map((domain) => domain.name));
   try {
-    const { histories, problems } = await openBackends(config).policyHistory.loadAll();
+    const { histories, problems } = await openBackends(config).readPolicyHistory();
     const byDomain = new Map(histories.map((history) => [history.domain, history]));
     return {
       retirements: config.retireRemovedDomains ? retirementsAt(configured, histories, now) : [],

@@ -12,13 +12,19 @@ import {
   type DomainHistory,
   type Retirement,
 } from '../policy/retirement.js';
-import type { PolicyHistoryStore } from '../storage/policy-history-store.js';
+import type { PolicyHistoryImport, PolicyHistoryStore } from '../storage/policy-history-store.js';
 
-/** History writes at a time: each is a synced file, and the file system overlaps a few of them. */
-const SAVE_CONCURRENCY = 16;
+/**
+ * Histories handed to the store at a time. The state database commits those that arrive together
+ * in one transaction with one fsync (src/storage/sqlite-policy-history.ts): a hosting provider's
+ * first start hands over 100 000, which 16 at a time were 6 250 commits.
+ */
+export const SAVE_CONCURRENCY = 256;
 
 export interface PolicyLifecycleOptions {
   store: PolicyHistoryStore;
+  /** What the store's open imported from an older version's history files, to log. */
+  imported?: PolicyHistoryImport | undefined;
   log: Logger;
   /** `retire_removed_domains`: serve removed domains as `mode: none` until senders' caches expire. */
   retireRemoved: boolean;
@@ -47,6 +53,8 @@ export class PolicyLifecycle {
   /** The retirements last served (and so announced), to log each start and end once. */
   private announced = new Map<string, Retirement>();
   private servedSet: PolicySet | undefined;
+  /** Each domain's history as served so far, by name. */
+  private readonly histories = new Map<string, DomainHistory>();
   /** When each domain's history was last written. */
   private readonly savedAt = new Map<string, number>();
   /** The newest history of each domain not yet handed to the store: a newer one replaces it unwritten. */
@@ -58,23 +66,34 @@ export class PolicyLifecycle {
   private hooks: ServedSet | undefined;
   private closed = false;
 
-  private constructor(
-    private readonly options: PolicyLifecycleOptions,
-    private readonly histories: Map<string, DomainHistory>,
-  ) {
+  private constructor(private readonly options: PolicyLifecycleOptions) {
     this.now = options.now ?? Date.now;
   }
 
   /** Reads every stored history; damaged entries are logged and left out, never fatal. */
   static async open(options: PolicyLifecycleOptions): Promise<PolicyLifecycle> {
+    const { imported, log } = options;
+    if (imported) {
+      for (const problem of imported.problems) {
+        log.error(
+          { event: 'policy_history_error', error: `${problem}; not imported, the file is left where it is` },
+          'a policy history file of an older version cannot be read',
+        );
+      }
+      log.info(
+        { event: 'policy_history_imported', histories: imported.histories, failed: imported.problems.length },
+        `imported ${imported.histories} policy histories from the older version's files in state_dir/policy-history into the state database; the files are no longer read`,
+      );
+    }
     const { histories, problems } = await options.store.loadAll();
     for (const problem of problems) {
       options.log.error({ event: 'policy_history_error', error: problem }, 'a stored policy history cannot be read');
     }
-    const lifecycle = new PolicyLifecycle(options, new Map(histories.map((history) => [history.domain, history])));
-    // A stored history was written when its last record was last served: a restart within the
-    // interval rewrites none of them (100 000 domains were 100 000 writes at every start).
+    const lifecycle = new PolicyLifecycle(options);
     for (const history of histories) {
+      lifecycle.histories.set(history.domain, history);
+      // A stored history was written when its last record was last served: a restart within the
+      // interval rewrites none of them (100 000 domains were 100 000 writes at every start).
       const lastServed = history.policies.at(-1)?.lastServed;
       if (lastServed !== undefined) lifecycle.savedAt.set(history.domain, lastServed);
     }
@@ -157,14 +176,18 @@ export class PolicyLifecycle {
     clearTimeout(this.timer);
     if (this.servedSet) this.record(this.servedSet, this.now());
     await this.saving;
+    await this.options.store.close();
   }
 
   private record(policies: PolicySet, now: number): void {
     for (const served of policies.policies) {
       const before = this.histories.get(served.domain) ?? { domain: served.domain, policies: [] };
-      const after = recordServed(before, factsOf(served), now);
+      const last = before.policies.at(-1);
+      const newRecord = last?.id !== served.id;
+      // The same id is the same policy: its record holds the facts, and the body is not copied
+      // out of the served Buffer again for each of 100 000 domains.
+      const after = recordServed(before, newRecord ? factsOf(served) : last!, now);
       this.histories.set(served.domain, after);
-      const newRecord = before.policies.at(-1)?.id !== served.id;
       // A policy still being served is written at most once per interval (the retirement's end allows for that).
       const due = now - (this.savedAt.get(served.domain) ?? -Infinity) >= SERVED_RECORD_INTERVAL_MS;
       if (newRecord || due) this.save(after, now);
@@ -177,7 +200,7 @@ export class PolicyLifecycle {
     this.saving ??= this.writeUnsaved();
   }
 
-  /** Writes the unsaved histories, a few at a time (one file each, synced), until none is left. */
+  /** Writes the unsaved histories, SAVE_CONCURRENCY at a time, until none is left. */
   private async writeUnsaved(): Promise<void> {
     // Begun by the first save of a pass over the served set: the writers start once the pass has
     // queued every history, or all but the first of them would find nothing to write and end.

@@ -72,11 +72,12 @@ export function retirementPolicy(domain: string): DomainPolicy {
  */
 export function recordServed(history: DomainHistory, served: ServedPolicyFacts, now: number): DomainHistory {
   const last = history.policies.at(-1);
-  const policies =
-    last?.id === served.id
-      ? [...history.policies.slice(0, -1), { ...last, lastServed: now }]
-      : [...history.policies, { ...served, firstServed: now, lastServed: now }];
+  // Every served domain passes here at each start, reload and hour: one copy of its records, no more.
+  const policies = history.policies.slice();
+  if (last?.id === served.id) policies[policies.length - 1] = { ...last, lastServed: now };
+  else policies.push({ ...served, firstServed: now, lastServed: now });
   let excess = policies.length - HISTORY_LIMIT;
+  if (excess <= 0) return { domain: history.domain, policies };
   const kept = policies.filter((record) => !(excess > 0 && cacheEnd(record) <= now && excess-- > 0));
   return { domain: history.domain, policies: kept };
 }

@@ -62,7 +62,7 @@ export async function buildParts(options: ServiceOptions): Promise<{ log: Logger
   // The policy history lives in state_dir; with none, removed domains are simply dropped.
   const lifecycle = keepsState
     ? await PolicyLifecycle.open({
-        store: backends.policyHistory,
+        ...(await backends.openPolicyHistory()),
         log,
         retireRemoved: config.retireRemovedDomains,
         ...options.lifecycleTiming,

@@ -1,19 +1,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { stateDatabasePath } from './state-dir.js';
 
 export type SqliteDatabase = Database.Database;
-
-/**
- * The embedded database in the state directory. Fetch statistics live here now, TLS reports
- * later: each part keeps its own tables and schema version, so parts are added (or moved to a
- * shared database) one at a time.
- */
-const STATE_DATABASE_FILE = 'mta-sts.db';
-
-export function stateDatabasePath(stateDir: string): string {
-  return join(stateDir, STATE_DATABASE_FILE);
-}
 
 /**
  * Opens the state database. The service opens it for writing (creating it); commands such as
@@ -90,21 +79,41 @@ export interface StatePart {
 export function openStatePart(stateDir: string, access: 'read-write' | 'read-only', part: StatePart): SqliteDatabase {
   const db = openStateDatabase(stateDir, access);
   try {
-    if (access === 'read-write') {
-      migrate(db, part.name, part.migrations);
-    } else {
-      const version = schemaVersion(db, part.name);
-      if (version !== part.migrations.length) {
-        throw new Error(
-          version === 0
-            ? `the state database has no ${part.title} yet: ${part.whyEmpty}`
-            : `the ${part.title} in the state database are at version ${version}; this mta-sts-server reads version ${part.migrations.length}`,
-        );
-      }
-    }
+    if (access === 'read-write') migrate(db, part.name, part.migrations);
+    else assertReadable(part, schemaVersion(db, part.name));
   } catch (error) {
     db.close();
     throw error;
   }
   return db;
+}
+
+/**
+ * Read-only, for a part whose readers have something else to read before the service first
+ * writes it (the policy history: an older version's files): undefined when the part has no
+ * tables yet, otherwise as openStatePart(). The database itself must exist.
+ */
+export function openStatePartIfWritten(stateDir: string, part: StatePart): SqliteDatabase | undefined {
+  const db = openStateDatabase(stateDir, 'read-only');
+  try {
+    const version = schemaVersion(db, part.name);
+    if (version === 0) {
+      db.close();
+      return undefined;
+    }
+    assertReadable(part, version);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+}
+
+function assertReadable(part: StatePart, version: number): void {
+  if (version === part.migrations.length) return;
+  throw new Error(
+    version === 0
+      ? `the state database has no ${part.title} yet: ${part.whyEmpty}`
+      : `the ${part.title} in the state database are at version ${version}; this mta-sts-server reads version ${part.migrations.length}`,
+  );
 }

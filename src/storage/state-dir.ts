@@ -1,4 +1,5 @@
 import { access, constants, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { receivesReports, type Config } from '../config/schema.js';
 import { StartError } from '../config/start-error.js';
 
@@ -10,6 +11,17 @@ export function usesStateDir(config: Config): boolean {
   return (
     config.tls.source !== 'files' || config.statistics.enabled || receivesReports(config.reports) || config.retireRemovedDomains
   );
+}
+
+/**
+ * The embedded database in the state directory (src/storage/sqlite-database.ts): fetch
+ * statistics, TLS reports and the policy history, each part with its own tables and schema
+ * version, so parts are added (or moved to a shared database) one at a time. Its path is here,
+ * apart from the module that opens it, so that a command can see whether it exists without
+ * loading SQLite, which is native.
+ */
+export function stateDatabasePath(stateDir: string): string {
+  return join(stateDir, 'mta-sts.db');
 }
 
 /** Makes state_dir, and makes sure this user can write there, before anything is written to it. */

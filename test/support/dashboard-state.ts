@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { FetchStatisticsRecorder } from '../../src/fetches/fetch-statistics.js';
 import { createLogger } from '../../src/log/logger.js';
 import { FileStorage } from '../../src/storage/file-storage.js';
-import { StoragePolicyHistory } from '../../src/storage/policy-history-store.js';
 import { SqliteFetchStatistics } from '../../src/storage/sqlite-fetch-statistics.js';
+import { SqlitePolicyHistory } from '../../src/storage/sqlite-policy-history.js';
 import { DAY_MS, daysBefore } from '../../src/time/days.js';
 import { checkArgsAt, selfCheckAt, servedIds, startTestMx, writePolicyCertificate } from './check-setup.js';
 import { cliInProcess } from './cli.js';
@@ -85,7 +85,8 @@ export async function startDashboardDemo({ token, generatedDomains = 0 }: DemoOp
   );
   const ids = await servedIds(configPath);
   const now = Date.now();
-  await new StoragePolicyHistory(new FileStorage(stateDir)).save({
+  const { store: history } = await SqlitePolicyHistory.open(stateDir, new FileStorage(stateDir));
+  await history.save({
     domain: RETIRING_DOMAIN,
     policies: [
       {
@@ -98,6 +99,7 @@ export async function startDashboardDemo({ token, generatedDomains = 0 }: DemoOp
       },
     ],
   });
+  await history.close();
   await seedFetches(stateDir, ids, now);
   await seedReports(dir, configPath, now);
 

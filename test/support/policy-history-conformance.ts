@@ -19,7 +19,7 @@ const record = (id: string, mode: 'enforce' | 'testing' | 'none', lastServed: nu
  */
 export function policyHistoryConformance(
   name: string,
-  makeStore: () => Promise<{ store: PolicyHistoryStore; reopen(): PolicyHistoryStore }>,
+  makeStore: () => Promise<{ store: PolicyHistoryStore; reopen(): Promise<PolicyHistoryStore> }>,
 ): void {
   describe(`PolicyHistoryStore conformance: ${name}`, () => {
     test('an empty store has no histories and no problems', async () => {
@@ -42,7 +42,7 @@ export function policyHistoryConformance(
       };
       await store.save(com);
       await store.save(org);
-      const loaded = await reopen().loadAll();
+      const loaded = await (await reopen()).loadAll();
       assert.deepEqual(loaded.problems, []);
       assert.deepEqual(
         loaded.histories.sort((a, b) => a.domain.localeCompare(b.domain)),
@@ -55,7 +55,16 @@ export function policyHistoryConformance(
       await store.save({ domain: 'example.com', policies: [record('a1', 'testing', 1_000), record('b2', 'enforce', 2_000)] });
       const replaced: DomainHistory = { domain: 'example.com', policies: [record('c3', 'enforce', 3_000)] };
       await store.save(replaced);
-      assert.deepEqual(await reopen().loadAll(), { histories: [replaced], problems: [] });
+      assert.deepEqual(await (await reopen()).loadAll(), { histories: [replaced], problems: [] });
+    });
+
+    test('close writes what the store was handed before it', async () => {
+      const { store, reopen } = await makeStore();
+      const history: DomainHistory = { domain: 'example.com', policies: [record('a1', 'enforce', 1_000)] };
+      const saved = store.save(history);
+      await store.close();
+      await saved;
+      assert.deepEqual(await (await reopen()).loadAll(), { histories: [history], problems: [] });
     });
   });
 }
