@@ -1,7 +1,7 @@
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { Storage } from '../storage/storage.js';
-import { loadCertificate, type LiveCertificate } from './certificate.js';
+import { loadCertificate, parsePrivateKey, type LiveCertificate, type PrivateKey } from './certificate.js';
 import { DAY_MS } from '../time/days.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -47,11 +47,12 @@ export class SelfSignedIssuer {
 
   private async certificatesHeld(hosts: readonly string[], now: Date): Promise<LiveCertificate[]> {
     const leafKeyPem = await this.loadOrCreateKeyPem(LEAF_KEY_KEY);
+    const leafPrivateKey = parsePrivateKey(leafKeyPem, LEAF_KEY_KEY);
     const wanted = new Set(hosts);
     const kept: LiveCertificate[] = [];
     const covered = new Set<string>();
     for (const key of await this.leafKeys()) {
-      const certificate = this.loaded.get(key) ?? (await this.loadLeaf(key, leafKeyPem));
+      const certificate = this.loaded.get(key) ?? (await this.loadLeaf(key, leafPrivateKey));
       if (!certificate) continue;
       const stillNeeded = certificate.dnsNames.filter((name) => wanted.has(name));
       if (certificate.notAfter.getTime() - now.getTime() < RENEW_BEFORE_DAYS * DAY_MS || stillNeeded.length === 0) {
@@ -67,7 +68,7 @@ export class SelfSignedIssuer {
     // Only signing needs the keys imported: a reload that adds no host costs no key import.
     if (missing.length === 0) return kept;
     const ca = await this.loadOrCreateCa(now);
-    const leafKey = { keys: await importKeyPair(leafKeyPem), pem: leafKeyPem };
+    const leafKey = { keys: await importKeyPair(leafKeyPem), privateKey: leafPrivateKey };
     const batches: string[][] = [];
     for (let start = 0; start < missing.length; start += NAMES_PER_CERTIFICATE)
       batches.push(missing.slice(start, start + NAMES_PER_CERTIFICATE));
@@ -79,7 +80,7 @@ export class SelfSignedIssuer {
   private async issue(
     names: string[],
     ca: { certificate: x509.X509Certificate; key: CryptoKey },
-    leafKey: { keys: CryptoKeyPair; pem: string },
+    leafKey: { keys: CryptoKeyPair; privateKey: PrivateKey },
     now: Date,
   ): Promise<LiveCertificate> {
     const certificate = await x509.X509CertificateGenerator.create({
@@ -102,23 +103,24 @@ export class SelfSignedIssuer {
     const chain = certificate.toString('pem') + '\n' + ca.certificate.toString('pem') + '\n';
     const key = `${FOLDER}/leaf-${certificate.serialNumber}.pem`;
     await this.storage.store(key, chain);
-    const live = loadCertificate(chain, leafKey.pem, key);
+    const live = loadCertificate(chain, leafKey.privateKey, key);
     this.loaded.set(key, live);
     return live;
   }
 
   /** The stored certificates, without issuing or deleting anything (for `mta-sts-server certs`). */
   async storedCertificates(): Promise<LiveCertificate[]> {
-    const leafKey = (await this.storage.load(LEAF_KEY_KEY))?.toString();
-    if (leafKey === undefined) return [];
+    const leafKeyPem = (await this.storage.load(LEAF_KEY_KEY))?.toString();
+    if (leafKeyPem === undefined) return [];
+    const leafKey = parsePrivateKey(leafKeyPem, LEAF_KEY_KEY);
     const certificates = await Promise.all((await this.leafKeys()).map((key) => this.loadLeaf(key, leafKey)));
     return certificates.filter((certificate) => certificate !== undefined);
   }
 
   /** A stored leaf certificate; undefined when another replica deleted it meanwhile. */
-  private async loadLeaf(key: string, leafKeyPem: string): Promise<LiveCertificate | undefined> {
+  private async loadLeaf(key: string, leafKey: PrivateKey): Promise<LiveCertificate | undefined> {
     const chain = await this.storage.load(key);
-    return chain && loadCertificate(chain.toString(), leafKeyPem, key);
+    return chain && loadCertificate(chain.toString(), leafKey, key);
   }
 
   private async leafKeys(): Promise<string[]> {
