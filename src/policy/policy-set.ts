@@ -17,11 +17,18 @@ export interface ServedPolicy {
 export class PolicySet {
   private readonly byHost: Map<string, ServedPolicy>;
 
-  constructor(domains: readonly DomainPolicy[]) {
+  /**
+   * `earlier`: a set whose served policies are taken over for the domains whose policy objects a
+   * reload kept (the unchanged ones), body and id included; rendering and hashing every body
+   * again was a quarter of a reload at 100 000 domains.
+   */
+  constructor(domains: readonly DomainPolicy[], earlier?: PolicySet) {
     this.byHost = new Map(
       domains.map((domain) => {
-        const text = renderPolicy(domain.policy);
         const host = POLICY_HOST_PREFIX + domain.name;
+        const kept = earlier?.byHost.get(host);
+        if (kept?.policy === domain.policy && kept.tlsRptRua === domain.tlsRptRua) return [host, kept];
+        const text = renderPolicy(domain.policy);
         return [
           host,
           {
