@@ -14,6 +14,7 @@ import { adminExposure } from './admin-exposure.js';
 import { configSchema, type Config } from './schema.js';
 import { ConfigError } from './start-error.js';
 import { parseYaml, readYamlFile } from './yaml-document.js';
+import { sameData, type EarlierParse } from './yaml-reparse.js';
 
 export type ConfigLoadResult =
   { ok: true; config: Config; warnings: string[]; reuse: ConfigReuse } | { ok: false; errors: string[] };
@@ -24,9 +25,8 @@ export type ConfigLoadResult =
  * most of a reload. Read by this module alone.
  */
 export interface ConfigReuse {
-  /** `defaults` and `domains` as written (js-yaml's data); `policies` is config.domains, in the order of the keys of `domains`. */
-  readonly defaults: unknown;
-  readonly domains: object;
+  /** The text and js-yaml's data for it; `policies` is config.domains, in the order of the keys of the data's `domains`. */
+  readonly parse: EarlierParse;
   readonly policies: readonly DomainPolicy[];
 }
 
@@ -109,7 +109,7 @@ export function parseConfigText(
 }
 
 function validate(text: string, displayPath: string, env: ConfigEnvironment, reuse: ConfigReuse | undefined): ConfigLoadResult {
-  const parsed = parseYaml(text, displayPath);
+  const parsed = parseYaml(text, displayPath, reuse?.parse);
   if (!parsed.ok) return parsed;
   const { document } = parsed;
   // An empty file (or one with only comments) is an empty mapping: the errors then say what is missing.
@@ -133,12 +133,11 @@ function validate(text: string, displayPath: string, env: ConfigEnvironment, reu
   }
   // The file's token wins, as every key written in the file does over the environment.
   if (config.admin.token === undefined && environment.adminToken !== undefined) config.admin.token = environment.adminToken;
-  const written = data as { defaults?: unknown; domains: object };
   return {
     ok: true,
     config,
     warnings: document.reportProblems(warningsFor(config, data)),
-    reuse: { defaults: written.defaults, domains: written.domains, policies: config.domains },
+    reuse: { parse: { text: document.text, data }, policies: config.domains },
   };
 }
 
@@ -149,10 +148,11 @@ function validate(text: string, displayPath: string, env: ConfigEnvironment, reu
  */
 function validateChanged(data: unknown, reuse: ConfigReuse): { success: true; data: Config } | undefined {
   const written = data as { defaults?: unknown; domains?: unknown };
+  const earlier = reuse.parse.data as { defaults?: unknown; domains: object };
   // Every domain's policy is made with the defaults, and its mx rule reads their mode.
-  if (!isMapping(written.domains) || !sameData(written.defaults, reuse.defaults)) return undefined;
+  if (!isMapping(written.domains) || !sameData(written.defaults, earlier.defaults)) return undefined;
   const before = new Map<string, { written: unknown; policy: DomainPolicy }>();
-  Object.entries(reuse.domains).forEach(([key, value], index) =>
+  Object.entries(earlier.domains).forEach(([key, value], index) =>
     before.set(key, { written: value, policy: reuse.policies[index]! }),
   );
   const changed: Record<string, unknown> = {};
@@ -170,19 +170,6 @@ function validateChanged(data: unknown, reuse: ConfigReuse): { success: true; da
   // The one rule across entries: a name written twice (the changed entries were checked among themselves).
   if (new Set(domains.map((domain) => domain.name)).size !== domains.length) return undefined;
   return { success: true, data: { ...checked.data, domains } };
-}
-
-/** Whether two values of js-yaml's data (mappings, lists, scalars) are written alike. */
-function sameData(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) {
-    return false;
-  }
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  return keys.every(
-    (key) => Object.hasOwn(b, key) && sameData((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key]),
-  );
 }
 
 const imapPasswordMissing: Problem = {
