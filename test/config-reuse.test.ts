@@ -122,3 +122,30 @@ test('the unchanged domains keep their policy objects and served policies; the c
     [['example.org', ['mx2.example.org']]],
   );
 });
+
+test('edits to a long list of domains, near and far apart, answer as loads from scratch', () => {
+  const domain = (index: number) =>
+    `  d${index}.example: { mode: ${index % 3 === 0 ? 'enforce' : 'testing'}, mx: [mx.d${index}.example] }\n`;
+  const list = (indexes: number[]) => `domains:\n${indexes.map(domain).join('')}state_dir: state\n`;
+  const range = (from: number, to: number) => Array.from({ length: to - from }, (_, index) => from + index);
+  const base = list(range(0, 300));
+  const edits: [string, string][] = [
+    [
+      'one changed near the front, one added at the end',
+      list(range(0, 301)).replace('[mx.d1.example]', '[mx.d1.example, mx2.d1.example]'),
+    ],
+    ['two hundred added in the middle', list([...range(0, 150), ...range(1000, 1200), ...range(150, 300)])],
+    ['two hundred removed from the middle', list([...range(0, 50), ...range(250, 300)])],
+    ['the first moved to the end', list([...range(1, 300), 0])],
+    ['the last moved to the front', list([299, ...range(0, 299)])],
+    ['every other one removed', list(range(0, 300).filter((index) => index % 2 === 0))],
+    ['reversed', list(range(0, 300).reverse())],
+    ['a far one written again near the front', list([0, 1, 250, ...range(2, 300)])],
+    ['a far one written again in another spelling', list(range(0, 300)).replace('  d2.example:', '  D250.EXAMPLE.:')],
+  ];
+  const reuse = loaded(loadConfigText(base, PATH, {})).reuse;
+  for (const [name, text] of edits) {
+    assert.notEqual(text, base, name);
+    assert.deepEqual(answer(loadConfigText(text, PATH, {}, reuse)), answer(loadConfigText(text, PATH, {})), name);
+  }
+});

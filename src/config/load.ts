@@ -13,6 +13,7 @@ import type { DomainPolicy } from '../policy/policy.js';
 import { adminExposure } from './admin-exposure.js';
 import { configSchema, type Config } from './schema.js';
 import { ConfigError } from './start-error.js';
+import { alignKeys } from './key-alignment.js';
 import { parseYaml, readYamlFile } from './yaml-document.js';
 import { sameData, type EarlierParse } from './yaml-reparse.js';
 
@@ -151,15 +152,16 @@ function validateChanged(data: unknown, reuse: ConfigReuse): { success: true; da
   const earlier = reuse.parse.data as { defaults?: unknown; domains: object };
   // Every domain's policy is made with the defaults, and its mx rule reads their mode.
   if (!isMapping(written.domains) || !sameData(written.defaults, earlier.defaults)) return undefined;
-  const before = new Map<string, { written: unknown; policy: DomainPolicy }>();
-  Object.entries(earlier.domains).forEach(([key, value], index) =>
-    before.set(key, { written: value, policy: reuse.policies[index]! }),
-  );
+  const writtenDomains = written.domains;
+  const earlierDomains = earlier.domains as Record<string, unknown>;
+  const keys = Object.keys(writtenDomains);
+  // reuse.policies is in the order of the earlier keys: the same index is the same domain.
+  const match = alignKeys(Object.keys(earlierDomains), keys);
   const changed: Record<string, unknown> = {};
-  const kept = Object.entries(written.domains).map(([key, value]) => {
-    const earlier = before.get(key);
-    if (earlier !== undefined && sameData(value, earlier.written)) return earlier.policy;
-    changed[key] = value;
+  const kept = keys.map((key, index) => {
+    const at = match[index]!;
+    if (at >= 0 && sameData(writtenDomains[key], earlierDomains[key])) return reuse.policies[at];
+    changed[key] = writtenDomains[key];
     return undefined;
   });
   const checked = configSchema.safeParse({ ...written, domains: changed }, PARSE_ONCE);

@@ -1,5 +1,6 @@
 import jsYaml from 'js-yaml';
 import { isMapping } from './issues.js';
+import { alignKeys } from './key-alignment.js';
 
 /**
  * An edited YAML file read again from the parse of its earlier text: a top-level section written
@@ -88,14 +89,26 @@ function reparseEntries(
   now: readonly Piece[],
   maxDepth: number,
 ): { value: Record<string, unknown> } | undefined {
-  const wasByKey = new Map(was.map((entry) => [entry.key, entry]));
+  // The earlier data's own keys (cutAsParsed made sure they are the earlier pieces'): stored again without being hashed again.
+  const keys = Object.keys(block);
+  const match = alignKeys(
+    keys,
+    now.map((entry) => entry.key),
+  );
+  const matched = new Uint8Array(keys.length);
+  for (const at of match) if (at >= 0) matched[at] = 1;
+  const added = new Set<string>();
   const entries: Record<string, unknown> = {};
-  for (const entry of now) {
-    if (Object.hasOwn(entries, entry.key)) return undefined;
-    const earlier = wasByKey.get(entry.key);
-    if (earlier && sameText(before, earlier, text, entry)) {
-      entries[entry.key] = block[entry.key];
+  for (const [index, entry] of now.entries()) {
+    const at = match[index]!;
+    if (at >= 0 && sameText(before, was[at]!, text, entry)) {
+      entries[keys[at]!] = block[keys[at]!];
       continue;
+    }
+    if (at < 0) {
+      // A key written twice: js-yaml rejects the file, with a located error.
+      if (added.has(entry.key) || (Object.hasOwn(block, entry.key) && matched[keys.indexOf(entry.key)] === 1)) return undefined;
+      added.add(entry.key);
     }
     // One level down in the file: one level less to the same limit.
     const value = parsePiece(text, entry, maxDepth - 1);
