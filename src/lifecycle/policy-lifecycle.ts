@@ -106,7 +106,7 @@ export class PolicyLifecycle {
     // A policy served before and now (a reload keeps the object) is recorded by the next tick, as
     // between reloads; recording all 100 000 at every reload was a tenth of one. A replaced one
     // was served until now, and its successor from now.
-    for (const served of policies.policies) {
+    for (const served of policies.changedSince(before)) {
       const earlier = before?.forHost(served.host);
       if (earlier === served) continue;
       if (earlier) this.recordOne(earlier, now);
