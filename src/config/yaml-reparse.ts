@@ -99,7 +99,8 @@ function reparseEntries(
   for (const at of match) if (at >= 0) matched[at] = 1;
   const added = new Set<string>();
   const entries: Record<string, unknown> = {};
-  for (const [index, entry] of now.entries()) {
+  for (let index = 0; index < now.length; index++) {
+    const entry = now[index]!;
     const at = match[index]!;
     if (at >= 0 && sameText(before, was[at]!, text, entry)) {
       entries[keys[at]!] = block[keys[at]!];
