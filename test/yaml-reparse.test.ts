@@ -138,3 +138,10 @@ test('an earlier text whose lines do not cut where js-yaml reads its entries is 
   const data = reparseChanged(edited, { text: earlier, data: load(earlier) }, MAX_DEPTH);
   if (data !== undefined) assert.deepEqual(data, load(edited));
 });
+
+test('an alias read as before whose anchor the edit removed is not taken from the earlier parse', () => {
+  const earlier = BASE.replace('c.example: { mode: none }', 'c.example: &none { mode: none }\n  e.example: *none');
+  const edited = earlier.replace('&none ', '');
+  assert.throws(() => load(edited));
+  assert.equal(reparseChanged(edited, { text: earlier, data: load(earlier) }, MAX_DEPTH), undefined);
+});

@@ -44,7 +44,8 @@ const UNORDERED_KEY = /^(?:\d+|__proto__)$/;
 export function reparseChanged(text: string, earlier: EarlierParse, maxDepth: number): unknown {
   const { text: before, data } = earlier;
   if (text === before) return data;
-  if (!isMapping(data) || /[&\t\r]|^%/m.test(text)) return undefined;
+  // An alias in an entry read as before names an anchor that the edit may have removed.
+  if (!isMapping(data) || before.includes('&') || /[&\t\r]|^%/m.test(text)) return undefined;
   const was = sectionsOf(before);
   const now = sectionsOf(text);
   // No section at all is js-yaml's undefined, not an empty mapping.
