@@ -17,7 +17,7 @@
  * lower bounds (README, "Mutation testing").
  */
 const testsByFolder = {
-  policy: ['domain-names', 'policy', 'request-target', 'config', 'shipped-configs', 'app', 'policy-changes'],
+  policy: ['domain-names', 'policy', 'request-target', 'config', 'shipped-configs', 'app', 'policy-changes', 'config-reuse'],
   config: [
     'config-defaults',
     'config-providers-section',
@@ -31,6 +31,8 @@ const testsByFolder = {
     'config',
     'config-reloader',
     'config-reports-section',
+    'yaml-reparse',
+    'config-reuse',
   ],
   fetches: [
     'fair-queue',

@@ -25,7 +25,7 @@ const STALL_RESOLUTION_MS = 5;
 /** Forwards every line to a file and resolves waiters when a line with a given event passes. */
 class LogTap implements DestinationStream {
   private readonly file;
-  private readonly waiters = new Map<string, () => void>();
+  private readonly waiters = new Map<string, (at: number) => void>();
 
   constructor(path: string) {
     this.file = pino.destination({ dest: path, sync: false, minLength: 0 });
@@ -36,19 +36,19 @@ class LogTap implements DestinationStream {
     for (const [event, resolve] of this.waiters) {
       if (line.includes(`"event":"${event}"`)) {
         this.waiters.delete(event);
-        resolve();
+        resolve(performance.now());
       }
     }
   }
 
-  /** Call before causing the event, so that a line logged synchronously is not missed. */
-  next(event: string): Promise<void> {
+  /** When the next line with `event` was written; call before causing the event, so that a line logged synchronously is not missed. */
+  next(event: string): Promise<number> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`no ${event} log line within ${RELOAD_DEADLINE_MS} ms`)),
         RELOAD_DEADLINE_MS,
       );
-      this.waiters.set(event, () => (clearTimeout(timer), resolve()));
+      this.waiters.set(event, (at) => (clearTimeout(timer), resolve(at)));
     });
   }
 }
@@ -79,10 +79,10 @@ serveControl({
     // watcher never sees half a file.
     const staging = `${options.configPath}.next`;
     await writeFile(staging, text);
-    await rename(staging, options.configPath);
+    // Timed from the rename, to the log line: a reload may be done before the rename's callback runs.
     const written = performance.now();
-    await reloaded;
-    const reloadMs = performance.now() - written;
+    await rename(staging, options.configPath);
+    const reloadMs = (await reloaded) - written;
     // A reload that blocks the loop is only recorded when the monitor's timer fires after it;
     // this code resumes in a microtask before that, so give the timer its turn first.
     await new Promise((resolve) => setTimeout(resolve, STALL_RESOLUTION_MS * 4));

@@ -44,6 +44,7 @@ async function reloaderFor(
     log: pino({ level: 'info' }, log),
     config: start.config,
     text: start.text,
+    reuse: start.reuse,
     handlers: {
       apply: (config, policies) => {
         handlers.apply?.(config, policies);
@@ -346,6 +347,7 @@ test('without a reloaded handler (no metrics): a rejected reload is still logged
     log: pino({ level: 'info' }, log),
     config: start.config,
     text: start.text,
+    reuse: start.reuse,
     handlers: { apply: (config) => applied.push(config) },
   });
   await replaceFile(configPath, configWith('enforcing'));

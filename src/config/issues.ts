@@ -216,7 +216,8 @@ function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
   return value;
 }
 
-function isMapping(value: unknown): value is Record<string, unknown> {
+/** A YAML mapping as js-yaml gives it: an object that is not a list. */
+export function isMapping(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 

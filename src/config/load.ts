@@ -6,15 +6,30 @@ import {
   readEnvironment,
   type ConfigEnvironment,
 } from './environment.js';
-import { describeIssues, PARSE_ONCE, type Problem } from './issues.js';
+import { describeIssues, isMapping, PARSE_ONCE, type Problem } from './issues.js';
 import { printable } from '../text/printable.js';
 import { formatPath } from '../text/quote.js';
+import type { DomainPolicy } from '../policy/policy.js';
 import { adminExposure } from './admin-exposure.js';
 import { configSchema, type Config } from './schema.js';
 import { ConfigError } from './start-error.js';
+import { alignKeys } from './key-alignment.js';
 import { parseYaml, readYamlFile } from './yaml-document.js';
+import { sameData, type EarlierParse } from './yaml-reparse.js';
 
-export type ConfigLoadResult = { ok: true; config: Config; warnings: string[] } | { ok: false; errors: string[] };
+export type ConfigLoadResult =
+  { ok: true; config: Config; warnings: string[]; reuse: ConfigReuse } | { ok: false; errors: string[] };
+
+/**
+ * What a valid load leaves for the next one, so that a reload validates only the domain entries
+ * written differently: at 100 000 domains the schema and the name checks over every entry were
+ * most of a reload. Read by this module alone.
+ */
+export interface ConfigReuse {
+  /** The text and js-yaml's data for it; `policies` is config.domains, in the order of the keys of the data's `domains`. */
+  readonly parse: EarlierParse;
+  readonly policies: readonly DomainPolicy[];
+}
 
 /** RFC 8461 §3.2 suggests weeks; an enforced policy cached for less than a day gives little protection. */
 const SHORT_ENFORCE_MAX_AGE = 86_400;
@@ -33,12 +48,12 @@ export async function loadConfigFile(path: string, env: ConfigEnvironment = NO_E
 export async function loadStartConfig(
   path: string,
   env: ConfigEnvironment,
-): Promise<{ config: Config; warnings: string[]; text: string }> {
+): Promise<{ config: Config; warnings: string[]; text: string; reuse: ConfigReuse }> {
   const read = await readConfigText(path);
   if (!read.ok) throw new ConfigError([read.problem]);
   const loaded = loadConfigText(read.text, path, env);
   if (!loaded.ok) throw new ConfigError(loaded.errors);
-  return { config: loaded.config, warnings: loaded.warnings, text: read.text };
+  return { ...loaded, text: read.text };
 }
 
 /** The config file's text, or why it cannot be had; never throws. */
@@ -46,9 +61,18 @@ export function readConfigText(path: string): Promise<{ ok: true; text: string }
   return readYamlFile(path, 'the config file');
 }
 
-/** Validates config text read from `path`; relative paths in it are resolved against the file's folder. Never throws. */
-export function loadConfigText(text: string, path: string, env: ConfigEnvironment = NO_ENVIRONMENT): ConfigLoadResult {
-  const result = parseConfigText(text, path, env);
+/**
+ * Validates config text read from `path`; relative paths in it are resolved against the file's folder.
+ * With the `reuse` of an earlier valid load, domain entries written as then are taken from it
+ * unchecked; the answer is the same as without. Never throws.
+ */
+export function loadConfigText(
+  text: string,
+  path: string,
+  env: ConfigEnvironment = NO_ENVIRONMENT,
+  reuse?: ConfigReuse,
+): ConfigLoadResult {
+  const result = parseConfigText(text, path, env, reuse);
   if (result.ok) resolvePaths(result.config, dirname(resolve(path)));
   return result;
 }
@@ -69,9 +93,14 @@ function resolvePaths(config: Config, base: string): void {
 }
 
 /** Parses and validates config text; never throws: whatever the text, the answer is a config or located errors. */
-export function parseConfigText(text: string, displayPath: string, env: ConfigEnvironment = NO_ENVIRONMENT): ConfigLoadResult {
+export function parseConfigText(
+  text: string,
+  displayPath: string,
+  env: ConfigEnvironment = NO_ENVIRONMENT,
+  reuse?: ConfigReuse,
+): ConfigLoadResult {
   try {
-    return validate(text, displayPath, env);
+    return validate(text, displayPath, env, reuse);
   } catch (error) {
     // The last line of defence: every known case has its own located message, but the running
     // service must survive an unknown one too, and say what it was without a stack trace.
@@ -80,13 +109,13 @@ export function parseConfigText(text: string, displayPath: string, env: ConfigEn
   }
 }
 
-function validate(text: string, displayPath: string, env: ConfigEnvironment): ConfigLoadResult {
-  const parsed = parseYaml(text, displayPath);
+function validate(text: string, displayPath: string, env: ConfigEnvironment, reuse: ConfigReuse | undefined): ConfigLoadResult {
+  const parsed = parseYaml(text, displayPath, reuse?.parse);
   if (!parsed.ok) return parsed;
   const { document } = parsed;
   // An empty file (or one with only comments) is an empty mapping: the errors then say what is missing.
   const data = document.data ?? {};
-  const result = configSchema.safeParse(data, PARSE_ONCE);
+  const result = (reuse && validateChanged(data, reuse)) ?? configSchema.safeParse(data, PARSE_ONCE);
   const duplicates = document.duplicateKeys().map(({ path, offset }) => ({
     offset,
     message: `${formatPath(path)}: duplicate key; each key may appear only once in a mapping`,
@@ -105,7 +134,44 @@ function validate(text: string, displayPath: string, env: ConfigEnvironment): Co
   }
   // The file's token wins, as every key written in the file does over the environment.
   if (config.admin.token === undefined && environment.adminToken !== undefined) config.admin.token = environment.adminToken;
-  return { ok: true, config, warnings: document.reportProblems(warningsFor(config, data)) };
+  return {
+    ok: true,
+    config,
+    warnings: document.reportProblems(warningsFor(config, data)),
+    reuse: { parse: { text: document.text, data }, policies: config.domains },
+  };
+}
+
+/**
+ * The schema's answer for `data` when it is valid, checking only the domain entries written
+ * differently from `reuse` (with everything else in the file); undefined when it cannot tell that
+ * way: the whole file is then checked, so that any problem is found and worded exactly as at start.
+ */
+function validateChanged(data: unknown, reuse: ConfigReuse): { success: true; data: Config } | undefined {
+  const written = data as { defaults?: unknown; domains?: unknown };
+  const earlier = reuse.parse.data as { defaults?: unknown; domains: object };
+  // Every domain's policy is made with the defaults, and its mx rule reads their mode.
+  if (!isMapping(written.domains) || !sameData(written.defaults, earlier.defaults)) return undefined;
+  const writtenDomains = written.domains;
+  const earlierDomains = earlier.domains as Record<string, unknown>;
+  const keys = Object.keys(writtenDomains);
+  // reuse.policies is in the order of the earlier keys: the same index is the same domain.
+  const match = alignKeys(Object.keys(earlierDomains), keys);
+  const changed: Record<string, unknown> = {};
+  const kept = keys.map((key, index) => {
+    const at = match[index]!;
+    if (at >= 0 && sameData(writtenDomains[key], earlierDomains[key])) return reuse.policies[at];
+    changed[key] = writtenDomains[key];
+    return undefined;
+  });
+  const checked = configSchema.safeParse({ ...written, domains: changed }, PARSE_ONCE);
+  if (!checked.success) return undefined;
+  // The schema saw the changed entries in the order they are written, so they come back in it.
+  let next = 0;
+  const domains = kept.map((policy) => policy ?? checked.data.domains[next++]!);
+  // The one rule across entries: a name written twice (the changed entries were checked among themselves).
+  if (new Set(domains.map((domain) => domain.name)).size !== domains.length) return undefined;
+  return { success: true, data: { ...checked.data, domains } };
 }
 
 const imapPasswordMissing: Problem = {

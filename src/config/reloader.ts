@@ -6,7 +6,7 @@ import { PolicySet } from '../policy/policy-set.js';
 import type { DomainPolicy } from '../policy/policy.js';
 import { printable } from '../text/printable.js';
 import type { ConfigEnvironment } from './environment.js';
-import { loadConfigText, readConfigText } from './load.js';
+import { loadConfigText, readConfigText, type ConfigReuse } from './load.js';
 import type { Config } from './schema.js';
 
 /** What a new config changes in the running parts; the composition root hands these in. */
@@ -26,9 +26,10 @@ export interface ConfigReloaderOptions {
   /** The environment the config is read with, at start and at every reload alike. */
   env: ConfigEnvironment;
   log: Logger;
-  /** The config the service started with, and the text it was read from. */
+  /** The config the service started with, the text it was read from, and what its load leaves for a reload's. */
   config: Config;
   text: string;
+  reuse: ConfigReuse;
   handlers: ReloadHandlers;
 }
 
@@ -41,6 +42,7 @@ export class ConfigReloader {
   private config: Config;
   private policySet: PolicySet;
   private lastText: string;
+  private lastReuse: ConfigReuse;
   private lastProblem: string | undefined;
   private watch: Watch | undefined;
   private reloading: Promise<void> = Promise.resolve();
@@ -48,6 +50,7 @@ export class ConfigReloader {
   constructor(private readonly options: ConfigReloaderOptions) {
     this.config = options.config;
     this.lastText = options.text;
+    this.lastReuse = options.reuse;
     this.policySet = this.policySetOf(options.config);
   }
 
@@ -69,8 +72,9 @@ export class ConfigReloader {
     });
   }
 
+  /** The served policies for `config`; those of domains whose policy did not change are taken over from the set served now. */
   private policySetOf(config: Config): PolicySet {
-    return new PolicySet(this.options.handlers.domainsToServe?.(config.domains) ?? config.domains);
+    return new PolicySet(this.options.handlers.domainsToServe?.(config.domains) ?? config.domains, this.policySet);
   }
 
   /** Watches the config file; a change is read after a short pause, see watchFiles. */
@@ -109,9 +113,9 @@ export class ConfigReloader {
     const read = await readConfigText(path);
     if (!read.ok) return this.reportProblem('config_unreadable', [read.problem]);
     if (read.text === this.lastText) return this.recovered(false);
-    const loaded = loadConfigText(read.text, path, env);
+    const loaded = loadConfigText(read.text, path, env, this.lastReuse);
     if (!loaded.ok) return this.reportProblem('config_invalid', loaded.errors);
-    this.apply(loaded.config, loaded.warnings, read.text);
+    this.apply(loaded.config, loaded.warnings, read.text, loaded.reuse);
   }
 
   private reportProblem(event: string, errors: string[]): void {
@@ -137,7 +141,7 @@ export class ConfigReloader {
     );
   }
 
-  private apply(next: Config, warnings: string[], text: string): void {
+  private apply(next: Config, warnings: string[], text: string, reuse: ConfigReuse): void {
     const { log, handlers } = this.options;
     const nextPolicies = this.policySetOf(next);
     const diff = diffPolicySets(this.policySet, nextPolicies);
@@ -146,6 +150,7 @@ export class ConfigReloader {
     this.config = { ...next, ...restartOnlySettings(this.config) };
     this.policySet = nextPolicies;
     this.lastText = text;
+    this.lastReuse = reuse;
     handlers.apply(this.config, nextPolicies);
     this.recovered(true);
     handlers.reloaded?.('applied');

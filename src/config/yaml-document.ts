@@ -6,6 +6,7 @@ import { formatPath } from '../text/quote.js';
 import { readErrorReason } from '../files/read-error.js';
 import { describeFailure, fileLevelFailure } from './yaml-failure.js';
 import { keyText, MAPPING, NodeTable, NONE, SEQUENCE, type Located } from './yaml-node-table.js';
+import { reparseChanged, type EarlierParse } from './yaml-reparse.js';
 
 /**
  * YAML text → data, with the position of every key and value, and nothing that can escape or
@@ -80,13 +81,19 @@ function describeReadError(error: unknown): string {
   return readErrorReason(error);
 }
 
-/** Parses YAML text; never throws. Errors are complete report lines (`file:line:column message`). */
-export function parseYaml(text: string, displayPath: string): YamlParse {
+/**
+ * Parses YAML text; never throws. Errors are complete report lines (`file:line:column message`).
+ * With the parse of an earlier version of the file, only the entries that changed are read again
+ * where that gives the same data (see yaml-reparse.ts).
+ */
+export function parseYaml(text: string, displayPath: string, earlier?: EarlierParse): YamlParse {
   // js-yaml drops a leading BOM itself, which would shift every position by one.
   const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   // The common case, read at js-yaml's own speed: without an anchor no alias can expand, and a
   // valid file needs no positions (they are composed when a problem or warning asks for one).
   if (!source.includes('&')) {
+    const reread = earlier && reparseChanged(source, earlier, MAX_NESTING);
+    if (reread !== undefined) return { ok: true, document: new YamlDocument(source, displayPath, reread) };
     try {
       const data = jsYaml.load(source, { schema: jsYaml.CORE_SCHEMA, maxDepth: MAX_NESTING } as jsYaml.LoadOptions);
       return { ok: true, document: new YamlDocument(source, displayPath, data) };
@@ -128,7 +135,8 @@ export class YamlDocument {
 
   /** `nodes` is composed on first use when the text was read without positions. */
   constructor(
-    private readonly text: string,
+    /** The text parsed, without a byte-order mark. */
+    readonly text: string,
     private readonly displayPath: string,
     readonly data: unknown,
     private composedNodes?: NodeTable,

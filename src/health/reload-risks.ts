@@ -39,7 +39,8 @@ export function reloadRisks(
   lastCheck: (domain: string) => CheckedDomain | undefined,
 ): string[] {
   const risks: string[] = [];
-  for (const next of after.policies) {
+  // A policy served as it was adds no risk.
+  for (const next of after.changedSince(before)) {
     const checked = lastCheck(next.domain);
     if (checked === undefined || next.policy.mode === 'none') continue;
     const previous = before.forHost(next.host);

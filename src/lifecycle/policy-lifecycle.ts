@@ -103,9 +103,9 @@ export class PolicyLifecycle {
   /** The configured domains and, unless retire_removed_domains is off, the removed ones still retiring. */
   domainsToServe(configured: readonly DomainPolicy[]): DomainPolicy[] {
     const now = this.now();
-    // What is served now was served until this moment: a domain removed now has served until now.
-    if (this.servedSet) this.record(this.servedSet, now);
     const names = new Set(configured.map((domain) => domain.name));
+    // What is served now was served until this moment: a domain removed now has served until now.
+    for (const served of this.servedSet?.policies ?? []) if (!names.has(served.domain)) this.recordOne(served, now);
     const retiring = this.options.retireRemoved ? retirementsAt(names, this.histories.values(), now) : [];
     this.retiring = new Map(retiring.map((retirement) => [retirement.domain, retirement]));
     return [...configured, ...retiring.map((retirement) => retirementPolicy(retirement.domain))];
@@ -120,8 +120,17 @@ export class PolicyLifecycle {
   /** A new policy set is served (at start, after a reload or a rebuild). */
   served(policies: PolicySet): void {
     const now = this.now();
+    const before = this.servedSet;
     this.servedSet = policies;
-    this.record(policies, now);
+    // A policy served before and now (a reload keeps the object) is recorded by the next tick, as
+    // between reloads; recording all 100 000 at every reload was a tenth of one. A replaced one
+    // was served until now, and its successor from now.
+    for (const served of policies.changedSince(before)) {
+      const earlier = before?.forHost(served.host);
+      if (earlier === served) continue;
+      if (earlier) this.recordOne(earlier, now);
+      this.recordOne(served, now);
+    }
     for (const [domain, retirement] of this.retiring) {
       if (this.announced.get(domain)?.until === retirement.until) continue;
       const policy = policies.forHost(`mta-sts.${domain}`)!;
@@ -180,18 +189,20 @@ export class PolicyLifecycle {
   }
 
   private record(policies: PolicySet, now: number): void {
-    for (const served of policies.policies) {
-      const before = this.histories.get(served.domain) ?? { domain: served.domain, policies: [] };
-      const last = before.policies.at(-1);
-      const newRecord = last?.id !== served.id;
-      // The same id is the same policy: its record holds the facts, and the body is not copied
-      // out of the served Buffer again for each of 100 000 domains.
-      const after = recordServed(before, newRecord ? factsOf(served) : last!, now);
-      this.histories.set(served.domain, after);
-      // A policy still being served is written at most once per interval (the retirement's end allows for that).
-      const due = now - (this.savedAt.get(served.domain) ?? -Infinity) >= SERVED_RECORD_INTERVAL_MS;
-      if (newRecord || due) this.save(after, now);
-    }
+    for (const served of policies.policies) this.recordOne(served, now);
+  }
+
+  private recordOne(served: ServedPolicy, now: number): void {
+    const before = this.histories.get(served.domain) ?? { domain: served.domain, policies: [] };
+    const last = before.policies.at(-1);
+    const newRecord = last?.id !== served.id;
+    // The same id is the same policy: its record holds the facts, and the body is not copied
+    // out of the served Buffer again for each of 100 000 domains.
+    const after = recordServed(before, newRecord ? factsOf(served) : last!, now);
+    this.histories.set(served.domain, after);
+    // A policy still being served is written at most once per interval (the retirement's end allows for that).
+    const due = now - (this.savedAt.get(served.domain) ?? -Infinity) >= SERVED_RECORD_INTERVAL_MS;
+    if (newRecord || due) this.save(after, now);
   }
 
   private save(history: DomainHistory, now: number): void {

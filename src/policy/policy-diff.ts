@@ -20,7 +20,7 @@ export interface PolicySetDiff {
 /** What a reload changes, for one summary log line an admin can act on. */
 export function diffPolicySets(before: PolicySet, after: PolicySet): PolicySetDiff {
   const diff: PolicySetDiff = { domains_added: [], domains_removed: [], changed: [], publish: [] };
-  for (const next of after.policies) {
+  for (const next of after.changedSince(before)) {
     const previous = before.forHost(next.host);
     if (!previous) {
       diff.domains_added.push(next.domain);
@@ -30,9 +30,7 @@ export function diffPolicySets(before: PolicySet, after: PolicySet): PolicySetDi
       diff.publish.push({ domain: next.domain, policy_id: next.id });
     }
   }
-  for (const previous of before.policies) {
-    if (!after.forHost(previous.host)) diff.domains_removed.push(previous.domain);
-  }
+  for (const previous of after.removedSince(before)) diff.domains_removed.push(previous.domain);
   return diff;
 }
 

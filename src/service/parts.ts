@@ -45,7 +45,7 @@ export interface Parts {
  */
 export async function buildParts(options: ServiceOptions): Promise<{ log: Logger; config: Config; parts: Parts }> {
   const env = options.env ?? process.env;
-  const { config, warnings, text } = await loadStartConfig(options.configPath, env);
+  const { config, warnings, text, reuse } = await loadStartConfig(options.configPath, env);
   const { logDestination = createLogDestination } = options;
   const buffer = { bytes: config.logBufferBytes, flushIntervalMs: config.logFlushIntervalMs };
   const log = createLogger(config.logLevel, typeof logDestination === 'function' ? logDestination(buffer) : logDestination);
@@ -91,6 +91,7 @@ export async function buildParts(options: ServiceOptions): Promise<{ log: Logger
     log,
     config,
     text,
+    reuse,
     handlers: {
       apply: (next, policies) => {
         trustProxy = trustedProxies(next.trustProxy);
