@@ -5,8 +5,8 @@ import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
  * Where the young generation stops growing. V8 doubles it whenever much of it survives a
  * scavenge, up to 32 MiB on Node 20 and 128 MiB on Node 24; under a burst of fetches it got
  * there and stayed, a quarter of the service's memory on Node 20 (issue 14: peak RSS). What a
- * fetch allocates is dead within the request, so 16 MiB holds many bursts' worth: measured with
- * the shared bench, the cap lowered peak RSS by 10 to 35 MB and did not lower throughput.
+ * fetch allocates is dead within the request, so 16 MiB holds many bursts' worth. Under the
+ * shared bench's load (README, Benchmark) the service's peak RSS went from 120–155 MB to 108–126 MB.
  */
 export const YOUNG_GENERATION_CAP_BYTES = 16 * 1024 * 1024;
 
