@@ -6,7 +6,9 @@ import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
  * scavenge, up to 32 MiB on Node 20 and 128 MiB on Node 24; under a burst of fetches it got
  * there and stayed, a quarter of the service's memory on Node 20 (issue 14: peak RSS). What a
  * fetch allocates is dead within the request, so 16 MiB holds many bursts' worth. Under the
- * shared bench's load (README, Benchmark) the service's peak RSS went from 120–155 MB to 108–126 MB.
+ * shared bench's sequence of loads, the peak RSS on Node 24 (the container's) went from 232 MB
+ * to 157–164 MB; on Node 20, whose young generation stops at 32 MiB anyway, it stayed within
+ * the noise (134–144 MB against 140–145 MB).
  */
 export const YOUNG_GENERATION_CAP_BYTES = 16 * 1024 * 1024;
 
