@@ -9,7 +9,7 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pino, { type DestinationStream } from 'pino';
-import { capYoungGeneration } from '../src/cli/young-generation.js';
+import { sizeHeapForServing } from '../src/cli/heap-sizing.js';
 import { Service } from '../src/service/service.js';
 import { serveControl } from './server-control.js';
 
@@ -63,7 +63,7 @@ const service = await Service.start({
 });
 const startMs = performance.now() - started;
 // As `serve` does once started, so that memory is measured as deployed.
-capYoungGeneration();
+sizeHeapForServing();
 
 serveControl({
   port: service.listeners.httpsAddress.port,

@@ -2,7 +2,7 @@ import type { DestinationStream } from 'pino';
 import { createLogDestination, createLogger, UNBUFFERED, type LogBuffer } from '../log/logger.js';
 import { StartError } from '../config/start-error.js';
 import { Service } from '../service/service.js';
-import { capYoungGeneration } from './young-generation.js';
+import { sizeHeapForServing } from './heap-sizing.js';
 
 /** A stop must finish within this time; in-flight requests get until then. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
@@ -45,7 +45,7 @@ export async function serve(configPath: string, stdout: NodeJS.WritableStream): 
 
   started = service;
   // After the start, whose own garbage (the config, the policy set) must not set the cap's moment.
-  const releaseYoungGeneration = capYoungGeneration();
+  const releaseHeapWatch = sizeHeapForServing();
   process.on('SIGHUP', () => {
     service.log.info({ event: 'reload_requested', signal: 'SIGHUP' }, 'reloading the config');
     void service.reload();
@@ -65,7 +65,7 @@ export async function serve(configPath: string, stdout: NodeJS.WritableStream): 
         service.log.flush(() => process.exit(0));
       }, SHUTDOWN_DEADLINE_MS - 500);
       deadline.unref();
-      releaseYoungGeneration();
+      releaseHeapWatch();
       service.stop().then(
         () => resolve(0),
         () => resolve(1),
