@@ -118,6 +118,16 @@ function utcMoment(value: unknown): number | undefined {
   return Number.isNaN(epochMs) ? undefined : epochMs;
 }
 
+/** A served policy's stored fields, in the order of the database's columns. */
+export type StoredRecordFields = [
+  id: unknown,
+  mode: unknown,
+  maxAge: unknown,
+  body: unknown,
+  firstServed: unknown,
+  lastServed: unknown,
+];
+
 /**
  * One served policy from its stored fields, in the order of the database's columns (the files'
  * times converted first), or what is wrong with it as `<field>: <why>`. Checked by hand, not with
@@ -125,12 +135,7 @@ function utcMoment(value: unknown): number | undefined {
  * schema checks were a large part of a start, and the database hands rows over fastest as arrays.
  */
 export function recordFrom(
-  id: unknown,
-  mode: unknown,
-  maxAge: unknown,
-  body: unknown,
-  firstServed: unknown,
-  lastServed: unknown,
+  ...[id, mode, maxAge, body, firstServed, lastServed]: StoredRecordFields
 ): ServedPolicyRecord | string {
   if (typeof id !== 'string' || !POLICY_ID.test(id)) return `id: ${shown(id)} is not a policy id (1 to 32 letters and digits)`;
   if (!POLICY_MODES.includes(mode as never)) return `mode: ${shown(mode)} is not one of ${POLICY_MODES.join(', ')}`;

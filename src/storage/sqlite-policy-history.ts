@@ -6,6 +6,7 @@ import {
   loadHistoryFiles,
   readHistoryFiles,
   recordFrom,
+  type StoredRecordFields,
   type OpenedPolicyHistory,
   type PolicyHistoryImport,
   type PolicyHistoryStore,
@@ -38,16 +39,7 @@ const PART: StatePart = {
 };
 
 /** A row as the query hands it over: an array, which better-sqlite3 builds faster than an object. */
-type Row = [
-  domain: unknown,
-  position: unknown,
-  id: unknown,
-  mode: unknown,
-  maxAge: unknown,
-  body: unknown,
-  firstServed: unknown,
-  lastServed: unknown,
-];
+type Row = [domain: unknown, position: unknown, ...StoredRecordFields];
 
 interface PendingSave {
   history: DomainHistory;
