@@ -14,6 +14,9 @@ const TERMINAL_CONTROLS_AFTER_JSON = /[\u007f-\u009f\u2028\u2029\u200e\u200f\u20
 // The same plus C0 controls, and the backslash that starts an escape, for text shown without quotes.
 const UNPRINTABLE = /[\u0000-\u001f\\\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g;
 
+// Anything but printable ASCII, or the backslash: the characters printable() may have to escape.
+const NEEDS_ESCAPING = /[^\u0020-\u005b\u005d-\u007e]/;
+
 /** `\u009b` for a control, `\\` for the backslash itself, so that an escape in the output always means one. */
 const escapeCharacter = (character: string) =>
   character === '\\' ? '\\\\' : `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`;
@@ -26,6 +29,8 @@ export const cutMark = (left: number) => `…(+${left})`;
  * character (C0, DEL, C1), bidirectional control and the backslash escaped.
  */
 export function printable(text: string, limit: number): string {
+  // Nearly every User-Agent and Host: nothing to cut or escape, found without building a new string.
+  if (text.length <= limit && !NEEDS_ESCAPING.test(text)) return text;
   // A surrogate pair is one character: cut before it rather than through it.
   const end = text.length <= limit ? text.length : isHighSurrogate(text.charCodeAt(limit - 1)) ? limit - 1 : limit;
   const kept = end === text.length ? text : text.slice(0, end);
