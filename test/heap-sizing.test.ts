@@ -45,11 +45,17 @@ function largestGenerations(
 test('sized for serving after a start that grew the young generation to 16 MiB, a burst takes it no further', () => {
   const unsized = largestGenerations(undefined, { grownFirst: true });
   const sized = largestGenerations('', { grownFirst: true });
-  assert.ok(unsized.young > YOUNG_GENERATION_CAP_BYTES, `unsized, the burst reaches only ${unsized.young} bytes: the test proves nothing`);
+  assert.ok(
+    unsized.young > YOUNG_GENERATION_CAP_BYTES,
+    `unsized, the burst reaches only ${unsized.young} bytes: the test proves nothing`,
+  );
   // Node 20 stops at the cap. Node 24's V8 also grows the space by other ways than the growth
   // factor when this much survives, but stops well short of its own maximum (128 MiB); under the
   // shared bench's loads it stayed at the cap.
-  assert.ok(sized.young >= YOUNG_GENERATION_CAP_BYTES && sized.young <= unsized.young / 2, `young: ${sized.young} bytes, ${unsized.young} unsized`);
+  assert.ok(
+    sized.young >= YOUNG_GENERATION_CAP_BYTES && sized.young <= unsized.young / 2,
+    `young: ${sized.young} bytes, ${unsized.young} unsized`,
+  );
 });
 
 test('sized for serving while the young generation is small, it stops growing before V8 would stop it', () => {

@@ -44,7 +44,7 @@ test('buffered: flush_interval_ms writes out what is gathered; unbuffered writes
     const writer = new LogWriter(fd, { bytes: 65_536, flushIntervalMs: 50 });
     writer.write(LINE(1));
     assert.equal(readFileSync(path, 'utf8'), '');
-    for (const until = Date.now() + 5_000; readFileSync(path, 'utf8') === '' && Date.now() < until; ) await sleep(10);
+    for (const until = Date.now() + 5_000; readFileSync(path, 'utf8') === '' && Date.now() < until;) await sleep(10);
     assert.equal(readFileSync(path, 'utf8'), LINE(1));
 
     const unbuffered = new LogWriter(fd, { bytes: 0, flushIntervalMs: 0 });

@@ -39,7 +39,8 @@ const HEAP_GROWING_OPTION = /heap[-_]growing/;
  */
 export function sizeHeapForServing(nodeOptions = `${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`): () => void {
   const { oldGenerationGrowth, youngGenerationCap } = heapSettingsLeftToUs(nodeOptions);
-  if (oldGenerationGrowth && getHeapStatistics().used_heap_size < SMALL_HEAP_BYTES) setFlagsFromString(`--heap-growing-percent=${OLD_GENERATION_GROWTH_PERCENT}`);
+  if (oldGenerationGrowth && getHeapStatistics().used_heap_size < SMALL_HEAP_BYTES)
+    setFlagsFromString(`--heap-growing-percent=${OLD_GENERATION_GROWTH_PERCENT}`);
   if (!youngGenerationCap) return () => {};
   const capIfGrown = (): boolean => {
     if (youngGenerationBytes() < YOUNG_GENERATION_CAP_BYTES) return false;
@@ -58,7 +59,10 @@ export function sizeHeapForServing(nodeOptions = `${process.env.NODE_OPTIONS ?? 
 
 /** Which of the two sizes the operator's node options leave to sizeHeapForServing. */
 export function heapSettingsLeftToUs(nodeOptions: string): { oldGenerationGrowth: boolean; youngGenerationCap: boolean } {
-  return { oldGenerationGrowth: !HEAP_GROWING_OPTION.test(nodeOptions), youngGenerationCap: !SEMI_SPACE_OPTION.test(nodeOptions) };
+  return {
+    oldGenerationGrowth: !HEAP_GROWING_OPTION.test(nodeOptions),
+    youngGenerationCap: !SEMI_SPACE_OPTION.test(nodeOptions),
+  };
 }
 
 export function youngGenerationBytes(): number {

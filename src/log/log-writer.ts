@@ -81,7 +81,7 @@ export class LogWriter {
   }
 
   private writeBytes(bytes: Buffer, from: number): void {
-    for (let offset = from; offset < bytes.length; ) {
+    for (let offset = from; offset < bytes.length;) {
       try {
         offset += writeSync(this.fd, bytes, offset);
       } catch (error) {

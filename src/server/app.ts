@@ -42,8 +42,7 @@ export type AppOptions = CommonOptions &
  * and redirects. Without `tls` the https app runs over plain HTTP, which is what `inject()` tests use.
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const tls =
-    options.listener === 'https' && options.tls ? { ...options.tls, neutral: createNeutralCertificate() } : undefined;
+  const tls = options.listener === 'https' && options.tls ? { ...options.tls, neutral: createNeutralCertificate() } : undefined;
   // Made once the app is complete: it sends the security headers the app's helmet sets.
   let policyResponder: PolicyResponder | undefined;
   const respond: PolicyResponder | undefined =
