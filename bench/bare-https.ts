@@ -1,0 +1,56 @@
+/**
+ * The shared bench's bare `node:https` server (../shared/bench/servers/node-minimal.js) with one
+ * of the service's per-connection costs added at a time, to count what each costs a new
+ * connection with bench/instructions-per-connection.sh (README, "Against the leanest Node server
+ * that logs"). BARE_HTTPS_WITH names it:
+ *   tls-settings   the policy listener's TLS settings: SNI callback, ALPN, suites, signature algorithms
+ *   limits         its header, request, keep-alive and handshake limits (src/server/node-server.ts)
+ *   inactivity     its inactivity timeout, server.setTimeout
+ *   socket-set     its set of open sockets for a graceful stop
+ * Nothing, or anything else: the bare server.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type ServerOptions } from 'node:https';
+import type { Socket } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import { DEFAULT_CONNECTION_LIMITS } from '../src/server/node-server.js';
+import { tlsServerOptions } from '../src/server/tls-options.js';
+
+const env = process.env;
+const added = env.BARE_HTTPS_WITH ?? '';
+const policy = readFileSync(env.BENCH_POLICY_FILE!);
+const key = readFileSync(env.BENCH_KEY!, 'utf8');
+const cert = readFileSync(env.BENCH_CERT!, 'utf8');
+const headers = { 'Content-Type': 'text/plain', 'Content-Length': String(policy.length) };
+
+const options: ServerOptions = { key, cert };
+if (added === 'tls-settings') {
+  const certificate = { context: createSecureContext({ key, cert }), dnsNames: ['mta-sts.example.com'] };
+  Object.assign(options, tlsServerOptions({ certificateFor: () => certificate, neutral: { key, cert } }));
+}
+if (added === 'limits') {
+  const limits = DEFAULT_CONNECTION_LIMITS;
+  Object.assign(options, {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: 1_000,
+    requireHostHeader: true,
+    handshakeTimeout: limits.headersTimeoutMs,
+  });
+}
+
+const server = createServer(options, (request, response) => {
+  response.writeHead(200, headers);
+  response.end(request.method === 'HEAD' ? undefined : policy);
+});
+if (added === 'inactivity') server.setTimeout(DEFAULT_CONNECTION_LIMITS.inactivityTimeoutMs);
+if (added === 'socket-set') {
+  const sockets = new Set<Socket>();
+  server.on('secureConnection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+}
+server.listen(Number(env.BENCH_PORT), env.BENCH_HOST ?? '127.0.0.1');
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));
