@@ -4,6 +4,7 @@ import { createFetchLog, type PolicyFetch } from '../src/fetches/fetch-log.js';
 import { ProviderClassifier } from '../src/fetches/providers.js';
 import { createLogger } from '../src/log/logger.js';
 import { loggable } from '../src/text/printable.js';
+import { googleFetch } from './support/policy-fetches.js';
 
 // The policy_fetch line is written from JSON text built per request rather than by pino's
 // log.info(object): byte for byte what pino writes for the README's fields, whatever a client sends.
@@ -23,18 +24,8 @@ function rawLines() {
   return { lines, write: (line: string) => void lines.push(line) };
 }
 
-const fetch = (overrides: Partial<PolicyFetch>): PolicyFetch => ({
-  host: 'mta-sts.example.com',
-  domain: 'example.com',
-  ip: '209.85.128.5',
-  ua: 'Google-SMTP-STS',
-  method: 'GET',
-  status: 200,
-  policyId: '20261201T000000',
-  tls: 'TLSv1.3',
-  responseMs: 0.012_345_6,
-  ...overrides,
-});
+const fetch = (overrides: Partial<PolicyFetch>): PolicyFetch =>
+  googleFetch({ policyId: '20261201T000000', responseMs: 0.012_345_6, ...overrides });
 
 const FETCHES: PolicyFetch[] = [
   fetch({}),

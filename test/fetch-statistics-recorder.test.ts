@@ -10,13 +10,13 @@ import {
   startFetchStatistics,
   type CountedFetch,
 } from '../src/fetches/fetch-statistics.js';
-import type { PolicyFetch } from '../src/fetches/fetch-log.js';
 import { createLogger } from '../src/log/logger.js';
 import { MAX_ADDRESSES_PER_DAY, type ProviderFetchStatistics } from '../src/storage/fetch-statistics-store.js';
 import { stateDatabasePath } from '../src/storage/state-dir.js';
 import { SqliteFetchStatistics } from '../src/storage/sqlite-fetch-statistics.js';
 import { daysBefore, utcDay } from '../src/time/days.js';
 import { LogCapture } from './support/log-capture.js';
+import { googleFetch } from './support/policy-fetches.js';
 
 // The statistics recorder in process over the real SQLite store in a scratch directory: what one
 // batch holds, when batches are written, a batch the database refuses, retention, and start-up.
@@ -62,18 +62,7 @@ function holdWriteLock(stateDir: string): { release(): void } {
   };
 }
 
-const policyFetch = (overrides: Partial<PolicyFetch>): PolicyFetch => ({
-  host: 'mta-sts.example.com',
-  domain: 'example.com',
-  ip: '209.85.128.5',
-  ua: 'Google-SMTP-STS',
-  method: 'GET',
-  status: 200,
-  policyId: 'id-1',
-  tls: 'TLSv1.3',
-  responseMs: 0.2,
-  ...overrides,
-});
+const policyFetch = googleFetch;
 
 test('isCountedFetch: a GET answered with a policy of ours, nothing else (RFC 8461 §3.3: what a sender caches)', () => {
   assert.equal(isCountedFetch({ method: 'GET', domain: 'example.com', policyId: 'id-1' }), true);
