@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type ServerOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { DEFAULT_CONNECTION_LIMITS } from '../src/server/node-server.js';
+import { DEFAULT_CONNECTION_LIMITS, nodeServerLimits } from '../src/server/node-server.js';
 import { tlsServerOptions } from '../src/server/tls-options.js';
 
 const env = process.env;
@@ -29,14 +29,10 @@ if (added === 'tls-settings') {
   Object.assign(options, tlsServerOptions({ certificateFor: () => certificate, neutral: { key, cert } }));
 }
 if (added === 'limits') {
-  const limits = DEFAULT_CONNECTION_LIMITS;
+  // As createNodeServer sets them for a TLS listener: the handshake has the headers' deadline.
   Object.assign(options, {
-    headersTimeout: limits.headersTimeoutMs,
-    requestTimeout: limits.requestTimeoutMs,
-    keepAliveTimeout: limits.keepAliveTimeoutMs,
-    connectionsCheckingInterval: 1_000,
-    requireHostHeader: true,
-    handshakeTimeout: limits.headersTimeoutMs,
+    ...nodeServerLimits(DEFAULT_CONNECTION_LIMITS),
+    handshakeTimeout: DEFAULT_CONNECTION_LIMITS.headersTimeoutMs,
   });
 }
 

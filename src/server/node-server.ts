@@ -24,8 +24,8 @@ export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = {
   inactivityTimeoutMs: 10_000,
 };
 
-/** Node's server options for the limits. */
-function nodeServerLimits(limits: ConnectionLimits) {
+/** Node's server options for the limits (bench/bare-https.ts counts what they cost a connection). */
+export function nodeServerLimits(limits: ConnectionLimits) {
   return {
     headersTimeout: limits.headersTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
