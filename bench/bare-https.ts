@@ -5,30 +5,32 @@
  * that logs"). BARE_HTTPS_WITH names it:
  *   tls-settings   the policy listener's TLS settings: SNI callback, ALPN, suites, signature algorithms
  *   limits         its header, request, keep-alive and handshake limits (src/server/node-server.ts)
- *   inactivity     its inactivity timeout, server.setTimeout
- *   socket-set     its set of open sockets for a graceful stop
- * Nothing, or anything else: the bare server.
+ *   connections    its open connections, kept for a graceful stop and swept for the inactivity timeout
+ * Several, comma-separated, add up. Nothing, or anything else: the bare server.
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type ServerOptions } from 'node:https';
-import type { Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
+import { trackOpenConnections } from '../src/net/open-connections.js';
 import { DEFAULT_CONNECTION_LIMITS, nodeServerLimits } from '../src/server/node-server.js';
 import { tlsServerOptions } from '../src/server/tls-options.js';
+import { createNeutralCertificate } from '../src/tls/neutral-certificate.js';
 
 const env = process.env;
-const added = env.BARE_HTTPS_WITH ?? '';
+const added = new Set((env.BARE_HTTPS_WITH ?? '').split(','));
 const policy = readFileSync(env.BENCH_POLICY_FILE!);
 const key = readFileSync(env.BENCH_KEY!, 'utf8');
 const cert = readFileSync(env.BENCH_CERT!, 'utf8');
 const headers = { 'Content-Type': 'text/plain', 'Content-Length': String(policy.length) };
 
 const options: ServerOptions = { key, cert };
-if (added === 'tls-settings') {
+if (added.has('tls-settings')) {
   const certificate = { context: createSecureContext({ key, cert }), dnsNames: ['mta-sts.example.com'] };
-  Object.assign(options, tlsServerOptions({ certificateFor: () => certificate, neutral: { key, cert } }));
+  // As deployed, the neutral certificate is another key than the served one (`same-neutral`: the served one's).
+  const neutral = added.has('same-neutral') ? { key, cert } : createNeutralCertificate();
+  Object.assign(options, tlsServerOptions({ certificateFor: () => certificate, neutral }));
 }
-if (added === 'limits') {
+if (added.has('limits')) {
   // As createNodeServer sets them for a TLS listener: the handshake has the headers' deadline.
   Object.assign(options, {
     ...nodeServerLimits(DEFAULT_CONNECTION_LIMITS),
@@ -40,13 +42,6 @@ const server = createServer(options, (request, response) => {
   response.writeHead(200, headers);
   response.end(request.method === 'HEAD' ? undefined : policy);
 });
-if (added === 'inactivity') server.setTimeout(DEFAULT_CONNECTION_LIMITS.inactivityTimeoutMs);
-if (added === 'socket-set') {
-  const sockets = new Set<Socket>();
-  server.on('secureConnection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-}
+if (added.has('connections')) trackOpenConnections(server, 'secureConnection', DEFAULT_CONNECTION_LIMITS.inactivityTimeoutMs);
 server.listen(Number(env.BENCH_PORT), env.BENCH_HOST ?? '127.0.0.1');
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));

@@ -43,7 +43,7 @@ export async function prepareFixture(work: string): Promise<HttpsFixture> {
   // The minimal server answers what the service's own code renders, so both send identical bodies.
   const loaded = loadConfigText(text, configPath);
   if (!loaded.ok) throw new Error(`bench config rejected:\n${loaded.errors.join('\n')}`);
-  const body = new PolicySet(loaded.config.domains).forHost(POLICY_HOST)!.body.toString('ascii');
+  const body = new PolicySet(loaded.config.domains).forHost(POLICY_HOST)!.body;
   return { dir, configPath, certPath, keyPath, caPem: pem, body };
 }
 

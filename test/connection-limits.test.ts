@@ -3,7 +3,9 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect as connectTcp, type AddressInfo, type Socket } from 'node:net';
 import { test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as connectTls } from 'node:tls';
+import { allowSilence, inactivityTimeoutOf, openConnectionsOf } from '../src/net/open-connections.js';
 import { closeConnectionsWithoutRequest, createNodeServer, type ConnectionLimits } from '../src/server/node-server.js';
 import { createNeutralCertificate } from '../src/tls/neutral-certificate.js';
 import { msUntil } from './support/deadline.js';
@@ -59,11 +61,16 @@ test('by default 10 s for headers, 30 s per request, 5 s idle keep-alive and 10 
   ];
   t.after(() => servers.forEach((server) => server.close()));
   assert.deepEqual(
-    servers.map((server) => [server.headersTimeout, server.requestTimeout, server.keepAliveTimeout, server.timeout]),
+    servers.map((server) => [server.headersTimeout, server.requestTimeout, server.keepAliveTimeout, inactivityTimeoutOf(server)]),
     [
       [10_000, 30_000, 5_000, 10_000],
       [10_000, 30_000, 700, 10_000],
     ],
+  );
+  // The inactivity timeout is the service's own sweep (src/net/open-connections.ts), not Node's timer per socket.
+  assert.deepEqual(
+    servers.map((server) => server.timeout),
+    [0, 0],
   );
 });
 
@@ -71,8 +78,31 @@ test('a client that connects and says nothing is closed at the inactivity timeou
   const { port } = await serve(t, { inactivityTimeoutMs: 300, headersTimeoutMs: 20_000, requestTimeoutMs: 30_000 });
   const silent = await client(port);
   const waited = await msUntil(silent.closed);
-  assert.ok(waited >= 250, `closed after ${waited} ms`);
+  // Swept a few times per timeout: closed at the timeout, and at most a quarter of it late (plus scheduling).
+  assert.ok(waited >= 250 && waited < 300 + 75 + 150, `closed after ${waited} ms`);
   assert.equal(silent.received(), '');
+});
+
+test('a connection that keeps sending, or keeps being answered, is not silent; one allowed to be silent stays open', async (t) => {
+  const { server, port } = await serve(t, { inactivityTimeoutMs: 300, headersTimeoutMs: 20_000, requestTimeoutMs: 30_000 });
+  const sending = await client(port);
+  const answered = await client(port);
+  const allowed = await client(port);
+  const silent = await client(port);
+  const serverSide = [...openConnectionsOf(server)].find((socket) => socket.remotePort === allowed.socket.localPort);
+  allowSilence(serverSide!);
+  // For 900 ms (three timeouts): a header byte every 100 ms on one, a request every 100 ms on another.
+  sending.socket.write('GET / HTTP/1.1\r\nHost: mta-sts.example.com\r\nX-Slow: ');
+  for (let step = 0; step < 9; step++) {
+    sending.socket.write('x');
+    answered.socket.write(get('/'));
+    await sleep(100);
+  }
+  await msUntil(silent.closed, 1_000);
+  assert.equal(sending.socket.destroyed, false);
+  assert.equal(answered.socket.destroyed, false);
+  assert.equal(allowed.socket.destroyed, false);
+  assert.match(answered.received(), /^HTTP\/1\.1 200 /);
 });
 
 test('a client trickling its headers faster than the inactivity timeout gets 408 at the headers timeout', async (t) => {

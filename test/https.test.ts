@@ -11,6 +11,7 @@ import { freePorts } from './support/ports.js';
 import { LogCapture, LOOPBACK_LISTEN, startTestService, writeTestConfig, type TestService } from './support/service.js';
 import { PolicySet } from '../src/policy/policy-set.js';
 import { buildApp } from '../src/server/app.js';
+import { inactivityTimeoutOf } from '../src/net/open-connections.js';
 import { createLogger } from '../src/log/logger.js';
 import { Service } from '../src/service/service.js';
 
@@ -295,11 +296,11 @@ test('by default both listeners allow 10 s for headers, 30 s per request, 5 s id
     await buildApp({ ...common, listener: 'http', keyAuthorization: async () => undefined, httpsPort: 443 }),
   ];
   for (const app of apps) {
-    const { headersTimeout, requestTimeout, keepAliveTimeout, timeout } = app.server;
+    const { headersTimeout, requestTimeout, keepAliveTimeout } = app.server;
     // The README's "Connection limits" promises these numbers.
     assert.deepEqual(
-      { headersTimeout, requestTimeout, keepAliveTimeout, timeout },
-      { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000, timeout: 10_000 },
+      { headersTimeout, requestTimeout, keepAliveTimeout, inactivityTimeout: inactivityTimeoutOf(app.server) },
+      { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000, inactivityTimeout: 10_000 },
     );
     await app.close();
   }

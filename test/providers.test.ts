@@ -409,6 +409,29 @@ test('IpRangeTable: /0 matches everything in its family only', () => {
   assert.equal(table.lookup('1.2.3.4'), 'any v4');
 });
 
+test('IpRangeTable: an answer given before a range is added is not given after it; many addresses are all answered right', () => {
+  const table = new IpRangeTable<string>();
+  table.add('10.0.0.0/8', 'wide');
+  assert.deepEqual(
+    [table.lookup('10.1.2.3'), table.lookup('192.0.2.1'), table.lookup('not an address')],
+    ['wide', undefined, undefined],
+  );
+  table.add('10.1.0.0/16', 'narrow');
+  table.add('192.0.2.0/24', 'documentation');
+  assert.deepEqual(
+    [table.lookup('10.1.2.3'), table.lookup('192.0.2.1'), table.lookup('not an address')],
+    ['narrow', 'documentation', undefined],
+  );
+  // More addresses than the table remembers, twice over: the second round is answered as the first.
+  const addresses = Array.from({ length: 10_000 }, (_, index) => `10.${index >> 8}.${index & 255}.1`);
+  const first = addresses.map((ip) => table.lookup(ip));
+  assert.deepEqual(
+    addresses.map((ip) => table.lookup(ip)),
+    first,
+  );
+  assert.equal(first.filter((value) => value === 'narrow').length, 256);
+});
+
 test('IpRangeTable: /32 and /128 match exactly one address', () => {
   const table = new IpRangeTable<string>();
   table.add('192.0.2.7/32', 'host4');

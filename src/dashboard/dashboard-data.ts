@@ -236,7 +236,7 @@ export async function domainDetail(sources: DashboardSources, domain: string): P
     domain,
     mode: policy.policy.mode,
     policy_id: policy.id,
-    policy_text: policy.body.toString('ascii'),
+    policy_text: policy.body,
     dns_records: recordsToPublish(policy, {}, sources.receivers).map(formatZoneLine),
     fetches: fetches ?? null,
     fetch_period: fetchPeriod,

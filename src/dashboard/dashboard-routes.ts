@@ -2,6 +2,7 @@ import helmet from '@fastify/helmet';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import type { LiveFetch } from '../fetches/live-fetches.js';
+import { allowSilence } from '../net/open-connections.js';
 import { normaliseDomainName } from '../policy/domain-name.js';
 import { DASHBOARD_CSS, DASHBOARD_JS } from './assets.js';
 import { domainDetail, overview } from './dashboard-data.js';
@@ -116,7 +117,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: DashboardRo
     }
     reply.hijack();
     // The stream is meant to stay open: the inactivity timeout of ordinary requests does not apply; the heartbeat and the backlog bound do.
-    request.raw.socket.setTimeout(0);
+    allowSilence(request.raw.socket);
     raw.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',

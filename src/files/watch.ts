@@ -1,15 +1,26 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 
 export interface Watch {
   close(): void;
 }
 
 /**
- * Calls `onChange` soon after anything happens in the folders of the given files, and every
- * `pollMs` as a fallback (network file systems and some container mounts send no events).
- * Editors save by renaming and Kubernetes swaps a `..data` symlink, so events are taken for
- * the whole folder and the consumer decides by re-reading whether its file really changed.
+ * Whether an event in a watched folder may concern one of `names`. Editors save by renaming a
+ * temporary file onto the name (the event names the file) and Kubernetes swaps its `..data`
+ * symlink (the event names `..data` or its timestamped folder). Any other name is another
+ * file: a log or a database written next to the config must not set off a re-read per write.
+ */
+function concernsWatched(names: ReadonlySet<string>, filename: string | null): boolean {
+  // Some platforms name no file: the consumer's re-read decides.
+  if (filename === null) return true;
+  return names.has(filename) || filename.startsWith('..');
+}
+
+/**
+ * Calls `onChange` soon after one of the files changes in its folder, and every `pollMs` as a
+ * fallback (network file systems and some container mounts send no events). The consumer
+ * decides by re-reading whether its file really changed.
  */
 export function watchFiles(paths: readonly string[], onChange: () => void, { debounceMs = 100, pollMs = 2000 } = {}): Watch {
   let timer: NodeJS.Timeout | undefined;
@@ -17,10 +28,17 @@ export function watchFiles(paths: readonly string[], onChange: () => void, { deb
     clearTimeout(timer);
     timer = setTimeout(onChange, debounceMs);
   };
+  const namesByFolder = new Map<string, Set<string>>();
+  for (const path of paths) {
+    const names = namesByFolder.get(dirname(path)) ?? new Set<string>();
+    namesByFolder.set(dirname(path), names.add(basename(path)));
+  }
   const watchers: FSWatcher[] = [];
-  for (const folder of new Set(paths.map((path) => dirname(path)))) {
+  for (const [folder, names] of namesByFolder) {
     try {
-      const watcher = watch(folder, { persistent: false }, soon);
+      const watcher = watch(folder, { persistent: false }, (_event, filename) => {
+        if (concernsWatched(names, filename)) soon();
+      });
       watcher.on('error', () => undefined); // the folder went away; polling carries on
       watchers.push(watcher);
     } catch {

@@ -44,7 +44,7 @@ async function checkPolicyFetch(served: ServedPolicy, address: string, environme
     ca: environment.ca,
     timeoutMs: environment.timeoutMs,
   });
-  const expected = served.body.toString('ascii');
+  const expected = served.body;
   const fetch: CheckResult = !fetched.ok
     ? {
         id: 'policy_fetch',

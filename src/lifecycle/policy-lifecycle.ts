@@ -263,5 +263,5 @@ export class PolicyLifecycle {
 
 function factsOf(served: ServedPolicy) {
   const { mode, maxAge } = served.policy;
-  return { id: served.id, mode, maxAge, body: served.body.toString('ascii') };
+  return { id: served.id, mode, maxAge, body: served.body };
 }

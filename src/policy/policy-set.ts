@@ -8,8 +8,11 @@ export interface ServedPolicy {
   readonly host: string;
   readonly policy: StsPolicy;
   readonly id: string;
-  /** The exact response body, rendered once per config load rather than per request. */
-  readonly body: Buffer;
+  /**
+   * The exact response body, rendered once per config load rather than per request: ASCII (the
+   * names are A-labels), so its length is its length in bytes.
+   */
+  readonly body: string;
   readonly tlsRptRua: readonly string[];
 }
 
@@ -42,8 +45,7 @@ export class PolicySet {
           host,
           policy: domain.policy,
           id: policyIdOf(text),
-          // Stryker disable next-line StringLiteral: the policy is ASCII (A-labels, digits), the same bytes in any encoding Node defaults to
-          body: Buffer.from(text, 'ascii'),
+          body: text,
           tlsRptRua: domain.tlsRptRua,
         };
         this.fresh!.push(served);

@@ -1,6 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import { openConnectionsOf, trackOpenConnections } from '../net/open-connections.js';
 import type { TlsServerOptions } from '../tls/server-settings.js';
 import { tlsServerOptions } from './tls-options.js';
 
@@ -39,8 +40,6 @@ export function nodeServerLimits(limits: ConnectionLimits) {
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => void;
 
-const openSockets = new WeakMap<Server, Set<Socket>>();
-
 export function createNodeServer(
   handler: Handler,
   tls: TlsServerOptions | undefined,
@@ -59,15 +58,8 @@ export function createNodeServer(
       )
     : createHttpServer(nodeServerLimits(limits), handler);
   // The header deadline starts with the first byte of a request; a client that connects and
-  // then says nothing is closed by this inactivity timeout instead.
-  server.setTimeout(limits.inactivityTimeoutMs);
-  const sockets = new Set<Socket>();
-  server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
-    sockets.add(socket);
-    // Stryker disable next-line ArrowFunction,BlockStatement: a closed socket left in the set is only destroyed again, which does nothing; what it costs is memory, which no test can watch
-    socket.once('close', () => sockets.delete(socket));
-  });
-  openSockets.set(server, sockets);
+  // then says nothing is closed by the inactivity timeout instead.
+  trackOpenConnections(server, tls ? 'secureConnection' : 'connection', limits.inactivityTimeoutMs);
   return server;
 }
 
@@ -76,7 +68,7 @@ export function createNodeServer(
  * keep-alive, silent, or still sending headers), and leaves those being answered alone.
  */
 export function closeConnectionsWithoutRequest(server: Server): void {
-  for (const socket of openSockets.get(server) ?? []) {
+  for (const socket of openConnectionsOf(server)) {
     // Node sets `_httpMessage` while a response is pending on the socket; its own
     // closeIdleConnections() relies on the same field but skips sockets without a request yet.
     if (!(socket as Socket & { _httpMessage?: unknown })._httpMessage) socket.destroy();

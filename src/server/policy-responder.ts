@@ -11,9 +11,14 @@ export const POLICY_PATH = '/.well-known/mta-sts.txt';
 
 // RFC 8461 §3.2: the policy is served as text/plain.
 const POLICY_CONTENT_TYPE = 'text/plain; charset=utf-8';
-const NOT_FOUND = Buffer.from('404 not found\n');
-const METHOD_NOT_ALLOWED = Buffer.from('405 method not allowed\n');
-const MISDIRECTED = Buffer.from('421 misdirected request\n');
+const NOT_FOUND = '404 not found\n';
+const METHOD_NOT_ALLOWED = '405 method not allowed\n';
+const MISDIRECTED = '421 misdirected request\n';
+/**
+ * Every body here is ASCII. Given as a latin1 string, Node writes the headers and the body to
+ * the socket as one string, where a Buffer body costs a second, gathered write (writev).
+ */
+const BODY_ENCODING = 'latin1';
 
 export interface PolicyResponderOptions {
   /** Read on every request, so a config reload is a single reference swap. */
@@ -63,7 +68,7 @@ export function createPolicyResponder({
     const method = request.method ?? '';
     const misdirected = served !== undefined && direct && certificateCovers?.(request.socket as TLSSocket, served.host) === false;
     let status: number;
-    let body: Buffer;
+    let body: string;
     if (misdirected) {
       // RFC 9110 §15.5.20: this connection cannot answer for that host (SNI for one domain, Host
       // for another, or no SNI); the client may retry on a connection made for the host.
@@ -79,7 +84,8 @@ export function createPolicyResponder({
     const responseHeaders = [...fixedHeaders, 'content-type', POLICY_CONTENT_TYPE, 'content-length', String(body.length)];
     if (status === 405) responseHeaders.push('allow', 'GET, HEAD');
     response.writeHead(status, responseHeaders);
-    response.end(method === 'HEAD' ? undefined : body);
+    if (method === 'HEAD') response.end();
+    else response.end(body, BODY_ENCODING);
     recordFetch({
       host,
       // A misdirected request is not a fetch of the domain's policy: it is logged like one for a host we do not serve.

@@ -10,7 +10,11 @@ export interface TlsServerOptions {
 // RFC 8461 §3.3 requires TLS; RFC 8996 retired 1.0 and 1.1. TLS 1.3 keeps its default suites
 // (all AEAD). TLS 1.2 gets forward-secret ECDHE with an AEAD cipher only (RFC 9325 §4.2): no CBC
 // (nor its SHA-1 MACs), no CCM or CCM8, no ARIA or Camellia, no static RSA or finite-field DHE.
-const TLS13_SUITES = ['TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256', 'TLS_AES_128_GCM_SHA256'];
+// AES-128-GCM comes first, as in Mozilla's recommended configurations and Go's crypto/tls: its
+// handshake hashes with SHA-256, which current x86 and ARM processors compute in hardware, where
+// OpenSSL's default first choice hashes with SHA-384 in software (about 3 % of a new connection's
+// cost in the README's benchmark).
+const TLS13_SUITES = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
 const TLS12_SUITES = [
   'ECDHE-RSA-AES128-GCM-SHA256',
   'ECDHE-RSA-AES256-GCM-SHA384',

@@ -156,5 +156,5 @@ export function expectedAfter(bytes: Buffer, path: string): { served: string } |
   const domain = HOST.slice('mta-sts.'.length);
   const configured = loaded.config.domains;
   const retired = configured.some((policy) => policy.name === domain) ? [] : [retirementPolicy(domain)];
-  return { served: new PolicySet([...configured, ...retired]).forHost(HOST)!.body.toString('ascii') };
+  return { served: new PolicySet([...configured, ...retired]).forHost(HOST)!.body };
 }

@@ -43,8 +43,8 @@ export const ACCEPTED_TLS12_SUITES: readonly { suite: string; key: KeyType }[] =
   { suite: 'ECDHE-RSA-CHACHA20-POLY1305', key: 'rsa' },
 ];
 
-/** TLS 1.3 keeps OpenSSL's default suites. */
-export const TLS13_SUITES = ['TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256', 'TLS_AES_128_GCM_SHA256'];
+/** TLS 1.3 keeps OpenSSL's default suites (the listener prefers AES-128-GCM: src/tls/server-settings.ts). */
+export const TLS13_SUITES = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
 
 /**
  * A TLS server that accepts every suite OpenSSL has, with both certificates: a suite the policy
