@@ -204,10 +204,7 @@ test('a reload that fails in an unforeseen way is logged, and the reloads after 
     const fault = running.log.lines.indexOf(running.log.events('config_error').at(-1)!);
     const reloaded = running.log.lines.slice(fault).filter((line) => line.event === 'config_reloaded');
     assert.ok(reloaded.length >= 1 && reloaded.length <= 2, `${reloaded.length} reloads after the fault`);
-    assert.equal(
-      running.service.currentPolicies.forHost('mta-sts.example.com')!.body,
-      body('enforce', ['mx2.example.com']),
-    );
+    assert.equal(running.service.currentPolicies.forHost('mta-sts.example.com')!.body, body('enforce', ['mx2.example.com']));
   } finally {
     await running.service.stop();
   }
