@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { watchFiles } from '../src/files/watch.js';
+import { BUSY_FOLDER, watchFiles } from '../src/files/watch.js';
 
 // The folder watch behind config and certificate reloads (src/files/watch.ts): which events in
 // the folder lead to a re-read before the next poll.
@@ -56,4 +56,27 @@ test('a Kubernetes ConfigMap update (its ..data symlink swapped to a new folder)
   await rename(join(folder, '..data_tmp'), join(folder, '..data'));
   await sleep(SETTLE_MS);
   assert.equal(calls(), 1);
+});
+
+test('a folder busy with other files is left to the poll: its watch stops waking the service, the poll still sees the file change', async (t) => {
+  const folder = await mkdtemp(join(tmpdir(), 'mta-sts-watch-'));
+  await writeFile(join(folder, 'mta-sts.yaml'), 'domains: {}\n');
+  let calls = 0;
+  const pollMs = 4_000;
+  const watch = watchFiles([join(folder, 'mta-sts.yaml')], () => calls++, { debounceMs: DEBOUNCE_MS, pollMs });
+  t.after(async () => {
+    watch.close();
+    await rm(folder, { recursive: true, force: true });
+  });
+  // A log next to the config: more lines than BUSY_FOLDER allows in its window.
+  for (let line = 0; line <= BUSY_FOLDER.otherChanges + 20; line++) {
+    await writeFile(join(folder, 'service.log'), `line ${line}\n`, { flag: 'a' });
+  }
+  await sleep(SETTLE_MS);
+  const started = Date.now();
+  await writeFile(join(folder, 'mta-sts.yaml'), 'domains: { example.com: {} }\n');
+  await sleep(SETTLE_MS);
+  assert.equal(calls, 0, 'the change is not seen through the watch');
+  while (calls === 0) await sleep(20);
+  assert.ok(Date.now() - started < pollMs + SETTLE_MS, 'the poll sees it');
 });

@@ -18,9 +18,17 @@ function concernsWatched(names: ReadonlySet<string>, filename: string | null): b
 }
 
 /**
+ * Other files' changes in a folder within one window past which its watch is closed, leaving the
+ * folder to the poll: a log written next to the config would otherwise wake the service for
+ * every line it writes (the benchmark's setup, and a `serve > service.log` beside the config).
+ */
+export const BUSY_FOLDER = { otherChanges: 100, windowMs: 10_000 };
+
+/**
  * Calls `onChange` soon after one of the files changes in its folder, and every `pollMs` as a
- * fallback (network file systems and some container mounts send no events). The consumer
- * decides by re-reading whether its file really changed.
+ * fallback (network file systems and some container mounts send no events; a folder busy with
+ * other files' changes, BUSY_FOLDER, is left to it too). The consumer decides by re-reading
+ * whether its file really changed.
  */
 export function watchFiles(paths: readonly string[], onChange: () => void, { debounceMs = 100, pollMs = 2000 } = {}): Watch {
   let timer: NodeJS.Timeout | undefined;
@@ -35,9 +43,17 @@ export function watchFiles(paths: readonly string[], onChange: () => void, { deb
   }
   const watchers: FSWatcher[] = [];
   for (const [folder, names] of namesByFolder) {
+    let windowStart = 0;
+    let otherChanges = 0;
     try {
       const watcher = watch(folder, { persistent: false }, (_event, filename) => {
-        if (concernsWatched(names, filename)) soon();
+        if (concernsWatched(names, filename)) {
+          soon();
+          return;
+        }
+        const now = Date.now();
+        if (now - windowStart >= BUSY_FOLDER.windowMs) [windowStart, otherChanges] = [now, 0];
+        if (++otherChanges > BUSY_FOLDER.otherChanges) watcher.close();
       });
       watcher.on('error', () => undefined); // the folder went away; polling carries on
       watchers.push(watcher);
