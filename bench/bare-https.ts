@@ -1,9 +1,10 @@
 /**
  * The shared bench's bare `node:https` server (../shared/bench/servers/node-minimal.js) with one
  * of the service's per-connection costs added at a time, to count what each costs a new
- * connection with bench/instructions-per-connection.sh (README, "Against the leanest Node server
- * that logs"). BARE_HTTPS_WITH names it:
- *   tls-settings   the policy listener's TLS settings: SNI callback, ALPN, suites, signature algorithms
+ * connection with bench/instructions-per-connection.sh or bench/side-by-side.sh (README, "Against
+ * the leanest Node server that logs"). BARE_HTTPS_WITH names it:
+ *   tls-settings   the policy listener's TLS settings: SNI callback, ALPN, suites, signature
+ *                  algorithms, and a neutral certificate of its own (same-neutral: the served one)
  *   limits         its header, request, keep-alive and handshake limits (src/server/node-server.ts)
  *   connections    its open connections, kept for a graceful stop and swept for the inactivity timeout
  * Several, comma-separated, add up. Nothing, or anything else: the bare server.

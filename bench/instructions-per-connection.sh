@@ -5,7 +5,7 @@
 # ../shared/bench/setup.sh (its certificate, fixture and tlsnew client):
 #   bash bench/instructions-per-connection.sh node ../shared/bench/servers/node-pino.js
 #   bash bench/instructions-per-connection.sh bash ../shared/bench/targets/mta-sts-server.sh
-#   BARE_HTTPS_WITH=inactivity bash bench/instructions-per-connection.sh node dist/bench/bare-https.js
+#   BARE_HTTPS_WITH=connections bash bench/instructions-per-connection.sh node dist/bench/bare-https.js
 # The server is started as the shared bench starts it (its BENCH_* variables, port 18443), under
 # valgrind, which follows a shell's exec into node.
 # Four clients for 20 s warm the JIT up; the counters are zeroed, and the next 20 s are counted.
