@@ -15,8 +15,8 @@ const NOT_FOUND = '404 not found\n';
 const METHOD_NOT_ALLOWED = '405 method not allowed\n';
 const MISDIRECTED = '421 misdirected request\n';
 /**
- * Every body here is ASCII. Given as a latin1 string, Node writes the headers and the body to
- * the socket as one string, where a Buffer body costs a second, gathered write (writev).
+ * Every body here is ASCII. Node joins a string body to the headers before it writes them; a
+ * Buffer body would be written after them as a chunk of its own.
  */
 const BODY_ENCODING = 'latin1';
 
