@@ -33,7 +33,7 @@ start() { # COMMAND PORT LOGDIR -> the process group leader's pid
   echo $!
 }
 
-# Requests the client completed in $2 seconds against port $1, as `load keepalive|newconn PORT SECONDS`.
+# `load keepalive|newconn PORT SECONDS`: the requests the client completed against PORT in SECONDS.
 load() {
   if [[ $1 == newconn ]]; then
     taskset -c 0 "$bench/bin/tlsnew" -addr "127.0.0.1:$2" -path $url_path -host $host -c 25 -d "$3s" -tls 1.3 2>&1 |

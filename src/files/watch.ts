@@ -22,7 +22,7 @@ function concernsWatched(names: ReadonlySet<string>, filename: string | null): b
  * folder to the poll: a log written next to the config would otherwise wake the service for
  * every line it writes (the benchmark's setup, and a `serve > service.log` beside the config).
  */
-export const BUSY_FOLDER = { otherChanges: 100, windowMs: 10_000 };
+export const BUSY_FOLDER: Readonly<{ otherChanges: number; windowMs: number }> = { otherChanges: 100, windowMs: 10_000 };
 
 /**
  * Calls `onChange` soon after one of the files changes in its folder, and every `pollMs` as a
