@@ -6,6 +6,13 @@ const MAX_LABEL_LENGTH = 63;
 const MAX_NAME_LENGTH = 253;
 // RFC 5321 §4.1.2 Domain: LDH labels that neither start nor end with a hyphen.
 const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+/**
+ * A name already in its wire form, which is how nearly every name in a config is written: the
+ * rules below (length, labels, an alphabetic top label) in one match. At 100 000 domains the
+ * step-by-step checks were a tenth of the service's start.
+ */
+const LDH_LABEL_UP_TO_MAX = `[a-z0-9](?:[a-z0-9-]{0,${MAX_LABEL_LENGTH - 2}}[a-z0-9])?`;
+const WIRE_FORM = new RegExp(`^(?=.{1,${MAX_NAME_LENGTH}}$)(?:${LDH_LABEL_UP_TO_MAX}\\.)+(?![0-9]+$)${LDH_LABEL_UP_TO_MAX}$`);
 
 export type NameCheck = { ok: true; name: string } | { ok: false; reason: string };
 
@@ -14,6 +21,7 @@ export type NameCheck = { ok: true; name: string } | { ok: false; reason: string
  * dot, IDN U-labels converted to A-labels (RFC 8461 §3.2 compares mx patterns as A-labels).
  */
 export function normaliseDomainName(input: string): NameCheck {
+  if (WIRE_FORM.test(input)) return { ok: true, name: input };
   const trimmed = input.trim().replace(/\.$/, '');
   if (trimmed === '') return { ok: false, reason: 'is empty' };
   if (isAddressLiteral(trimmed)) return { ok: false, reason: 'is an IP address, not a domain name' };

@@ -3,6 +3,7 @@ import * as x509 from '@peculiar/x509';
 import type { Storage } from '../storage/storage.js';
 import { loadCertificate, parsePrivateKey, type LiveCertificate, type PrivateKey } from './certificate.js';
 import { DAY_MS } from '../time/days.js';
+import { mapWithLimit } from '../files/concurrency.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -12,6 +13,8 @@ const LEAF_LIFETIME_DAYS = 397;
 const RENEW_BEFORE_DAYS = 30;
 /** Names per certificate: thousands of domains must not make one huge certificate sent in every handshake. */
 const NAMES_PER_CERTIFICATE = 100;
+/** Stored certificates read at once: enough to keep the disk and the thread pool busy. */
+const CONCURRENT_READS = 16;
 
 /** Where the CA certificate is kept in storage: in the state directory, the file clients trust. */
 export const SELF_SIGNED_CA_KEY = 'self-signed/ca.pem';
@@ -51,9 +54,16 @@ export class SelfSignedIssuer {
     const wanted = new Set(hosts);
     const kept: LiveCertificate[] = [];
     const covered = new Set<string>();
-    for (const key of await this.leafKeys()) {
-      const certificate = this.loaded.get(key) ?? (await this.loadLeaf(key, leafPrivateKey));
+    const keys = await this.leafKeys();
+    // Read a few at a time: one after the other, a start with 1 000 certificates mostly waited for the disk.
+    const stored = await mapWithLimit(
+      keys,
+      CONCURRENT_READS,
+      async (key) => this.loaded.get(key) ?? (await this.loadLeaf(key, leafPrivateKey)),
+    );
+    for (const [index, certificate] of stored.entries()) {
       if (!certificate) continue;
+      const key = keys[index]!;
       const stillNeeded = certificate.dnsNames.filter((name) => wanted.has(name));
       if (certificate.notAfter.getTime() - now.getTime() < RENEW_BEFORE_DAYS * DAY_MS || stillNeeded.length === 0) {
         this.loaded.delete(key);
