@@ -53,6 +53,19 @@ test('a client without SNI, or with a name we do not serve, gets a neutral certi
   assert.equal((await fetchWith('MTA-STS.Example.ORG', ORG)).certificate.subjectaltname, `DNS:${COM}, DNS:${ORG}`);
 });
 
+test('no TLS session is resumed: a client that offers the one it was given gets a full handshake, and its policy', async () => {
+  // A sender fetches a policy again days later (RFC 8461 §3.3): the server keeps no session for it.
+  for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+    const tls = { servername: COM, ca: servers.ecdsa.caPem, minVersion: version, maxVersion: version };
+    const first = await rawHttpsRequest(running.httpsPort, policyRequest(COM), tls);
+    assert.ok(first.session, `${version}: the server handed out a session to offer`);
+    const second = await rawHttpsRequest(running.httpsPort, policyRequest(COM), { ...tls, session: first.session });
+    assert.equal(second.sessionReused, false, version);
+    assert.equal(second.status, 200, version);
+    assert.equal(second.certificate.subjectaltname, `DNS:${COM}, DNS:${ORG}`, version);
+  }
+});
+
 test('an RSA certificate is served for its name, not the neutral ECDSA one, to clients that prefer ECDSA', async () => {
   // Node's SNI callback adds the chosen certificate beside the listener's default one; the server's preference must pick it.
   // OpenSSL's own client order, which Postfix uses: ECDSA suites and signature algorithms first.

@@ -9,24 +9,43 @@ export interface RawResponse {
   body: string;
   certificate: PeerCertificate;
   protocol: string | null;
+  /** Whether the handshake resumed the session offered in `tls.session`. */
+  sessionReused: boolean;
+  /** The last session the server handed out on this connection (a TLS 1.3 ticket, say), to offer on the next. */
+  session: Buffer | undefined;
 }
 
 /** Sends exact request bytes over a new TLS connection and reads until the server closes it. */
 export function rawHttpsRequest(port: number, request: string, tls: ConnectionOptions): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, ...tls }, () => socket.write(request));
+    let sessionReused = false;
+    let session: Buffer | undefined;
+    const socket = connect({ host: '127.0.0.1', port, ...tls }, () => {
+      sessionReused = socket.isSessionReused();
+      socket.write(request);
+    });
     const chunks: Buffer[] = [];
+    socket.on('session', (offered: Buffer) => (session = offered));
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', reject);
     socket.on('end', () => {
       const raw = Buffer.concat(chunks).toString('latin1');
-      resolve({ ...parseResponse(raw), certificate: socket.getPeerCertificate(), protocol: socket.getProtocol() });
+      resolve({
+        ...parseResponse(raw),
+        certificate: socket.getPeerCertificate(),
+        protocol: socket.getProtocol(),
+        sessionReused,
+        session,
+      });
     });
   });
 }
 
 /** The same over plain TCP, for the port-80 listener. */
-export function rawHttpRequest(port: number, request: string): Promise<Omit<RawResponse, 'certificate' | 'protocol'>> {
+export function rawHttpRequest(
+  port: number,
+  request: string,
+): Promise<Omit<RawResponse, 'certificate' | 'protocol' | 'sessionReused' | 'session'>> {
   return new Promise((resolve, reject) => {
     const socket = connectTcp({ host: '127.0.0.1', port }, () => socket.write(request));
     const chunks: Buffer[] = [];
