@@ -33,12 +33,23 @@ export class PolicySet {
   constructor(domains: readonly DomainPolicy[], earlier?: PolicySet) {
     this.earlier = earlier && new WeakRef(earlier);
     let earlierHosts = 0;
+    // A reload keeps the domains in the order they are written, so the earlier policy of a domain
+    // is most often the one after the last found (or the next, when one was removed): found there,
+    // its host is not built and hashed again, a fifth of making the set at 100 000 domains.
+    const earlierInOrder = earlier ? [...earlier.byHost.values()] : [];
+    let next = 0;
+    const earlierOf = (name: string): ServedPolicy | undefined => {
+      const at = earlierInOrder[next]?.domain === name ? next : earlierInOrder[next + 1]?.domain === name ? next + 1 : -1;
+      if (at < 0) return earlier?.byHost.get(POLICY_HOST_PREFIX + name);
+      next = at + 1;
+      return earlierInOrder[at];
+    };
     this.byHost = new Map(
       domains.map((domain) => {
-        const host = POLICY_HOST_PREFIX + domain.name;
-        const kept = earlier?.byHost.get(host);
+        const kept = earlierOf(domain.name);
         if (kept) earlierHosts++;
-        if (kept?.policy === domain.policy && kept.tlsRptRua === domain.tlsRptRua) return [host, kept];
+        if (kept?.policy === domain.policy && kept.tlsRptRua === domain.tlsRptRua) return [kept.host, kept];
+        const host = kept?.host ?? POLICY_HOST_PREFIX + domain.name;
         const text = renderPolicy(domain.policy);
         const served: ServedPolicy = {
           domain: domain.name,
