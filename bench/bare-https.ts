@@ -7,8 +7,10 @@
  *                  algorithms, and a neutral certificate of its own (same-neutral: the served one)
  *   limits         its header, request, keep-alive and handshake limits (src/server/node-server.ts)
  *   connections    its open connections, kept for a graceful stop and swept for the inactivity timeout
+ *   no-tickets     only the TLS setting that seals no session into tickets (SSL_OP_NO_TICKET)
  * Several, comma-separated, add up. Nothing, or anything else: the bare server.
  */
+import { constants } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type ServerOptions } from 'node:https';
 import { createSecureContext } from 'node:tls';
@@ -31,6 +33,7 @@ if (added.has('tls-settings')) {
   const neutral = added.has('same-neutral') ? { key, cert } : createNeutralCertificate();
   Object.assign(options, tlsServerOptions({ certificateFor: () => certificate, neutral }));
 }
+if (added.has('no-tickets')) options.secureOptions = constants.SSL_OP_NO_TICKET;
 if (added.has('limits')) {
   // As createNodeServer sets them for a TLS listener: the handshake has the headers' deadline.
   Object.assign(options, {
