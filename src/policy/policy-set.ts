@@ -34,8 +34,9 @@ export class PolicySet {
     this.earlier = earlier && new WeakRef(earlier);
     let earlierHosts = 0;
     // A reload keeps the domains in the order they are written, so the earlier policy of a domain
-    // is most often the one after the last found (or the next, when one was removed): found there,
-    // its host is not built and hashed again: half of making the set from the served one at 100 000 domains.
+    // is most often the one after the last found (or the next, when one was removed). Found there,
+    // its host is not built and hashed again: half of making the set from the served one at
+    // 100 000 domains.
     const earlierInOrder = earlier ? [...earlier.byHost.values()] : [];
     let next = 0;
     const earlierOf = (name: string): ServedPolicy | undefined => {
