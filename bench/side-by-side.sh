@@ -70,7 +70,8 @@ for ((round = 1; round <= rounds; round++)); do
     load ${warm% *} "${ports[1]}" ${warm#* } >/dev/null
     wait
   done
-  pids=("$(pgrep -s "${leaders[0]}" node | head -1)" "$(pgrep -s "${leaders[1]}" node | head -1)")
+  # Node 24 names its main thread, and so its process, MainThread; Node 20 leaves it node.
+  pids=("$(pgrep -s "${leaders[0]}" -x 'node|MainThread' | head -1)" "$(pgrep -s "${leaders[1]}" -x 'node|MainThread' | head -1)")
   before=("$(cpu_ticks "${pids[0]}")" "$(cpu_ticks "${pids[1]}")")
   load "$scenario" "${ports[0]}" "$measured" >"$scratch/requests-a" &
   load "$scenario" "${ports[1]}" "$measured" >"$scratch/requests-b"
