@@ -55,13 +55,7 @@ export class SelfSignedIssuer {
     const kept: LiveCertificate[] = [];
     const covered = new Set<string>();
     const keys = await this.leafKeys();
-    // Read a few at a time: one after the other, a start with 1 000 certificates mostly waited for the disk.
-    const stored = await mapWithLimit(
-      keys,
-      CONCURRENT_READS,
-      async (key) => this.loaded.get(key) ?? (await this.loadLeaf(key, leafPrivateKey)),
-    );
-    for (const [index, certificate] of stored.entries()) {
+    for (const [index, certificate] of (await this.loadLeaves(keys, leafPrivateKey)).entries()) {
       if (!certificate) continue;
       const key = keys[index]!;
       const stillNeeded = certificate.dnsNames.filter((name) => wanted.has(name));
@@ -123,8 +117,16 @@ export class SelfSignedIssuer {
     const leafKeyPem = (await this.storage.load(LEAF_KEY_KEY))?.toString();
     if (leafKeyPem === undefined) return [];
     const leafKey = parsePrivateKey(leafKeyPem, LEAF_KEY_KEY);
-    const certificates = await Promise.all((await this.leafKeys()).map((key) => this.loadLeaf(key, leafKey)));
+    const certificates = await this.loadLeaves(await this.leafKeys(), leafKey);
     return certificates.filter((certificate) => certificate !== undefined);
+  }
+
+  /**
+   * The stored leaf certificates of `keys`, in their order, a few read at a time: one after the
+   * other, a start with 1 000 certificates mostly waited for the disk.
+   */
+  private loadLeaves(keys: readonly string[], leafKey: PrivateKey): Promise<(LiveCertificate | undefined)[]> {
+    return mapWithLimit(keys, CONCURRENT_READS, async (key) => this.loaded.get(key) ?? (await this.loadLeaf(key, leafKey)));
   }
 
   /** A stored leaf certificate; undefined when another replica deleted it meanwhile. */

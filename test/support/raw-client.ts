@@ -2,11 +2,16 @@ import { once } from 'node:events';
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect, type ConnectionOptions, type PeerCertificate } from 'node:tls';
 
-export interface RawResponse {
+/** An HTTP response as read off the wire. */
+export interface PlainResponse {
   raw: string;
   status: number;
   headers: Record<string, string>;
   body: string;
+}
+
+/** The same over TLS, with what the handshake showed. */
+export interface RawResponse extends PlainResponse {
   certificate: PeerCertificate;
   protocol: string | null;
   /** Whether the handshake resumed the session offered in `tls.session`. */
@@ -42,10 +47,7 @@ export function rawHttpsRequest(port: number, request: string, tls: ConnectionOp
 }
 
 /** The same over plain TCP, for the port-80 listener. */
-export function rawHttpRequest(
-  port: number,
-  request: string,
-): Promise<Omit<RawResponse, 'certificate' | 'protocol' | 'sessionReused' | 'session'>> {
+export function rawHttpRequest(port: number, request: string): Promise<PlainResponse> {
   return new Promise((resolve, reject) => {
     const socket = connectTcp({ host: '127.0.0.1', port }, () => socket.write(request));
     const chunks: Buffer[] = [];
@@ -86,7 +88,7 @@ export async function trickle(socket: Socket, request: string, everyMs: number):
   return { response, sent, elapsedMs: Date.now() - firstByteAt };
 }
 
-function parseResponse(raw: string): { raw: string; status: number; headers: Record<string, string>; body: string } {
+function parseResponse(raw: string): PlainResponse {
   const split = raw.indexOf('\r\n\r\n');
   const [statusLine, ...headerLines] = raw.slice(0, split).split('\r\n');
   const headers: Record<string, string> = {};
