@@ -9,7 +9,7 @@ import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
  * node:crypto and a few DER encoders instead of an X.509 library: the one the self-signed source
  * uses costs a deployment with files or ACME about 20 MB of memory for this one certificate.
  */
-export function createNeutralCertificate(now = new Date(), serial = randomBytes(16)): { cert: string; key: string } {
+export function createNeutralCertificate(now = new Date(), serial = randomSerial()): { cert: string; key: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const name = sequence(set(sequence(oid(COMMON_NAME), der(UTF8_STRING, Buffer.from('mta-sts-server')))));
   const tbsCertificate = sequence(
@@ -33,6 +33,13 @@ export function createNeutralCertificate(now = new Date(), serial = randomBytes(
 }
 
 const LIFETIME_MS = 3650 * 86_400_000;
+
+/** 16 random bytes whose first is not zero: the serial keeps its 128 bits once written in its shortest form. */
+function randomSerial(): Buffer {
+  const bytes = randomBytes(16);
+  bytes[0] ||= 1;
+  return bytes;
+}
 
 const BOOLEAN = 0x01;
 const INTEGER = 0x02;
