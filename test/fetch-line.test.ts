@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createFetchLog, type PolicyFetch } from '../src/fetches/fetch-log.js';
 import { ProviderClassifier } from '../src/fetches/providers.js';
+import { jsonMilliseconds, jsonString } from '../src/log/log-line.js';
 import { createLogger } from '../src/log/logger.js';
 import { loggable } from '../src/text/printable.js';
 import { googleFetch } from './support/policy-fetches.js';
@@ -85,4 +86,14 @@ test('policy_fetch lines follow the logger’s level, and need the service’s o
   assert.equal(quiet.lines.length, 1);
   // A child's bindings would belong in the line: it is refused rather than written without them.
   assert.throws(() => createFetchLog(logger.child({ listener: 'https' }), () => classifier), /made by createLogger/);
+});
+
+test('the line’s JSON text is what JSON.stringify writes, for every character and any duration', () => {
+  const texts = [null, '', 'example.com', 'Google-SMTP-STS', '"', '\\', 'a"b\\c', '\u0000\u001f\u007f', 'ü', '☃', '🚀', '\ud800'];
+  for (let code = 0; code <= 0xffff; code++) texts.push(`x${String.fromCharCode(code)}y`);
+  for (const text of texts) assert.equal(jsonString(text), JSON.stringify(text), `${JSON.stringify(text)}`);
+  const durations = [0, -0, 0.0004, 0.0005, 0.001, 0.0123456, 0.999, 1, 1.5, 12.3456789, 999.9995, 2_147_483.647, 2_147_483.648];
+  for (let micros = 0; micros < 3_000_000; micros += 7) durations.push(micros / 1000, micros / 1000 + 0.000_4);
+  durations.push(1e12, -1, Number.NaN, Number.POSITIVE_INFINITY);
+  for (const ms of durations) assert.equal(jsonMilliseconds(ms), JSON.stringify(Math.round(ms * 1000) / 1000), `${ms}`);
 });

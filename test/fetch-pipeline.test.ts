@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Attribution, PolicyFetch } from '../src/fetches/fetch-log.js';
 import { LogLimit } from '../src/fetches/log-limit.js';
 import { createFetchPipeline, type FetchSink } from '../src/fetches/pipeline.js';
 import { ProviderClassifier, type ProviderVerdict } from '../src/fetches/providers.js';
 import { ReverseDns, reverseLookupName } from '../src/fetches/reverse-dns.js';
-import { createLogger } from '../src/log/logger.js';
+import { createLogger, LogWriter } from '../src/log/logger.js';
 import { DNS_TYPE, TestDnsServer } from './support/dns-server.js';
 import { LogCapture } from './support/log-capture.js';
 
@@ -443,4 +447,46 @@ test('sinks: each told only what it listens for, closed one after the other in t
     'third closed',
   ]);
   assert.equal(log.events('policy_fetch').length, 2);
+});
+
+test('batched (log.buffer_bytes): fetches are recorded after the turn of the event loop, in order, and before any write-out', async () => {
+  const path = join(await mkdtemp(join(tmpdir(), 'mta-sts-batch-')), 'log');
+  const fd = openSync(path, 'w');
+  try {
+    const writer = new LogWriter(fd, { bytes: 65_536, flushIntervalMs: 60_000 });
+    const log = createLogger('info', writer);
+    const attributed: string[] = [];
+    const sink: FetchSink = { attributed: (fetch) => void attributed.push(fetch.ip) };
+    const pipeline = createFetchPipeline({ log, classifier: () => classifier, sinks: [sink], batched: true });
+    writer.gatherFrom(() => pipeline.drain());
+    const linesOnDisk = () =>
+      readFileSync(path, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { ip: string });
+
+    for (const ip of ['192.0.2.1', '192.0.2.2']) pipeline.record(fetchFrom(ip));
+    assert.deepEqual(attributed, [], 'nothing is recorded while the request is being answered');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(attributed, ['192.0.2.1', '192.0.2.2']);
+    assert.deepEqual(linesOnDisk(), [], 'the lines are gathered, as the log is buffered');
+
+    // A flush (SIGUSR1, the interval, a full buffer, the exit) writes what the pipeline holds too.
+    pipeline.record(fetchFrom('192.0.2.3'));
+    writer.flushSync();
+    assert.deepEqual(
+      linesOnDisk().map((line) => line.ip),
+      ['192.0.2.1', '192.0.2.2', '192.0.2.3'],
+    );
+    assert.deepEqual(attributed, ['192.0.2.1', '192.0.2.2', '192.0.2.3']);
+
+    // A stop records what is held before the sinks close.
+    pipeline.record(fetchFrom('192.0.2.4'));
+    await pipeline.close();
+    assert.deepEqual(attributed.at(-1), '192.0.2.4');
+    writer.flushSync();
+    assert.equal(linesOnDisk().length, 4);
+  } finally {
+    closeSync(fd);
+  }
 });

@@ -114,6 +114,16 @@ test('on a real socket: the policy without Fastify, and what needs its judgement
     direct.log.events('policy_fetch').map((line) => line.ip),
     ['127.0.0.1', '127.0.0.1'],
   );
+  // The user agent as Node's request.headers has it: a name in any case, the first of several; '' without one.
+  await direct.send('Host: mta-sts.example.org', 'user-AGENT: Google-SMTP-STS', 'User-Agent: second');
+  await direct.send('Host: mta-sts.example.org');
+  assert.deepEqual(
+    direct.log
+      .events('policy_fetch')
+      .slice(-2)
+      .map((line) => line.ua),
+    ['Google-SMTP-STS', ''],
+  );
 
   const behindProxy = await listen(['127.0.0.1']);
   assert.equal((await behindProxy.send('Host: mta-sts.example.org', 'X-Forwarded-For: 104.47.10.20')).status, 200);

@@ -4,7 +4,7 @@ import { IpRangeTable } from '../net/ip-ranges.js';
 import type { LogLimit } from './log-limit.js';
 import type { ReverseDns } from './reverse-dns.js';
 import { loggable } from '../text/printable.js';
-import { infoLineWriter } from '../log/log-line.js';
+import { infoLineWriter, jsonMilliseconds, jsonString } from '../log/log-line.js';
 
 /** What the server knows about one request for the policy path, before attribution. */
 export interface PolicyFetch {
@@ -96,15 +96,14 @@ export function createFetchLog(log: Logger, classifier: () => ProviderClassifier
   };
 }
 
-const json = JSON.stringify;
-
 /** The policy_fetch line's fields, as JSON text in the README's order: what `log.info` of them would write. */
 function policyFetchFields(fetch: PolicyFetch, verdict: ProviderVerdict): string {
   return (
-    `"event":"policy_fetch","domain":${json(fetch.domain)},"host":${json(loggable(fetch.host))},"ip":${json(fetch.ip)},` +
-    `"ua":${json(loggable(fetch.ua))},"provider":${json(verdict.provider)},"provider_evidence":${json(verdict.evidence)},` +
-    `"provider_claimed":${json(verdict.claimed ?? null)},"method":${json(fetch.method)},"status":${json(fetch.status)},` +
-    `"policy_id":${json(fetch.policyId)},"tls":${json(fetch.tls)},"response_ms":${json(Math.round(fetch.responseMs * 1000) / 1000)}`
+    `"event":"policy_fetch","domain":${jsonString(fetch.domain)},"host":${jsonString(loggable(fetch.host))},` +
+    `"ip":${jsonString(fetch.ip)},"ua":${jsonString(loggable(fetch.ua))},"provider":${jsonString(verdict.provider)},` +
+    `"provider_evidence":${jsonString(verdict.evidence)},"provider_claimed":${jsonString(verdict.claimed ?? null)},` +
+    `"method":${jsonString(fetch.method)},"status":${fetch.status},"policy_id":${jsonString(fetch.policyId)},` +
+    `"tls":${jsonString(fetch.tls)},"response_ms":${jsonMilliseconds(fetch.responseMs)}`
   );
 }
 

@@ -17,6 +17,8 @@ export interface FetchesContext {
   openStatistics: () => Promise<FetchStatisticsStore>;
   /** Lines of requests that are not policy fetches, per address and window; tests shorten the window. */
   logLimits?: Partial<LogLimits>;
+  /** Fetches recorded once per turn of the event loop (src/fetches/pipeline.ts). */
+  batched?: boolean;
 }
 
 export interface Fetches {
@@ -54,6 +56,7 @@ export async function startFetches(config: Config, context: FetchesContext): Pro
     limit: logLimit,
     ...(config.reverseDns.enabled && { reverseDns: ReverseDns.fromSettings(config.reverseDns) }),
     sinks: [...context.sinks, ...(statistics ? [statistics] : [])],
+    batched: context.batched ?? false,
   });
   return { pipeline, logLimit };
 }

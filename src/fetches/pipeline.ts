@@ -26,20 +26,36 @@ export interface FetchPipelineOptions {
   /** Confirmed reverse DNS for public addresses: a second log line, and attribution for addresses no range covers. */
   reverseDns?: ReverseDns;
   sinks: readonly FetchSink[];
+  /**
+   * Record the fetches of each turn of the event loop together, after it (setImmediate), rather
+   * than each one as it is answered: the attribution, the line and the sinks' code then run hot,
+   * one fetch after the other. For a log that is late anyway (log.buffer_bytes), whose flushes
+   * call drain() first.
+   */
+  batched?: boolean;
 }
 
 /** The responder's recorder, and the stop that lets what is in flight finish. */
 export interface FetchPipeline {
   readonly record: FetchRecorder;
-  /** Waits for pending reverse-DNS answers (so their fetches are counted), then closes the log limit and the sinks. */
+  /** Records the fetches a batched pipeline holds, now. */
+  drain(): void;
+  /** Records what it holds, waits for pending reverse-DNS answers (so their fetches are counted), then closes the log limit and the sinks. */
   close(): Promise<void>;
 }
 
 /** One fetch flows one way: responder → fetch log → attribution (reverse DNS) → sinks. */
-export function createFetchPipeline({ log, classifier, limit, reverseDns, sinks }: FetchPipelineOptions): FetchPipeline {
+export function createFetchPipeline({
+  log,
+  classifier,
+  limit,
+  reverseDns,
+  sinks,
+  batched = false,
+}: FetchPipelineOptions): FetchPipeline {
   const fetched = sinks.flatMap((sink) => (sink.fetched ? [sink.fetched.bind(sink)] : []));
   const attributed = sinks.flatMap((sink) => (sink.attributed ? [sink.attributed.bind(sink)] : []));
-  const record = createFetchLog(log, classifier, {
+  const recordNow = createFetchLog(log, classifier, {
     ...(limit && { limit }),
     ...(reverseDns && { reverseDns }),
     ...(fetched.length > 0 && {
@@ -53,9 +69,21 @@ export function createFetchPipeline({ log, classifier, limit, reverseDns, sinks 
       },
     }),
   });
+  let held: PolicyFetch[] = [];
+  const drain = () => {
+    const batch = held;
+    held = [];
+    for (const fetch of batch) recordNow(fetch);
+  };
   return {
-    record,
+    record: batched
+      ? (fetch) => {
+          if (held.push(fetch) === 1) setImmediate(drain);
+        }
+      : recordNow,
+    drain,
     async close() {
+      drain();
       await reverseDns?.drain();
       limit?.close();
       for (const sink of sinks) await sink.close?.();

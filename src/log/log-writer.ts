@@ -28,6 +28,7 @@ process.on('exit', () => {
  */
 export class LogWriter {
   private pending = '';
+  private readonly sources: (() => void)[] = [];
 
   constructor(
     private readonly fd: number,
@@ -37,6 +38,19 @@ export class LogWriter {
     // For the life of the process, as the writer is: unref'd, it keeps no process alive.
     setInterval(() => this.flushSync(), buffer.flushIntervalMs).unref();
     buffered.add(this);
+  }
+
+  /** Whether lines are gathered (log.buffer_bytes above 0) rather than written as they come. */
+  get buffered(): boolean {
+    return this.buffer.bytes > 0;
+  }
+
+  /**
+   * Lines another part holds back for this writer (the fetch pipeline's batch) are handed over,
+   * by calling `source`, before every write-out: a full buffer, the interval, a flush, the exit.
+   */
+  gatherFrom(source: () => void): void {
+    this.sources.push(source);
   }
 
   write(line: string): boolean {
@@ -52,6 +66,8 @@ export class LogWriter {
 
   /** Writes out what is gathered, now. */
   flushSync(): void {
+    // A source's lines may fill the buffer and write out from within: the rest follows here.
+    for (const source of this.sources) source();
     if (this.pending === '') return;
     const lines = this.pending;
     this.pending = '';

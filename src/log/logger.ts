@@ -2,7 +2,7 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 import { isoTimeOncePerMillisecond, writesTo } from './log-line.js';
 import { LogWriter, type LogBuffer } from './log-writer.js';
 
-export type { LogBuffer } from './log-writer.js';
+export { LogWriter, type LogBuffer } from './log-writer.js';
 
 /** Each line written as it is logged: for a process that has not read its config (yet). */
 export const UNBUFFERED: LogBuffer = { bytes: 0, flushIntervalMs: 0 };

@@ -1,10 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { normaliseIp } from '../net/ip-address.js';
 import type { FetchRecorder } from '../fetches/fetch-log.js';
 import type { PolicySet } from '../policy/policy-set.js';
 import { parseRequestTarget } from './request-target.js';
-import { hasAmbiguousHost } from './request-guards.js';
+import { hostAndAgentOf } from './request-guards.js';
 
 // RFC 8461 §3.3: the policy is at this fixed path on the policy host.
 export const POLICY_PATH = '/.well-known/mta-sts.txt';
@@ -39,6 +40,8 @@ export interface Requester {
   ip: string;
   /** The requested host (src/server/request-target.ts). */
   host: string;
+  /** The first User-Agent header; '' without one. */
+  userAgent: string;
   /**
    * The client's own TLS connection carries the request. A trusted proxy's connection is its
    * own (nginx sends no SNI upstream by default), so its requests are not held to the certificate.
@@ -62,7 +65,7 @@ export function createPolicyResponder({
   certificateCovers,
 }: PolicyResponderOptions): PolicyResponder {
   const fixedHeaders = Object.entries(headers).flat();
-  return (request, response, { ip, host, direct }) => {
+  return (request, response, { ip, host, userAgent, direct }) => {
     const started = performance.now();
     const served = policies().forHost(host);
     const method = request.method ?? '';
@@ -91,14 +94,36 @@ export function createPolicyResponder({
       // A misdirected request is not a fetch of the domain's policy: it is logged like one for a host we do not serve.
       domain: misdirected ? null : (served?.domain ?? null),
       ip,
-      ua: request.headers['user-agent'] ?? '',
+      ua: userAgent,
       method,
       status,
       policyId: status === 200 ? served!.id : null,
-      tls: (request.socket as Partial<TLSSocket>).getProtocol?.() ?? null,
+      tls: connectionOf(request.socket).tls,
       responseMs: performance.now() - started,
     });
   };
+}
+
+/** What every request on a connection shares, read once per connection: keep-alive requests ask again and again. */
+interface Connection {
+  /** The peer's address as the socket gives it. */
+  peer: string;
+  /** The same, normalised (src/net/ip-address.ts). */
+  ip: string;
+  /** Negotiated TLS version, e.g. "TLSv1.3"; null over plain HTTP. */
+  tls: string | null;
+}
+
+const connections = new WeakMap<Socket, Connection>();
+
+function connectionOf(socket: Socket): Connection {
+  let connection = connections.get(socket);
+  if (connection === undefined) {
+    const peer = socket.remoteAddress ?? '';
+    connection = { peer, ip: normaliseIp(peer), tls: (socket as Partial<TLSSocket>).getProtocol?.() ?? null };
+    connections.set(socket, connection);
+  }
+  return connection;
 }
 
 type RequestHandler = (request: IncomingMessage, response: ServerResponse) => void;
@@ -116,17 +141,15 @@ export function withPolicyFastPath(
   fastify: RequestHandler,
 ): RequestHandler {
   return (request, response) => {
-    const peer = request.socket.remoteAddress ?? '';
     const url = request.url ?? '';
-    if (url !== POLICY_PATH || trustProxy(peer) || hasAmbiguousHost(request.rawHeaders)) {
+    const connection = connectionOf(request.socket);
+    const headers = url === POLICY_PATH && !trustProxy(connection.peer) ? hostAndAgentOf(request.rawHeaders) : undefined;
+    const target = headers && parseRequestTarget(url, headers.host);
+    if (!target?.ok) {
+      // Fastify answers 400 for an ambiguous Host or a malformed one.
       fastify(request, response);
       return;
     }
-    const target = parseRequestTarget(url, request.headers.host);
-    if (!target.ok) {
-      fastify(request, response); // which answers 400
-      return;
-    }
-    respond(request, response, { ip: normaliseIp(peer), host: target.host, direct: true });
+    respond(request, response, { ip: connection.ip, host: target.host, userAgent: headers!.userAgent, direct: true });
   };
 }

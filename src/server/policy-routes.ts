@@ -19,7 +19,12 @@ export const policyRoutes: FastifyPluginCallback<PolicyRoutesOptions> = (app, { 
   app.all(POLICY_PATH, { helmet: false }, (request, reply) => {
     reply.hijack();
     const client = clientOf(request.raw, trustProxy);
-    respond(request.raw, reply.raw, { ip: client.ip, host: requestedHost(request.raw), direct: !client.proxied });
+    respond(request.raw, reply.raw, {
+      ip: client.ip,
+      host: requestedHost(request.raw),
+      userAgent: request.headers['user-agent'] ?? '',
+      direct: !client.proxied,
+    });
   });
   done();
 };

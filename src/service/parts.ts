@@ -9,7 +9,7 @@ import { ProviderRefresher } from '../fetches/provider-refresher.js';
 import type { FetchPipeline } from '../fetches/pipeline.js';
 import { createSelfCheck } from '../health/self-check-from-config.js';
 import type { SelfCheck } from '../health/self-check.js';
-import { createLogDestination, createLogger } from '../log/logger.js';
+import { createLogDestination, createLogger, LogWriter } from '../log/logger.js';
 import { trustedProxies } from '../net/trust-proxy.js';
 import type { TlsReports } from '../reports/report-service.js';
 import { Listeners } from '../server/listeners.js';
@@ -48,7 +48,8 @@ export async function buildParts(options: ServiceOptions): Promise<{ log: Logger
   const { config, warnings, text, reuse } = await loadStartConfig(options.configPath, env);
   const { logDestination = createLogDestination } = options;
   const buffer = { bytes: config.logBufferBytes, flushIntervalMs: config.logFlushIntervalMs };
-  const log = createLogger(config.logLevel, typeof logDestination === 'function' ? logDestination(buffer) : logDestination);
+  const destination = typeof logDestination === 'function' ? logDestination(buffer) : logDestination;
+  const log = createLogger(config.logLevel, destination);
   for (const warning of warnings) log.warn({ event: 'config_warning', warning }, warning);
   const keepsState = usesStateDir(config);
   if (keepsState) await prepareStateDir(config.stateDir);
@@ -105,6 +106,7 @@ export async function buildParts(options: ServiceOptions): Promise<{ log: Logger
       ...(selfCheck && { risks: (before, after) => selfCheck.risks(before, after) }),
     },
   });
+  const gathersLines = destination instanceof LogWriter && destination.buffered;
   const live = new LiveFetches(LIVE_FETCHES_KEPT, LIVE_VIEWS);
   const { pipeline: fetches, logLimit } = await startFetches(config, {
     log,
@@ -113,7 +115,10 @@ export async function buildParts(options: ServiceOptions): Promise<{ log: Logger
     sinks: metrics ? [metrics, live] : [],
     openStatistics: () => backends.openFetchStatistics('read-write'),
     logLimits: options.logLimits,
+    // Its lines are late anyway: fetches are recorded once per turn of the event loop, and before every write-out.
+    batched: gathersLines,
   });
+  if (gathersLines) destination.gatherFrom(() => fetches.drain());
   // The report intake and its parsers load only for a service that receives reports.
   const reports = receivesReports(config.reports)
     ? await (
