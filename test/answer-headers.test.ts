@@ -40,6 +40,8 @@ test('the policy fast path: each answer’s exact header lines, status, body and
     ['HEAD', 'mta-sts.example.net', 404, '', [TEXT, 'content-length: 14']],
     ['POST', 'mta-sts.example.com', 405, '405 method not allowed\n', [TEXT, 'content-length: 23', 'allow: GET, HEAD']],
     ['OPTIONS', 'mta-sts.example.net', 405, '405 method not allowed\n', [TEXT, 'content-length: 23', 'allow: GET, HEAD']],
+    // Back to the policy after other bodies: its own length again.
+    ['GET', 'mta-sts.example.com', 200, EXAMPLE_COM_POLICY, [TEXT, `content-length: ${EXAMPLE_COM_POLICY.length}`]],
   ];
   for (const [method, host, status, body, own] of answers) {
     const answer = await rawHttpRequest(port, request(method, '/.well-known/mta-sts.txt', host));

@@ -97,3 +97,27 @@ test('the line’s JSON text is what JSON.stringify writes, for every character 
   durations.push(1e12, -1, Number.NaN, Number.POSITIVE_INFINITY);
   for (const ms of durations) assert.equal(jsonMilliseconds(ms), JSON.stringify(Math.round(ms * 1000) / 1000), `${ms}`);
 });
+
+test('a request like the one before: the same line but its own response time; anything else, or a new provider list, is judged again', () => {
+  const written = rawLines();
+  let providers = classifier;
+  const record = createFetchLog(createLogger('info', written), () => providers);
+  const fromGoogle = fetch({ ip: '209.85.128.5', ua: 'Google-SMTP-STS' });
+  record(fromGoogle);
+  record({ ...fromGoogle, responseMs: 1.5 });
+  record({ ...fromGoogle, ua: 'curl/8' });
+  record({ ...fromGoogle, ua: 'curl/8', status: 404, domain: null, policyId: null });
+  providers = ProviderClassifier.fromData({ providers: {} }, 'no providers');
+  record({ ...fromGoogle, ua: 'curl/8', status: 404, domain: null, policyId: null });
+  const shown = written.lines.map((line) => {
+    const { provider, provider_evidence, ua, status, response_ms } = JSON.parse(line) as Record<string, unknown>;
+    return [provider, provider_evidence, ua, status, response_ms];
+  });
+  assert.deepEqual(shown, [
+    ['google', 'ua+ip', 'Google-SMTP-STS', 200, 0.012],
+    ['google', 'ua+ip', 'Google-SMTP-STS', 200, 1.5],
+    ['google', 'ip', 'curl/8', 200, 0.012],
+    ['google', 'ip', 'curl/8', 404, 0.012],
+    ['unknown', 'none', 'curl/8', 404, 0.012],
+  ]);
+});

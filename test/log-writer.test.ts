@@ -23,7 +23,7 @@ test('buffered: nothing is written before buffer_bytes, then all of it in one go
   const { path, fd } = await scratchFile();
   try {
     const writer = new LogWriter(fd, { bytes: 4096, flushIntervalMs: 60_000 });
-    const fitting = Math.floor(4096 / LINE(0).length);
+    const fitting = Math.floor(4096 / Buffer.byteLength(LINE(0)));
     for (let n = 0; n < fitting; n++) writer.write(LINE(n));
     assert.equal(readFileSync(path, 'utf8'), '');
     writer.write(LINE(fitting));
@@ -33,6 +33,24 @@ test('buffered: nothing is written before buffer_bytes, then all of it in one go
     assert.equal(readFileSync(path, 'utf8'), expected);
     writer.flushSync();
     assert.equal(readFileSync(path, 'utf8'), expected + LINE(fitting + 1));
+  } finally {
+    closeSync(fd);
+  }
+});
+
+test('buffered: a line too long for the buffer is written on its own, after what was gathered; nothing is cut', async () => {
+  const { path, fd } = await scratchFile();
+  try {
+    const writer = new LogWriter(fd, { bytes: 4096, flushIntervalMs: 60_000 });
+    writer.write(LINE(1));
+    // 120 000 bytes of UTF-8: past the buffer and its room for one more line.
+    const long = `{"ua":"${'☃'.repeat(40_000)}"}\n`;
+    writer.write(long);
+    assert.equal(readFileSync(path, 'utf8'), LINE(1) + long);
+    writer.write(LINE(2));
+    assert.equal(readFileSync(path, 'utf8'), LINE(1) + long);
+    writer.flushSync();
+    assert.equal(readFileSync(path, 'utf8'), LINE(1) + long + LINE(2));
   } finally {
     closeSync(fd);
   }

@@ -45,6 +45,21 @@ test('the requested host: Host for origin-form targets, the authority of absolut
   for (const [url, host] of malformed) assert.deepEqual(parseRequestTarget(url, host), { ok: false }, `${url} Host: ${host}`);
 });
 
+test('a Host header like the one before gets the same host; one unlike it, its own', () => {
+  const sequence: [string, string | undefined][] = [
+    ['MTA-STS.Example.COM', 'mta-sts.example.com'],
+    ['MTA-STS.Example.COM', 'mta-sts.example.com'],
+    ['mta-sts.example.org.', 'mta-sts.example.org'],
+    ['mta sts.example.com', undefined],
+    ['mta sts.example.com', undefined],
+    ['MTA-STS.Example.COM', 'mta-sts.example.com'],
+  ];
+  for (const [header, host] of sequence) {
+    const expected = host === undefined ? { ok: false } : { ok: true, host, path: POLICY_PATH };
+    assert.deepEqual(parseRequestTarget(POLICY_PATH, header), expected, header);
+  }
+});
+
 test('X-Forwarded-Host never picks the policy, even from a trusted proxy; Host does', async () => {
   const { app, log } = await policyApp({ trustProxy: ['10.0.0.0/8'] });
   const response = await app.inject({

@@ -57,15 +57,22 @@ function isPolicyFetch(fetch: PolicyFetch): boolean {
 export function createFetchLog(log: Logger, classifier: () => ProviderClassifier, options: FetchLogOptions = {}): FetchRecorder {
   const { observe, reverseDns, attributed, limit } = options;
   const writeLine = infoLineWriter(log);
+  // A burst from one client (keep-alive, a monitor, a flood) repeats the request before it: its
+  // verdict and line fields are taken over rather than worked out again.
+  let previous: { fetch: PolicyFetch; by: ProviderClassifier; verdict: ProviderVerdict; fields: string } | undefined;
   return (fetch) => {
     // Asked per fetch: a provider refresh replaces the classifier while the service runs.
-    const verdict = classifier().classify(fetch.ip, fetch.ua);
+    const current = classifier();
+    const verdict =
+      previous?.by === current && sameRequest(previous.fetch, fetch) ? previous.verdict : current.classify(fetch.ip, fetch.ua);
     if (limit && !isPolicyFetch(fetch) && !limit.admit(fetch.ip)) {
       // Counted by the metrics, not written; no reverse DNS line either, so none comes without its fetch line.
       observe?.(fetch, verdict);
       return;
     }
-    writeLine(policyFetchFields(fetch, verdict));
+    const fields = previous?.verdict === verdict ? previous.fields : requestFields(fetch, verdict);
+    previous = { fetch, by: current, verdict, fields };
+    writeLine(`${fields}${jsonMilliseconds(fetch.responseMs)}`);
     observe?.(fetch, verdict);
     if (!reverseDns || !isPublicAddress(fetch.ip)) {
       attributed?.(fetch, { provider: verdict.provider, claimed: verdict.claimed !== undefined });
@@ -96,14 +103,31 @@ export function createFetchLog(log: Logger, classifier: () => ProviderClassifier
   };
 }
 
-/** The policy_fetch line's fields, as JSON text in the README's order: what `log.info` of them would write. */
-function policyFetchFields(fetch: PolicyFetch, verdict: ProviderVerdict): string {
+/** Everything about two requests that their lines and attribution show but the response time. */
+function sameRequest(one: PolicyFetch, other: PolicyFetch): boolean {
+  return (
+    one.ip === other.ip &&
+    one.ua === other.ua &&
+    one.host === other.host &&
+    one.domain === other.domain &&
+    one.method === other.method &&
+    one.status === other.status &&
+    one.policyId === other.policyId &&
+    one.tls === other.tls
+  );
+}
+
+/**
+ * The policy_fetch line's fields as JSON text in the README's order, what `log.info` of them would
+ * write, up to the last one's value: the response time, which the caller appends.
+ */
+function requestFields(fetch: PolicyFetch, verdict: ProviderVerdict): string {
   return (
     `"event":"policy_fetch","domain":${jsonString(fetch.domain)},"host":${jsonString(loggable(fetch.host))},` +
     `"ip":${jsonString(fetch.ip)},"ua":${jsonString(loggable(fetch.ua))},"provider":${jsonString(verdict.provider)},` +
     `"provider_evidence":${jsonString(verdict.evidence)},"provider_claimed":${jsonString(verdict.claimed ?? null)},` +
     `"method":${jsonString(fetch.method)},"status":${fetch.status},"policy_id":${jsonString(fetch.policyId)},` +
-    `"tls":${jsonString(fetch.tls)},"response_ms":${jsonMilliseconds(fetch.responseMs)}`
+    `"tls":${jsonString(fetch.tls)},"response_ms":`
   );
 }
 

@@ -65,6 +65,17 @@ export function createPolicyResponder({
   certificateCovers,
 }: PolicyResponderOptions): PolicyResponder {
   const fixedHeaders = Object.entries(headers).flat();
+  // The headers of the last body answered, for the next answer with it: a policy's body is one
+  // string for as long as it is served, and most hosts serve one policy.
+  let lastBody: string | undefined;
+  let lastBodyHeaders: string[] = [];
+  const headersFor = (body: string): string[] => {
+    if (body !== lastBody) {
+      lastBodyHeaders = [...fixedHeaders, 'content-type', POLICY_CONTENT_TYPE, 'content-length', String(body.length)];
+      lastBody = body;
+    }
+    return lastBodyHeaders;
+  };
   return (request, response, { ip, host, userAgent, direct }) => {
     const started = performance.now();
     const served = policies().forHost(host);
@@ -84,9 +95,7 @@ export function createPolicyResponder({
     } else {
       [status, body] = [404, NOT_FOUND];
     }
-    const responseHeaders = [...fixedHeaders, 'content-type', POLICY_CONTENT_TYPE, 'content-length', String(body.length)];
-    if (status === 405) responseHeaders.push('allow', 'GET, HEAD');
-    response.writeHead(status, responseHeaders);
+    response.writeHead(status, status === 405 ? [...headersFor(body), 'allow', 'GET, HEAD'] : headersFor(body));
     if (method === 'HEAD') response.end();
     else response.end(body, BODY_ENCODING);
     recordFetch({

@@ -35,12 +35,18 @@ export function parseRequestTarget(url: string, hostHeader: string | undefined):
   return { ok: true, host, path: rest.charCodeAt(0) === 47 /* / */ ? rest : `/${rest}` };
 }
 
+// The last authority read and its host: requests for one policy host name it the same way each time.
+let lastAuthority = '';
+let lastHost: string | undefined;
+
 /** The host of `host[:port]`, normalised; undefined when it is not a valid authority (also userinfo, RFC 9110 §4.2.4). */
 function hostOfAuthority(authority: string): string | undefined {
+  if (authority === lastAuthority) return lastHost;
   const match = AUTHORITY.exec(authority);
-  if (!match) return undefined;
-  const host = match[1]!.toLowerCase();
-  return host.endsWith('.') ? host.slice(0, -1) : host;
+  const lowerCase = match?.[1]!.toLowerCase();
+  lastHost = lowerCase?.endsWith('.') ? lowerCase.slice(0, -1) : lowerCase;
+  lastAuthority = authority;
+  return lastHost;
 }
 
 const targets = new WeakMap<IncomingMessage, RequestTarget>();
