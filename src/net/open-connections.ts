@@ -1,4 +1,6 @@
 import type { Server, Socket } from 'node:net';
+// The module's object: the global `performance` is a getter, looked up again at every call.
+import { performance } from 'node:perf_hooks';
 
 /** A connection's byte counts as the inactivity sweep last saw them, and since when they have not moved. */
 interface Activity {

@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+// The module's object: the global `performance` is a getter, looked up again at every call.
+import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { normaliseIp } from '../net/ip-address.js';
