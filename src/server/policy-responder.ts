@@ -152,10 +152,13 @@ export function withPolicyFastPath(
   fastify: RequestHandler,
 ): RequestHandler {
   return (request, response) => {
-    const url = request.url ?? '';
+    if (request.url !== POLICY_PATH) {
+      fastify(request, response);
+      return;
+    }
     const connection = connectionOf(request.socket);
-    const headers = url === POLICY_PATH && !trustProxy(connection.peer) ? hostAndAgentOf(request.rawHeaders) : undefined;
-    const target = headers && parseRequestTarget(url, headers.host);
+    const headers = trustProxy(connection.peer) ? undefined : hostAndAgentOf(request.rawHeaders);
+    const target = headers && parseRequestTarget(POLICY_PATH, headers.host);
     if (!target?.ok) {
       // Fastify answers 400 for an ambiguous Host or a malformed one.
       fastify(request, response);
