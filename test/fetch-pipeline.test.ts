@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { closeSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import type { Attribution, PolicyFetch } from '../src/fetches/fetch-log.js';
 import { LogLimit } from '../src/fetches/log-limit.js';
@@ -12,6 +9,7 @@ import { ReverseDns, reverseLookupName } from '../src/fetches/reverse-dns.js';
 import { createLogger, LogWriter } from '../src/log/logger.js';
 import { DNS_TYPE, TestDnsServer } from './support/dns-server.js';
 import { LogCapture } from './support/log-capture.js';
+import { scratchFile } from './support/scratch-file.js';
 
 // One fetch, one way: responder → fetch log → attribution (reverse DNS) → sinks, in process, with
 // a real provider list, real lookups against the tests' DNS server and a real log limit.
@@ -450,8 +448,7 @@ test('sinks: each told only what it listens for, closed one after the other in t
 });
 
 test('batched (log.buffer_bytes): fetches are recorded after the turn of the event loop, in order, and before any write-out', async () => {
-  const path = join(await mkdtemp(join(tmpdir(), 'mta-sts-batch-')), 'log');
-  const fd = openSync(path, 'w');
+  const { path, fd } = await scratchFile();
   try {
     const writer = new LogWriter(fd, { bytes: 65_536, flushIntervalMs: 60_000 });
     const log = createLogger('info', writer);

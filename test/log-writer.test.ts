@@ -1,23 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { closeSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LogWriter } from '../src/log/log-writer.js';
+import { scratchFile } from './support/scratch-file.js';
 
 // The service log's writer on real file descriptors: a file, and a pipe whose reader is behind,
 // as `docker logs` can be.
 
 const LINE = (n: number) => `{"n":${n},"ua":"ünïcödé ☃ 🚀 ${'x'.repeat(150)}"}\n`;
-
-async function scratchFile(): Promise<{ path: string; fd: number }> {
-  const path = join(await mkdtemp(join(tmpdir(), 'mta-sts-log-')), 'log');
-  return { path, fd: openSync(path, 'w') };
-}
 
 test('buffered: nothing is written before buffer_bytes, then all of it in one go; flushSync writes the rest', async () => {
   const { path, fd } = await scratchFile();

@@ -63,14 +63,14 @@ export function createFetchLog(log: Logger, classifier: () => ProviderClassifier
   return (fetch) => {
     // Asked per fetch: a provider refresh replaces the classifier while the service runs.
     const current = classifier();
-    const verdict =
-      previous?.by === current && sameRequest(previous.fetch, fetch) ? previous.verdict : current.classify(fetch.ip, fetch.ua);
+    const repeated = previous?.by === current && sameRequest(previous.fetch, fetch) ? previous : undefined;
+    const verdict = repeated?.verdict ?? current.classify(fetch.ip, fetch.ua);
     if (limit && !isPolicyFetch(fetch) && !limit.admit(fetch.ip)) {
       // Counted by the metrics, not written; no reverse DNS line either, so none comes without its fetch line.
       observe?.(fetch, verdict);
       return;
     }
-    const fields = previous?.verdict === verdict ? previous.fields : requestFields(fetch, verdict);
+    const fields = repeated?.fields ?? requestFields(fetch, verdict);
     previous = { fetch, by: current, verdict, fields };
     writeLine(`${fields}${jsonMilliseconds(fetch.responseMs)}`);
     observe?.(fetch, verdict);

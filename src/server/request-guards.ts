@@ -30,13 +30,9 @@ export function hostAndAgentOf(rawHeaders: readonly string[]): HostAndAgent | un
   return { host, userAgent: userAgent ?? '' };
 }
 
-export function hasAmbiguousHost(rawHeaders: readonly string[]): boolean {
-  return hostAndAgentOf(rawHeaders) === undefined;
-}
-
 /** 400 for a request that does not name one host clearly: several Host headers, or a malformed target or Host (RFC 9112 §3.2). */
 export function rejectUnclearHost(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
-  const problem = hasAmbiguousHost(request.raw.rawHeaders)
+  const problem = !hostAndAgentOf(request.raw.rawHeaders)
     ? 'more than one Host header'
     : requestTarget(request.raw).ok
       ? undefined
