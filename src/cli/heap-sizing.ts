@@ -30,8 +30,10 @@ const HEAP_GROWING_OPTION = /heap[-_]growing/;
 /**
  * Sizes V8's heap for serving, once started (issue 14: peak memory). Under the shared bench's
  * loads (README, Benchmark) the peak RSS went from 143–145 MB to 109–111 MB on Node 20 (1.01–1.03
- * × node-pino) and, with the young generation's cap, from 232 MB to 157–164 MB on Node 24. The
- * price: keep-alive throughput 0.66 × node-pino instead of 0.74–0.79 (more full collections).
+ * × node-pino) and, with the young generation's cap, from 232 MB to 157–164 MB on Node 24. Its
+ * keep-alive price when it came (0.66 × node-pino instead of 0.74–0.79: more full collections)
+ * is no longer measurable since the fetch got cheaper: V8's own sizes measure 0.98–0.99 × these
+ * side by side (README, Benchmark).
  * V8 fixes its sizes when the process starts, which a command run as `node main.js` cannot
  * reach; the growth settings it reads at each collection can be set later. An operator's own
  * option in NODE_OPTIONS or on node's command line is left to rule. Returns the stop of the
