@@ -7,39 +7,61 @@ import { heapSettingsLeftToUs, OLD_GENERATION_GROWTH_PERCENT, YOUNG_GENERATION_C
 const MODULE = fileURLToPath(new URL('../src/cli/heap-sizing.js', import.meta.url));
 
 /**
- * A burst of fetch-like work in a fresh node (this runner's own heap has grown already): many
+ * A burst of fetch-like work for a fresh node (this runner's own heap has grown already): many
  * short turns of the event loop, each allocating objects that stay alive for a few dozen turns
- * (a connection's, under load), beside a live set that stays. Prints the largest young and old
- * generation seen.
+ * (a connection's, under load), beside a live set that stays. `beforeBurst` runs after the live
+ * set is made, `eachTurn` after each turn's allocation, `atEnd` after the last turn.
  */
-function largestGenerations(
-  sizeWith: string | undefined,
-  { nodeArgs = [], grownFirst = false }: { nodeArgs?: string[]; grownFirst?: boolean } = {},
-): { young: number; old: number } {
-  const script = `
-    import { sizeHeapForServing, youngGenerationBytes, oldGenerationBytes } from ${JSON.stringify(MODULE)};
+function burstScript(turns: number, { beforeBurst = '', eachTurn = '', atEnd = '' }): string {
+  return `
     const kept = Array.from({ length: 100000 }, (_, i) => ({ i, name: 'customer-' + i }));
-    // As serve's start-up leaves it with a config of some size.
-    for (let survivors = []; ${grownFirst} && youngGenerationBytes() < ${YOUNG_GENERATION_CAP_BYTES}; ) {
-      survivors.push({ at: survivors.length });
-      if (survivors.length > 300000) survivors = [];
-    }
-    ${sizeWith === undefined ? '' : `sizeHeapForServing(${JSON.stringify(sizeWith)});`}
+    ${beforeBurst}
     const connections = [];
-    let young = 0, old = 0, turns = 0;
+    let turns = 0;
     const turn = () => {
       const batch = [];
       for (let i = 0; i < 3000; i++) batch.push({ host: 'mta-sts.example.com', ip: '192.0.2.' + (i % 250), at: [i, turns] });
       connections.push(batch);
       if (connections.length > 40) connections.shift();
-      young = Math.max(young, youngGenerationBytes());
-      old = Math.max(old, oldGenerationBytes());
-      if (++turns < 2500) setImmediate(turn); else console.log(JSON.stringify({ young, old, kept: kept.length }));
+      ${eachTurn}
+      if (++turns < ${turns}) setImmediate(turn); else { ${atEnd}; console.error('kept ' + kept.length); }
     };
     turn();`;
-  const run = spawnSync(process.execPath, [...nodeArgs, '--input-type=module', '-e', script], { encoding: 'utf8' });
+}
+
+/** What a module script printed on stdout, run by this node with `nodeArgs`, after importing the heap sizing. */
+function runWithHeapSizing(imports: string, script: string, nodeArgs: string[]): string {
+  const run = spawnSync(
+    process.execPath,
+    [...nodeArgs, '--input-type=module', '-e', `import { ${imports} } from ${JSON.stringify(MODULE)};\n${script}`],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
   assert.equal(run.status, 0, run.stderr);
-  return JSON.parse(run.stdout) as { young: number; old: number };
+  return run.stdout;
+}
+
+/** `sizeHeapForServing(sizeWith)`, or nothing for a node left to V8's own sizes. */
+const sizing = (sizeWith: string | undefined): string =>
+  sizeWith === undefined ? '' : `sizeHeapForServing(${JSON.stringify(sizeWith)});`;
+
+/** The largest young generation seen over a burst, sized after an optional start that grew it. */
+function largestGenerations(
+  sizeWith: string | undefined,
+  { nodeArgs = [], grownFirst = false }: { nodeArgs?: string[]; grownFirst?: boolean } = {},
+): { young: number } {
+  const grow = `
+    // As serve's start-up leaves it with a config of some size.
+    for (let survivors = []; ${grownFirst} && youngGenerationBytes() < ${YOUNG_GENERATION_CAP_BYTES}; ) {
+      survivors.push({ at: survivors.length });
+      if (survivors.length > 300000) survivors = [];
+    }`;
+  const script = burstScript(2500, {
+    beforeBurst: `${grow}\n${sizing(sizeWith)}\nlet young = 0;`,
+    eachTurn: 'young = Math.max(young, youngGenerationBytes());',
+    atEnd: 'console.log(JSON.stringify({ young }))',
+  });
+  const printed = runWithHeapSizing('sizeHeapForServing, youngGenerationBytes', script, nodeArgs);
+  return JSON.parse(printed) as { young: number };
 }
 
 test('sized for serving after a start that grew the young generation to 16 MiB, a burst takes it no further', () => {
@@ -66,36 +88,17 @@ test('sized for serving while the young generation is small, it stops growing be
 });
 
 /**
- * The limits V8 sets for the old generation at each full collection of the same burst, sized
- * from its first line, as its GC trace prints them: what the collection kept and where the next
- * one starts. V8 computes the limit as kept × growth factor plus the young generation's size.
+ * The limits V8 sets for the old generation at each full collection of a burst sized from its
+ * first line, as its GC trace prints them: what the collection kept and where the next one
+ * starts. V8 computes the limit as kept × growth factor plus the young generation's size.
  */
 function oldGenerationLimits(sizeWith: string | undefined, nodeArgs: string[] = []): { kept: number; limit: number }[] {
-  const script = `
-    import { sizeHeapForServing } from ${JSON.stringify(MODULE)};
-    ${sizeWith === undefined ? '' : `sizeHeapForServing(${JSON.stringify(sizeWith)});`}
-    const kept = Array.from({ length: 100000 }, (_, i) => ({ i, name: 'customer-' + i }));
-    const connections = [];
-    let turns = 0;
-    const turn = () => {
-      const batch = [];
-      for (let i = 0; i < 3000; i++) batch.push({ host: 'mta-sts.example.com', ip: '192.0.2.' + (i % 250), at: [i, turns] });
-      connections.push(batch);
-      if (connections.length > 40) connections.shift();
-      if (++turns < 1500) setImmediate(turn); else console.log('kept ' + kept.length);
-    };
-    turn();`;
-  const run = spawnSync(process.execPath, [...nodeArgs, '--trace-gc-verbose', '--input-type=module', '-e', script], {
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  assert.equal(run.status, 0, run.stderr);
-  return [...run.stdout.matchAll(/\[HeapController\] Limit: old size: (\d+) KB, new limit: (\d+) KB/g)].map(
-    ([, kept, limit]) => ({
-      kept: Number(kept) * 1024,
-      limit: Number(limit) * 1024,
-    }),
-  );
+  const script = `${sizing(sizeWith)}\n${burstScript(1500, {})}`;
+  const trace = runWithHeapSizing('sizeHeapForServing', script, [...nodeArgs, '--trace-gc-verbose']);
+  return [...trace.matchAll(/\[HeapController\] Limit: old size: (\d+) KB, new limit: (\d+) KB/g)].map(([, kept, limit]) => ({
+    kept: Number(kept) * 1024,
+    limit: Number(limit) * 1024,
+  }));
 }
 
 /** The most a limit may be when the old generation grows by OLD_GENERATION_GROWTH_PERCENT. */

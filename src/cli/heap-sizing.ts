@@ -68,13 +68,5 @@ export function heapSettingsLeftToUs(nodeOptions: string): { oldGenerationGrowth
 }
 
 export function youngGenerationBytes(): number {
-  return spaceBytes('new_space');
-}
-
-export function oldGenerationBytes(): number {
-  return spaceBytes('old_space');
-}
-
-function spaceBytes(name: string): number {
-  return getHeapSpaceStatistics().find((space) => space.space_name === name)?.space_size ?? 0;
+  return getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0;
 }
